@@ -1,0 +1,1 @@
+"""Benchmarks of the hardware layer and below (`skillstack bench control`)."""

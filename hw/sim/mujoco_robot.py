@@ -1,0 +1,215 @@
+"""The MuJoCo backend: a simulated arm on a table, behind the `Robot` interface.
+
+Physics and control share the clock: ``wait_for_tick()`` advances the simulation by one
+control period (one or more physics steps). Each step is split into ``mj_step2`` (apply
+the command, integrate) followed by ``mj_step1`` (kinematics and contacts at the new
+state), so `read()` always returns kinematics that are current, at no extra cost.
+
+Command modes:
+
+* ``joint_position`` — targets for the joint servos (stiff PD, gravity compensated, like
+  the Panda's internal joint impedance controller);
+* ``joint_velocity`` — integrated into a position target each tick;
+* ``joint_torque`` — servos off, torques applied directly (gravity still compensated,
+  as libfranka's torque interface does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import mujoco
+import numpy as np
+
+from hw.robot import RobotError
+from hw.robot import Robot as _Robot
+from hw.sim.mujoco_scene import PHYSICS_DT, build_model
+from robot.arms import Arm, get_arm
+from robot.kinematics import KinematicModel
+from robot.safety import SafetyConfig
+from robot.scene import Scene, default_scene
+from robot.types import GripperCommand, JointCommand, Pose, RobotState
+
+
+class SimulationDiverged(RobotError):
+    """MuJoCo reported unstable accelerations (NaN/inf); the episode must not count."""
+
+
+class MujocoRobot(_Robot):
+    """A simulated arm (Panda by default) on the table of ``scene``.
+
+    Args:
+        scene: objects on the table; `default_scene()` if None.
+        arm: arm name or `Arm`.
+        control_rate_hz: overrides the arm's declared rate; must be a whole number of
+            physics steps.
+        safety: limits of the safety filter.
+    """
+
+    def __init__(
+        self,
+        scene: Scene | None = None,
+        arm: str | Arm = "panda",
+        *,
+        control_rate_hz: float | None = None,
+        safety: SafetyConfig = SafetyConfig(),
+    ):
+        self.arm = get_arm(arm) if isinstance(arm, str) else arm
+        caps = self.arm.capabilities
+        if control_rate_hz is not None:
+            caps = dataclasses.replace(caps, control_rate_hz=float(control_rate_hz))
+        substeps = caps.control_dt / PHYSICS_DT
+        if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
+            raise ValueError(
+                f"control period {caps.control_dt * 1e3:g} ms must be a whole number of "
+                f"{PHYSICS_DT * 1e3:g} ms physics steps"
+            )
+        self.substeps = round(substeps)
+        super().__init__(caps, KinematicModel(self.arm), safety)
+        self.scene = scene if scene is not None else default_scene()
+        self.model: mujoco.MjModel | None = None
+        self.data: mujoco.MjData | None = None
+        self.recorder = None  # anything with maybe_capture(sim_time), e.g. a VideoRecorder
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self.model = build_model(self.scene, self.arm)
+        self.data = mujoco.MjData(self.model)
+        m, d, n = self.model, self.data, self.capabilities.dof
+        self._ctrl_arm = d.ctrl[:n]
+        self._qpos_arm = d.qpos[:n]
+        self._qvel_arm = d.qvel[:n]
+        self._qfrc_act = d.qfrc_actuator[:n]
+        self._qfrc_applied = d.qfrc_applied[:n]
+        self._finger_adr = [m.joint(j).qposadr[0] for j in self.arm.finger_joints]
+        self._grip_act = m.actuator(self.arm.gripper_actuator).id
+        self._servo_gain = m.actuator_gainprm[:n, 0].copy()
+        self._servo_bias = m.actuator_biasprm[:n, :3].copy()
+        # A live view of MuJoCo's "unstable accelerations" counter, bound once (cheap to poll).
+        self._badqacc_stat = d.warning[int(mujoco.mjtWarning.mjWARN_BADQACC)]
+        self._mode = "joint_position"
+        self.reset()
+
+    def _disconnect(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    def reset(self) -> RobotState:
+        """Put the arm at home with the gripper open and every object at its scene pose."""
+        m, d = self._require()
+        mujoco.mj_resetData(m, d)
+        d.qpos[: self.capabilities.dof] = self.arm.home_q
+        for adr in self._finger_adr:
+            d.qpos[adr] = self.arm.finger_travel
+        self._set_mode("joint_position")
+        self._ctrl_arm[:] = self.arm.home_q
+        d.ctrl[self._grip_act] = self.arm.finger_travel
+        self._grip_goal = self._grip_target = self.arm.finger_travel
+        self._grip_rate = 0.0
+        mujoco.mj_forward(m, d)
+        self._badqacc = self._badqacc_stat.number
+        state = self.read()
+        self.safety.reset(state.q)
+        self.safety.reset_estop()
+        return state
+
+    # -- the Robot interface -------------------------------------------------------------------
+    def read(self) -> RobotState:
+        d = self.data
+        if d is None:
+            self._require()
+        qpos = d.qpos
+        state = RobotState(
+            time=d.time,
+            q=self._qpos_arm.copy(),
+            dq=self._qvel_arm.copy(),
+            tau=self._qfrc_act + self._qfrc_applied,
+            gripper_width=qpos[self._finger_adr[0]] + qpos[self._finger_adr[1]],
+            gripper_force=-d.actuator_force[self._grip_act],
+        )
+        self._last_state = state
+        return state
+
+    def wait_for_tick(self) -> None:
+        m, d = self.model, self.data
+        if d is None:
+            self._require()
+        if self._grip_rate:
+            self._advance_gripper()
+        for _ in range(self.substeps):
+            mujoco.mj_step2(m, d)
+            mujoco.mj_step1(m, d)
+        if self._badqacc_stat.number != self._badqacc:
+            self._badqacc = self._badqacc_stat.number
+            raise SimulationDiverged(
+                f"simulation diverged at t={d.time:.3f} s (unstable accelerations); "
+                "the state is invalid — reset() before continuing"
+            )
+        if self.recorder is not None:
+            self.recorder.maybe_capture(d.time)
+
+    def _send(self, cmd: JointCommand) -> None:
+        mode = cmd.mode
+        if mode != self._mode:
+            self._set_mode(mode)
+        if mode == "joint_position":
+            self._ctrl_arm[:] = cmd.values
+        elif mode == "joint_velocity":
+            self._ctrl_arm += cmd.values * self.capabilities.control_dt
+        else:
+            self._qfrc_applied[:] = cmd.values
+
+    def _send_gripper(self, cmd: GripperCommand) -> None:
+        m, d = self._require()
+        self._grip_goal = cmd.width / 2
+        self._grip_rate = cmd.speed / 2 * self.capabilities.control_dt  # per finger, per tick
+        m.actuator_forcerange[self._grip_act] = (-cmd.force, cmd.force)
+
+    # -- simulation extras -------------------------------------------------------------------------
+    def object_pose(self, name: str) -> Pose:
+        """Ground-truth pose of a scene object (its geometric centre)."""
+        m, d = self._require()
+        bid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+        if bid < 0 or name not in self.scene.names:
+            raise KeyError(f"no object {name!r}; objects: {', '.join(self.scene.names)}")
+        return Pose(d.xpos[bid].copy(), d.xquat[bid].copy())
+
+    def ee_pose(self) -> Pose:
+        """Ground-truth end-effector pose."""
+        m, d = self._require()
+        sid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, self.arm.ee_site)
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, d.site_xmat[sid])
+        return Pose(d.site_xpos[sid].copy(), quat)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _require(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        if self.model is None or self.data is None:
+            from hw.robot import DeviceNotConnectedError
+
+            raise DeviceNotConnectedError("MujocoRobot: call connect() (or use `with`) first")
+        return self.model, self.data
+
+    def _set_mode(self, mode: str) -> None:
+        m, n = self.model, self.capabilities.dof
+        if mode == "joint_torque":
+            m.actuator_gainprm[:n, 0] = 0.0
+            m.actuator_biasprm[:n, :3] = 0.0
+        else:
+            m.actuator_gainprm[:n, 0] = self._servo_gain
+            m.actuator_biasprm[:n, :3] = self._servo_bias
+            self._qfrc_applied[:] = 0.0
+            if self._mode == "joint_torque":  # resume servoing where the arm is now
+                self._ctrl_arm[:] = self._qpos_arm
+        self._mode = mode
+
+    def _advance_gripper(self) -> None:
+        target, goal, step = self._grip_target, self._grip_goal, self._grip_rate
+        if abs(goal - target) <= step:
+            target, self._grip_rate = goal, 0.0
+        else:
+            target += math.copysign(step, goal - target)
+        self._grip_target = target
+        self.data.ctrl[self._grip_act] = target

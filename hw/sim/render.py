@@ -1,0 +1,520 @@
+"""Offscreen rendering and mp4 recording for MuJoCo simulations.
+
+Headless machines (CI, servers, containers) have no display, so MuJoCo must
+render through an offscreen OpenGL backend: EGL (GPU driver, or Mesa's
+llvmpipe in software) or OSMesa (pure software). MuJoCo picks its backend from
+the ``MUJOCO_GL`` environment variable, and with mujoco 3.x/4.x it reads that
+variable exactly once, when ``import mujoco`` runs
+(``mujoco/rendering/classic/gl_context.py`` is imported by
+``mujoco/__init__.py``). :func:`configure_gl` must therefore run before the
+first ``import mujoco`` anywhere in the process; ``hw/sim/__init__.py`` calls it
+at import time for that reason. If mujoco was already imported with no backend
+chosen, :func:`configure_gl` re-loads MuJoCo's backend module so the choice
+still takes effect for every :class:`mujoco.Renderer` built afterwards.
+
+Typical use::
+
+    from hw.sim.render import VideoRecorder
+
+    with VideoRecorder("out/pick.mp4", model, data, fps=30) as rec:
+        while data.time < 5.0:
+            mujoco.mj_step(model, data)
+            rec.maybe_capture(data.time)   # cheap no-op between frames
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import glob
+import importlib
+import math
+import os
+import sys
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import mujoco
+
+__all__ = [
+    "INSTALL_HINT",
+    "FrameClock",
+    "RenderUnavailable",
+    "VideoRecorder",
+    "configure_gl",
+    "rendering_available",
+]
+
+INSTALL_HINT = (
+    "offscreen OpenGL is not available: install libosmesa6 (Debian) or "
+    "libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0, or run `make setup`"
+)
+
+# Preference order: EGL uses the GPU when there is one and is ~2x faster than
+# OSMesa even on Mesa's software rasteriser; OSMesa needs nothing but one library.
+_BACKEND_PREFERENCE = ("egl", "osmesa")
+_BACKEND_LIBRARIES = {
+    "egl": ("libEGL.so.1", "libEGL.so"),
+    "osmesa": ("libOSMesa.so.8", "libOSMesa.so.6", "libOSMesa.so"),
+}
+_FIND_LIBRARY_NAMES = {"egl": "EGL", "osmesa": "OSMesa"}
+# libEGL.so.1 is only the glvnd dispatcher; without a vendor (Mesa or NVIDIA)
+# registered next to it, EGL device creation fails at context time.
+_EGL_VENDOR_DIRS = ("/usr/share/glvnd/egl_vendor.d", "/etc/glvnd/egl_vendor.d")
+_EGL_VENDOR_LIBRARIES = ("libEGL_mesa.so.0", "libEGL_nvidia.so.0")
+# PyOpenGL's platform class for each backend; once OpenGL.platform is imported
+# its platform is fixed for the life of the process.
+_PYOPENGL_PLATFORM_CLASS = {"egl": "EGLPlatform", "osmesa": "OSMesaPlatform"}
+_GL_CONTEXT_MODULE = "mujoco.rendering.classic.gl_context"
+
+# Free camera used when the caller names none: front-right of the workcell,
+# framing the arm base at the origin and a table ~0.45 m in front of it.
+DEFAULT_LOOKAT_M = (0.45, 0.0, 0.1)
+DEFAULT_DISTANCE_M = 1.6
+DEFAULT_AZIMUTH_DEG = 150.0
+DEFAULT_ELEVATION_DEG = -25.0
+
+DEFAULT_FPS = 30.0
+DEFAULT_WIDTH_PX = 640
+DEFAULT_HEIGHT_PX = 480
+# imageio's 0-10 scale (ffmpeg -q mapping); 8 keeps fine edges crisp at ~1 MB/min.
+DEFAULT_VIDEO_QUALITY = 8
+# libx264 with yuv420p chroma subsampling needs even frame dimensions.
+_X264_BLOCK_PX = 2
+
+# Simulation time is a sum of float steps; without slack a frame due at
+# t = 0.02 s would wait for the next tick when the sum lands at 0.0199999.
+_TIME_EPS_S = 1e-9
+
+_CAPTION_ORIGIN_PX = (10, 10)
+_CAPTION_COLOR_RGB = (255, 255, 255)
+_CAPTION_OUTLINE_RGB = (0, 0, 0)
+_CAPTION_OUTLINE_PX = 1
+_CAPTION_FONT_SCALE = 0.6
+_CAPTION_THICKNESS_PX = 1
+_CAPTION_FONT_SIZE_PX = 16
+
+# Tiny scene for probing: a lit floor and a box, so a working renderer produces
+# more than one colour.
+_PROBE_MJCF = """
+<mujoco model="render_probe">
+  <worldbody>
+    <light pos="0 0 2"/>
+    <geom type="plane" size="1 1 0.1" rgba="0.8 0.8 0.8 1"/>
+    <geom type="box" pos="0 0 0.1" size="0.1 0.1 0.1" rgba="0.9 0.1 0.1 1"/>
+  </worldbody>
+</mujoco>
+"""
+_PROBE_SIZE_PX = 32
+
+
+class RenderUnavailable(RuntimeError):
+    """Raised when offscreen rendering cannot work in this process.
+
+    The message always says what to install, so a user seeing it in a
+    traceback knows how to fix their machine.
+    """
+
+
+def _library_loadable(backend: str) -> bool:
+    """Return True if the shared library behind ``backend`` can be dlopen()ed."""
+    names = list(_BACKEND_LIBRARIES[backend])
+    found = ctypes.util.find_library(_FIND_LIBRARY_NAMES[backend])
+    if found:
+        names.insert(0, found)
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _egl_vendor_present() -> bool:
+    """Return True if some EGL implementation is registered with glvnd."""
+    if os.environ.get("__EGL_VENDOR_LIBRARY_FILENAMES") or os.environ.get(
+        "__EGL_VENDOR_LIBRARY_DIRS"
+    ):
+        return True
+    for directory in _EGL_VENDOR_DIRS:
+        if glob.glob(os.path.join(directory, "*.json")):
+            return True
+    for name in _EGL_VENDOR_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _backend_installed(backend: str) -> bool:
+    """Return True if the system libraries for ``backend`` look usable."""
+    if not _library_loadable(backend):
+        return False
+    return backend != "egl" or _egl_vendor_present()
+
+
+def _pick_backend() -> str | None:
+    """Choose the first installed offscreen backend, honouring PYOPENGL_PLATFORM."""
+    preference = list(_BACKEND_PREFERENCE)
+    # A PyOpenGL platform set by the user must match MuJoCo's backend, or
+    # mujoco.egl / mujoco.osmesa refuse to import; so try that one first.
+    pyopengl = os.environ.get("PYOPENGL_PLATFORM", "").strip().lower()
+    if pyopengl:
+        preference = [pyopengl] if pyopengl in preference else []
+    for backend in preference:
+        if _backend_installed(backend):
+            return backend
+    return None
+
+
+def _sync_loaded_mujoco(backend: str) -> None:
+    """Make an already-imported mujoco use ``backend`` for new Renderers.
+
+    mujoco resolves MUJOCO_GL while importing its gl_context module; re-running
+    that module rebinds ``gl_context.GLContext``, which ``mujoco.Renderer``
+    looks up on every construction. This is only safe while PyOpenGL has not
+    yet fixed a different platform, so in that case the process is left alone.
+    """
+    gl_context = sys.modules.get(_GL_CONTEXT_MODULE)
+    if gl_context is None or getattr(gl_context, "_MUJOCO_GL", None) == backend:
+        return
+    opengl_platform = sys.modules.get("OpenGL.platform")
+    if opengl_platform is not None:
+        current = type(getattr(opengl_platform, "PLATFORM", None)).__name__
+        if current != _PYOPENGL_PLATFORM_CLASS.get(backend):
+            return
+    importlib.reload(gl_context)
+    mujoco_module = sys.modules.get("mujoco")
+    if mujoco_module is not None and hasattr(gl_context, "GLContext"):
+        mujoco_module.GLContext = gl_context.GLContext  # type: ignore[attr-defined]
+
+
+def configure_gl() -> str | None:
+    """Select MuJoCo's offscreen OpenGL backend; never raises.
+
+    Call this before the first ``import mujoco`` in the process (importing
+    ``hw.sim`` does it for you). If ``MUJOCO_GL`` is already set it is respected
+    as the user's explicit choice; otherwise ``egl`` is chosen when libEGL and
+    an EGL vendor are installed, else ``osmesa`` when libOSMesa is, and both
+    ``MUJOCO_GL`` and ``PYOPENGL_PLATFORM`` are set accordingly. When nothing is
+    installed the environment is left untouched (on a desktop MuJoCo then falls
+    back to GLFW).
+
+    Returns:
+        The backend name in effect (``"egl"``, ``"osmesa"``, or whatever the
+        user set), or None if no offscreen backend is installed.
+    """
+    try:
+        requested = os.environ.get("MUJOCO_GL", "").strip().lower()
+        if requested:
+            backend = requested
+        else:
+            backend = _pick_backend()
+            if backend is None:
+                return None
+            os.environ["MUJOCO_GL"] = backend
+        if backend in _PYOPENGL_PLATFORM_CLASS:
+            os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+        _sync_loaded_mujoco(backend)
+        return backend
+    except Exception:
+        # Runs at package import time: a broken GL stack must surface later as
+        # RenderUnavailable, never as an ImportError of the whole simulator.
+        return os.environ.get("MUJOCO_GL") or None
+
+
+@functools.cache
+def rendering_available() -> tuple[bool, str]:
+    """Check, once per process, that an offscreen frame can really be rendered.
+
+    Builds a tiny inline MJCF model and renders one small frame with
+    :class:`mujoco.Renderer`. The result is cached because creating a GL
+    context costs tens to hundreds of milliseconds.
+
+    Returns:
+        ``(True, description of the backend)`` or ``(False, reason)``, where
+        the reason says what failed and what to install.
+    """
+    backend = configure_gl()
+    if backend is None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, f"{INSTALL_HINT} (no display and no EGL/OSMesa library found)"
+    try:
+        import mujoco
+
+        model = mujoco.MjModel.from_xml_string(_PROBE_MJCF)
+        data = mujoco.MjData(model)
+        mujoco.mj_forward(model, data)
+        with mujoco.Renderer(model, height=_PROBE_SIZE_PX, width=_PROBE_SIZE_PX) as renderer:
+            renderer.update_scene(data)
+            pixels = renderer.render()
+    except Exception as exc:
+        backend = _effective_backend(backend)
+        return False, f"{INSTALL_HINT} (MUJOCO_GL={backend!r}: {type(exc).__name__}: {exc})"
+    backend = _effective_backend(backend)
+    if pixels.min() == pixels.max():
+        return False, f"{INSTALL_HINT} (MUJOCO_GL={backend!r} rendered a blank image)"
+    return True, f"offscreen rendering works with MUJOCO_GL={backend!r}"
+
+
+def _effective_backend(configured: str | None) -> str | None:
+    """Return the backend mujoco actually loaded, which differs from the configured
+    one when mujoco was imported before configure_gl() and could not be switched."""
+    gl_context = sys.modules.get(_GL_CONTEXT_MODULE)
+    if gl_context is None:
+        return configured
+    # An empty value means mujoco fell back to its default, GLFW.
+    return getattr(gl_context, "_MUJOCO_GL", None) or "glfw"
+
+
+class FrameClock:
+    """Decides when to grab a video frame from a stream of simulation times.
+
+    Frames are due on a fixed grid of ``1/fps`` seconds of simulation time
+    anchored at the first frame, so the video plays back in real time whatever
+    the physics step is (a 1 kHz tick would otherwise round every 33.3 ms
+    frame period up to 34 ms). If time jumps forward several periods only one
+    frame is taken; if it goes backwards (a reset) the grid re-anchors.
+    """
+
+    def __init__(self, fps: float) -> None:
+        """Create a clock for ``fps`` frames per second of simulation time."""
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps!r}")
+        self.period_s = 1.0 / fps
+        self._anchor_s: float | None = None
+        self._last_s = -math.inf
+        self._next_due_s = -math.inf
+
+    def due(self, sim_time: float) -> bool:
+        """Return True (and advance the schedule) if a frame is due at ``sim_time``."""
+        if sim_time < self._last_s:
+            self._anchor_s = None
+        if self._anchor_s is None:
+            self._anchor_s = sim_time
+        elif sim_time < self._next_due_s - _TIME_EPS_S:
+            return False
+        slots_done = math.floor((sim_time - self._anchor_s + _TIME_EPS_S) / self.period_s)
+        self._next_due_s = self._anchor_s + (slots_done + 1) * self.period_s
+        self._last_s = sim_time
+        return True
+
+
+def _draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
+    """Return ``frame`` with ``text`` drawn top-left; unchanged if no drawing library."""
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if cv2 is not None:
+        frame = np.ascontiguousarray(frame)
+        x, y = _CAPTION_ORIGIN_PX
+        # cv2 anchors text at its baseline, PIL at its top-left corner.
+        baseline_y = y + _CAPTION_FONT_SIZE_PX
+        # A dark outline under the text keeps it legible over bright floors.
+        for color, thickness in (
+            (_CAPTION_OUTLINE_RGB, _CAPTION_THICKNESS_PX + 2 * _CAPTION_OUTLINE_PX),
+            (_CAPTION_COLOR_RGB, _CAPTION_THICKNESS_PX),
+        ):
+            cv2.putText(
+                frame,
+                text,
+                (x, baseline_y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                _CAPTION_FONT_SCALE,
+                color,
+                thickness,
+                cv2.LINE_AA,
+            )
+        return frame
+    try:
+        # Pillow is always present in practice: imageio depends on it.
+        from PIL import Image, ImageDraw, ImageFont
+    except ImportError:
+        return frame
+    image = Image.fromarray(frame)
+    try:
+        font = ImageFont.load_default(size=_CAPTION_FONT_SIZE_PX)
+    except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font.
+        font = ImageFont.load_default()
+    ImageDraw.Draw(image).text(
+        _CAPTION_ORIGIN_PX,
+        text,
+        fill=_CAPTION_COLOR_RGB,
+        font=font,
+        stroke_width=_CAPTION_OUTLINE_PX,
+        stroke_fill=_CAPTION_OUTLINE_RGB,
+    )
+    return np.asarray(image)
+
+
+def _release(renderer: Any, writer: Any) -> None:
+    """Free GL and ffmpeg resources; shared by close() and the GC finaliser."""
+    try:
+        writer.close()
+    finally:
+        renderer.close()
+
+
+class VideoRecorder:
+    """Records frames of a live MuJoCo simulation to an H.264 mp4 file.
+
+    Call :meth:`maybe_capture` every physics tick; it renders only when a new
+    frame is due (see :class:`FrameClock`), so the per-tick cost is a float
+    comparison. Use as a context manager or call :meth:`close` to finalise the
+    file; an unclosed recorder is finalised when garbage-collected or at exit.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        fps: float = DEFAULT_FPS,
+        width: int = DEFAULT_WIDTH_PX,
+        height: int = DEFAULT_HEIGHT_PX,
+        camera: str | int | None = None,
+        *,
+        quality: int = DEFAULT_VIDEO_QUALITY,
+        caption: str | None = None,
+    ) -> None:
+        """Open the renderer and the mp4 writer.
+
+        Args:
+            path: Output ``.mp4`` file; parent directories are created.
+            model: The model being simulated. Its offscreen framebuffer
+                (``model.vis.global_.offwidth/offheight``) is enlarged in place
+                if smaller than the requested frame.
+            data: The live data; each captured frame shows its current state.
+            fps: Frames per second of simulation time, also the playback rate.
+            width: Frame width in pixels (even, for H.264).
+            height: Frame height in pixels (even, for H.264).
+            camera: Name or id of a camera in the model, or None for a free
+                camera looking at the table from the front-right.
+            quality: imageio/ffmpeg quality, 0 (worst) to 10 (best).
+            caption: Optional text drawn on every frame (see :meth:`set_caption`).
+
+        Raises:
+            RenderUnavailable: Offscreen rendering does not work here; the
+                message says what to install.
+            ValueError: Bad size, fps, or unknown camera.
+        """
+        if width <= 0 or height <= 0 or width % _X264_BLOCK_PX or height % _X264_BLOCK_PX:
+            raise ValueError(f"frame size must be positive and even for H.264: {width}x{height}")
+        clock = FrameClock(fps)
+        ok, reason = rendering_available()
+        if not ok:
+            raise RenderUnavailable(reason)
+
+        import imageio.v2 as imageio
+        import mujoco
+
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.width = width
+        self.height = height
+        self.caption = caption
+        self.frame_count = 0
+        self._data = data
+        self._clock = clock
+        self._camera = self._resolve_camera(mujoco, model, camera)
+
+        offscreen = model.vis.global_
+        offscreen.offwidth = max(offscreen.offwidth, width)
+        offscreen.offheight = max(offscreen.offheight, height)
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        renderer = mujoco.Renderer(model, height=height, width=width)
+        try:
+            writer = imageio.get_writer(
+                self.path,
+                fps=self.fps,
+                codec="libx264",
+                quality=quality,
+                pixelformat="yuv420p",  # the only chroma layout every player decodes
+                macro_block_size=_X264_BLOCK_PX,
+                ffmpeg_log_level="error",
+            )
+        except Exception:
+            renderer.close()
+            raise
+        self._renderer = renderer
+        self._writer = writer
+        self._finalizer = weakref.finalize(self, _release, renderer, writer)
+
+    @staticmethod
+    def _resolve_camera(
+        mujoco_module: Any, model: mujoco.MjModel, camera: str | int | None
+    ) -> mujoco.MjvCamera | int:
+        """Validate ``camera`` and return a camera id or a configured free camera."""
+        if camera is None:
+            free = mujoco_module.MjvCamera()
+            free.type = mujoco_module.mjtCamera.mjCAMERA_FREE
+            free.lookat[:] = DEFAULT_LOOKAT_M
+            free.distance = DEFAULT_DISTANCE_M
+            free.azimuth = DEFAULT_AZIMUTH_DEG
+            free.elevation = DEFAULT_ELEVATION_DEG
+            return free
+        if isinstance(camera, str):
+            camera_id = mujoco_module.mj_name2id(model, mujoco_module.mjtObj.mjOBJ_CAMERA, camera)
+            if camera_id < 0:
+                raise ValueError(f"model has no camera named {camera!r}")
+            return camera_id
+        if not -1 <= camera < model.ncam:
+            raise ValueError(f"camera id {camera} out of range [-1, {model.ncam})")
+        return camera
+
+    def set_caption(self, text: str | None) -> None:
+        """Draw ``text`` on subsequent frames (None removes it).
+
+        Uses OpenCV when importable, else Pillow (an imageio dependency); if
+        neither is present the caption is silently skipped.
+        """
+        self.caption = text
+
+    def capture_frame(self) -> np.ndarray:
+        """Render the current state, append it to the video, and return it (H x W x 3 uint8)."""
+        if not self._finalizer.alive:
+            raise RuntimeError(f"VideoRecorder for {self.path} is closed")
+        self._renderer.update_scene(self._data, camera=self._camera)
+        frame = self._renderer.render()
+        if self.caption:
+            frame = _draw_caption(frame, self.caption)
+        self._writer.append_data(frame)
+        self.frame_count += 1
+        return frame
+
+    def maybe_capture(self, sim_time: float) -> None:
+        """Capture a frame if one is due at ``sim_time`` (seconds); cheap otherwise."""
+        if self._clock.due(sim_time):
+            self.capture_frame()
+
+    def close(self) -> Path:
+        """Finalise the mp4 and free the GL context; safe to call twice.
+
+        Returns:
+            The path of the written video.
+        """
+        self._finalizer()
+        return self.path
+
+    def __enter__(self) -> VideoRecorder:
+        """Return self so the recorder can be used in a ``with`` block."""
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        """Finalise the video, also when the simulation raised."""
+        if exc_type is None:
+            self.close()
+            return
+        # Keep the simulation's exception as the one the caller sees.
+        with contextlib.suppress(Exception):
+            self.close()

@@ -1,0 +1,54 @@
+"""Arm descriptions: everything the stack needs to know about one arm model.
+
+An `Arm` bundles the model builder (a `mujoco.MjSpec` used both for simulation and as
+the kinematics engine), the declared `Capabilities`, the home posture and the names of
+the end-effector site and gripper parts. Add an arm by writing a module like
+`robot.arms.panda` and registering it in `ARMS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from robot.arms import panda
+from robot.types import Capabilities
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm model with its gripper."""
+
+    name: str
+    build_spec: Callable[..., mujoco.MjSpec]
+    capabilities: Capabilities
+    home_q: np.ndarray
+    ee_site: str
+    finger_joints: tuple[str, ...]
+    gripper_actuator: str
+    finger_travel: float  # m of opening per finger
+
+
+ARMS: dict[str, Arm] = {
+    "panda": Arm(
+        name=panda.NAME,
+        build_spec=panda.build_spec,
+        capabilities=panda.capabilities(),
+        home_q=panda.HOME_Q,
+        ee_site=panda.EE_SITE,
+        finger_joints=panda.FINGER_JOINTS,
+        gripper_actuator="gripper_servo",
+        finger_travel=panda.FINGER_TRAVEL,
+    ),
+}
+
+
+def get_arm(name: str) -> Arm:
+    """Look up an arm by name; the error lists the arms that exist."""
+    try:
+        return ARMS[name]
+    except KeyError:
+        raise ValueError(f"unknown arm {name!r}; available arms: {', '.join(sorted(ARMS))}") from None

@@ -1,0 +1,95 @@
+"""Forward kinematics and Jacobians of an arm.
+
+MuJoCo is the kinematics engine: a private, kinematics-only copy of the arm model owns its
+own `mujoco.MjData`, so the same code serves a simulated arm and a real one (whose joint
+readings come from a driver). Call `update(q)` once per control tick, then read frames.
+Results are views into preallocated buffers, valid until the next `update` — the control
+loop runs this 1000 times a second, so nothing here allocates.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from robot.arms import Arm
+from robot.types import Pose
+
+
+class KinematicsError(ValueError):
+    """A frame or joint name that the model does not have; the message lists valid names."""
+
+
+class KinematicModel:
+    """Kinematics of one arm: ``update(q)``, then ``site_position``/``site_jacobian``."""
+
+    def __init__(self, arm: Arm):
+        spec = arm.build_spec(with_actuators=False)
+        spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
+        self.model = spec.compile()
+        self.data = mujoco.MjData(self.model)
+        self.dof = arm.capabilities.dof
+        adr = [self.model.joint(n).qposadr[0] for n in arm.capabilities.joint_names]
+        if adr != list(range(self.dof)):
+            raise KinematicsError(f"arm joints must come first in qpos, found addresses {adr}")
+        self._ee_site = self.site_id(arm.ee_site)
+        self._jac = np.zeros((6, self.model.nv))
+        # Views bound once: indexing MjData arrays anew on every tick costs microseconds.
+        self._qpos_arm = self.data.qpos[: self.dof]
+        self._ee_pos = self.data.site_xpos[self._ee_site]
+        self._ee_mat = self.data.site_xmat[self._ee_site]
+        self._jacp = self._jac[:3]
+        self._jacr = self._jac[3:]
+        self._jac_arm = self._jac[:, : self.dof]
+        self.data.qpos[:] = self.model.qpos0
+        self.update(arm.home_q)
+
+    def site_id(self, name: str) -> int:
+        """The id of site ``name``; raises `KinematicsError` listing the valid sites."""
+        sid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name)
+        if sid < 0:
+            valid = [self.model.site(i).name for i in range(self.model.nsite)]
+            raise KinematicsError(f"unknown site {name!r}; valid sites: {valid}")
+        return sid
+
+    def update(self, q: np.ndarray) -> None:
+        """Set the joint positions and recompute all frames (and what Jacobians need)."""
+        self._qpos_arm[:] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+
+    def update_positions_only(self, q: np.ndarray) -> None:
+        """Cheaper `update` for callers that only read frame poses, not Jacobians."""
+        self._qpos_arm[:] = q
+        mujoco.mj_kinematics(self.model, self.data)
+
+    @property
+    def ee_position(self) -> np.ndarray:
+        """End-effector site position (3,), a view."""
+        return self._ee_pos
+
+    @property
+    def ee_rotation(self) -> np.ndarray:
+        """End-effector site rotation matrix, row-major flat (9,), a view."""
+        return self._ee_mat
+
+    def ee_pose(self) -> Pose:
+        """End-effector pose as a new `Pose` (allocates; not for the hot path)."""
+        return self.site_pose(self._ee_site)
+
+    def site_pose(self, site: int | str) -> Pose:
+        """Pose of a site by id or name (allocates)."""
+        sid = self.site_id(site) if isinstance(site, str) else site
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[sid])
+        return Pose(self.data.site_xpos[sid].copy(), quat)
+
+    def ee_jacobian(self) -> np.ndarray:
+        """Geometric Jacobian (6, dof) of the end-effector site: rows linear then angular."""
+        mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self._ee_site)
+        return self._jac_arm
+
+    def site_jacobian(self, site: int) -> np.ndarray:
+        """Geometric Jacobian (6, dof) of site ``site`` in the world frame, a view."""
+        mujoco.mj_jacSite(self.model, self.data, self._jac[:3], self._jac[3:], site)
+        return self._jac[:, : self.dof]
