@@ -122,3 +122,29 @@ class CartesianMotion:
             final_position_error=float(np.linalg.norm(pose.position - goal.position)),
             final_angle_error=angle,
         )
+
+
+class Hold:
+    """A policy that holds the joints where they were when it started (e.g. while gripping)."""
+
+    def __init__(self, duration: float):
+        self.duration = duration
+        self._q = None
+        self._t0 = 0.0
+        self._done = False
+
+    def reset(self, state: RobotState) -> None:
+        """Latch the configuration to hold."""
+        self._q = state.q.copy()
+        self._t0 = state.time
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once ``duration`` seconds have passed."""
+        return self._done
+
+    def step(self, state: RobotState) -> JointCommand:
+        """Command the latched configuration."""
+        self._done = state.time - self._t0 >= self.duration
+        return JointCommand("joint_position", self._q, state.time)

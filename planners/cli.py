@@ -1,0 +1,196 @@
+"""The `skillstack` command line: a thin shell over the packages.
+
+Every command exits 0 on success and non-zero with a one-line reason on failure or bad
+input; ``--json`` prints exactly one JSON object on stdout (logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+app = typer.Typer(
+    name="skillstack",
+    help="Robotics control stack with hierarchical skills: simulate, benchmark, deploy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+BENCHMARKS = ("control",)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    # One plain line on stderr: scripts read it, and rich would wrap it at the terminal width.
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _load_scene(path: Path | None, seed: int | None):
+    from robot.scene import SceneError, default_scene, load_scene, random_scene
+
+    try:
+        if path is not None:
+            return load_scene(path)
+        if seed is not None:
+            return random_scene(seed, n_objects=3, kinds=("box", "cylinder"))
+        return default_scene()
+    except SceneError as exc:
+        where = f"{exc.source}: " if exc.source else ""
+        _fail(where + "; ".join(exc.problems), code=2)
+
+
+def _open_video(robot, path: Path | None):
+    if path is None:
+        return
+    from hw.sim.render import RenderUnavailable, VideoRecorder
+
+    try:
+        robot.recorder = VideoRecorder(path, robot.model, robot.data, camera=None)
+    except RenderUnavailable as exc:
+        _fail(f"cannot record {path}: {exc}")
+
+
+def _print_tour(legs, title: str) -> None:
+    table = RichTable(title=title)
+    for col in ("target x y z (m)", "time (s)", "max err (mm)", "end err (mm)", "end rot (°)",
+                "late"):
+        table.add_column(col, justify="right")
+    for leg in legs:
+        rep = leg.tracking
+        table.add_row(
+            " ".join(f"{v:.2f}" for v in leg.target),
+            f"{leg.duration_s:.2f}",
+            f"{rep.max_position_error * 1e3:.2f}",
+            f"{rep.final_position_error * 1e3:.3f}",
+            f"{rep.final_angle_error * 180 / 3.141592653589793:.3f}",
+            str(leg.stats.late_ticks),
+        )
+    Console().print(table)
+
+
+def _tour_json(legs) -> list[dict]:
+    return [
+        {
+            "target": list(leg.target),
+            "duration_s": round(leg.duration_s, 4),
+            "max_tracking_error_mm": round(leg.tracking.max_position_error * 1e3, 4),
+            "final_position_error_mm": round(leg.tracking.final_position_error * 1e3, 4),
+            "final_angle_error_deg": round(leg.tracking.final_angle_error * 57.29577951308232, 4),
+            "ticks": leg.stats.ticks,
+            "late_ticks": leg.stats.late_ticks,
+        }
+        for leg in legs
+    ]
+
+
+@app.command()
+def sim(
+    scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON); default scene if omitted.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random scene from this seed (ignored with --scene).")] = None,
+    speed: Annotated[float, typer.Option(min=0.01, max=1.0, help="Peak end-effector speed, m/s.")] = 0.25,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Pace the loop to the wall clock.")] = False,
+    video: Annotated[Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Drive the simulated Panda through Cartesian waypoints and print tracking errors."""
+    from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+    from hw.sim.tour import run_tour
+
+    scene_obj = _load_scene(scene, seed)
+    with MujocoRobot(scene_obj) as robot:
+        _open_video(robot, video)
+        try:
+            legs = run_tour(robot, speed=speed, realtime=realtime)
+        except SimulationDiverged as exc:
+            _fail(str(exc))
+        safety = dict(robot.safety.counts)
+    if as_json:
+        print(json.dumps({"success": True, "scene": scene_obj.name, "legs": _tour_json(legs),
+                          "safety_interventions": safety, "video": str(video) if video else None}))
+        return
+    _print_tour(legs, f"Cartesian tour on scene '{scene_obj.name}' at {speed:.2f} m/s")
+    if video:
+        err.print(f"video written to {video}")
+
+
+@app.command()
+def demo(
+    video: Annotated[Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The default sim demo, headless: a Cartesian tour, then pick up the cube and shake it."""
+    from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+    from hw.sim.tour import pick_and_shake, run_tour
+    from robot.scene import default_scene
+
+    with MujocoRobot(default_scene()) as robot:
+        _open_video(robot, video)
+        try:
+            legs = run_tour(robot)
+            robot.reset()
+            shake = pick_and_shake(robot, "cube")
+        except SimulationDiverged as exc:
+            _fail(str(exc))
+    success = bool(shake.held and shake.lifted and shake.slip_mm < 5.0)
+    if as_json:
+        print(json.dumps({"success": success, "legs": _tour_json(legs),
+                          "pick": {"held": bool(shake.held), "lifted": bool(shake.lifted),
+                                   "slip_mm": round(shake.slip_mm, 3),
+                                   "gripper_width_mm": round(float(shake.gripper_width_mm), 2)},
+                          "video": str(video) if video else None}))
+    else:
+        _print_tour(legs, "Cartesian tour (default scene)")
+        verdict = "[green]held[/]" if success else "[red]FAILED[/]"
+        Console().print(
+            f"pick and shake the cube: {verdict} — gripper width {shake.gripper_width_mm:.1f} mm, "
+            f"slip in hand {shake.slip_mm:.2f} mm while shaking at 0.6 m/s"
+        )
+        if video:
+            err.print(f"video written to {video}")
+    if not success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help=f"Benchmark to run: {', '.join(BENCHMARKS)}.")],
+    ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time (control).")] = 20000,
+    seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run a benchmark and print its figures."""
+    if name not in BENCHMARKS:
+        _fail(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}", code=2)
+    from hw.benchmarks import control
+
+    result = control.run(ticks=ticks, seed=seed)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = RichTable(title=f"bench {name}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
