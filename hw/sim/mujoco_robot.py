@@ -86,8 +86,13 @@ class MujocoRobot(_Robot):
         self._grip_act = m.actuator(self.arm.gripper_actuator).id
         self._servo_gain = m.actuator_gainprm[:n, 0].copy()
         self._servo_bias = m.actuator_biasprm[:n, :3].copy()
-        # A live view of MuJoCo's "unstable accelerations" counter, bound once (cheap to poll).
-        self._badqacc_stat = d.warning[int(mujoco.mjtWarning.mjWARN_BADQACC)]
+        # Live views of MuJoCo's instability counters (NaN/huge qpos, qvel, qacc), bound
+        # once because polling them every tick must be cheap.
+        self._instability_stats = [
+            d.warning[int(w)]
+            for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                      mujoco.mjtWarning.mjWARN_BADQACC)
+        ]
         self._mode = "joint_position"
         self.reset()
 
@@ -109,7 +114,7 @@ class MujocoRobot(_Robot):
         self._grip_goal = self._grip_target = self.arm.finger_travel
         self._grip_rate = 0.0
         mujoco.mj_forward(m, d)
-        self._badqacc = self._badqacc_stat.number
+        self._instabilities = sum(stat.number for stat in self._instability_stats)
         state = self.read()
         self.safety.reset(state.q)
         self.safety.reset_estop()
@@ -141,11 +146,12 @@ class MujocoRobot(_Robot):
         for _ in range(self.substeps):
             mujoco.mj_step2(m, d)
             mujoco.mj_step1(m, d)
-        if self._badqacc_stat.number != self._badqacc:
-            self._badqacc = self._badqacc_stat.number
+        pos, vel, acc = self._instability_stats
+        if pos.number + vel.number + acc.number != self._instabilities:
+            self._instabilities = pos.number + vel.number + acc.number
             raise SimulationDiverged(
-                f"simulation diverged at t={d.time:.3f} s (unstable accelerations); "
-                "the state is invalid — reset() before continuing"
+                f"simulation diverged at t={d.time:.3f} s (non-finite or huge positions, "
+                "velocities or accelerations); the state is invalid — reset() before continuing"
             )
         if self.recorder is not None:
             self.recorder.maybe_capture(d.time)

@@ -1,0 +1,95 @@
+"""The `skillstack` command line, run as a real process: output contracts and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hw.sim.render import rendering_available
+
+CONTROL_FIELDS = ("tick_us_median", "tick_us_p99", "loop_steps_per_s", "bare_mj_steps_per_s",
+                  "overhead_ratio")
+
+
+def skillstack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "planners.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_sim_json_reports_tracking_for_every_waypoint():
+    proc = skillstack("sim", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["success"] is True and len(out["legs"]) == 4
+    for leg in out["legs"]:
+        assert leg["final_position_error_mm"] < 2.0
+        assert leg["final_angle_error_deg"] < 1.0
+        assert leg["max_tracking_error_mm"] < 10.0
+
+
+def test_sim_prints_a_readable_table():
+    proc = skillstack("sim", "--seed", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "max err (mm)" in proc.stdout and "random-1" in proc.stdout
+
+
+def test_bench_control_json_contract():
+    proc = skillstack("bench", "control", "--json", "--ticks", "2000")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for field in CONTROL_FIELDS:
+        assert isinstance(out[field], float) and out[field] > 0, field
+    assert out["ticks"] == 2000
+    # The loop does strictly more work than a bare step.
+    assert out["overhead_ratio"] > 1.0
+    assert out["loop_steps_per_s"] < out["bare_mj_steps_per_s"]
+
+
+def test_unknown_benchmark_is_a_one_line_error():
+    proc = skillstack("bench", "nope", "--json")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown benchmark 'nope'; available: control"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("objects:\n  - {name: a, kind: mug, size: [0.05], pose: [0.5, 0]}\n", "unknown kind 'mug'"),
+        (
+            "objects:\n"
+            "  - {name: a, kind: box, size: [0.05, 0.05, 0.05], pose: [0.5, 0.0]}\n"
+            "  - {name: b, kind: box, size: [0.05, 0.05, 0.05], pose: [0.52, 0.0]}\n",
+            "overlap",
+        ),
+        ("objects:\n  - {name: far, kind: box, size: [0.05, 0.05, 0.05], pose: [1.5, 0]}\n", "reach"),
+        ("objects: [\n", "YAML"),
+    ],
+)
+def test_bad_scene_exits_2_with_one_line_before_anything_moves(tmp_path, body, expected):
+    path = tmp_path / "scene.yaml"
+    path.write_text(body)
+    proc = skillstack("sim", "--scene", str(path), "--json")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert expected.lower() in lines[0].lower()
+
+
+def test_sim_video(tmp_path):
+    ok, reason = rendering_available()
+    video = tmp_path / "tour.mp4"
+    proc = skillstack("sim", "--speed", "1.0", "--video", str(video), "--json")
+    if not ok:
+        assert proc.returncode == 1
+        assert "cannot record" in proc.stderr and "install" in proc.stderr
+        pytest.skip(f"offscreen rendering unavailable: {reason}")
+    assert proc.returncode == 0, proc.stderr
+    assert video.stat().st_size > 10_000
