@@ -122,7 +122,11 @@ class Robot(ABC):
         """Latch the emergency stop; every later command is replaced by a hold."""
         state = self._last_state if self._last_state is not None else self.read()
         self.safety.estop(reason, state.time)
-        self._send(self.safety.filter(JointCommand("joint_position", self.safety.q_prev, state.time), state))
+        self._send(
+            self.safety.filter(
+                JointCommand("joint_position", self.safety.q_prev, state.time), state
+            )
+        )
 
     def reset_estop(self) -> None:
         """Clear a latched emergency stop."""

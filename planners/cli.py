@@ -60,8 +60,14 @@ def _open_video(robot, path: Path | None):
 
 def _print_tour(legs, title: str) -> None:
     table = RichTable(title=title)
-    for col in ("target x y z (m)", "time (s)", "max err (mm)", "end err (mm)", "end rot (°)",
-                "late"):
+    for col in (
+        "target x y z (m)",
+        "time (s)",
+        "max err (mm)",
+        "end err (mm)",
+        "end rot (°)",
+        "late",
+    ):
         table.add_column(col, justify="right")
     for leg in legs:
         rep = leg.tracking
@@ -93,11 +99,21 @@ def _tour_json(legs) -> list[dict]:
 
 @app.command()
 def sim(
-    scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON); default scene if omitted.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random scene from this seed (ignored with --scene).")] = None,
-    speed: Annotated[float, typer.Option(min=0.01, max=1.0, help="Peak end-effector speed, m/s.")] = 0.25,
-    realtime: Annotated[bool, typer.Option("--realtime", help="Pace the loop to the wall clock.")] = False,
-    video: Annotated[Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")] = None,
+    scene: Annotated[
+        Path | None, typer.Option(help="Scene file (YAML/JSON); default scene if omitted.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random scene from this seed (ignored with --scene).")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Peak end-effector speed, m/s.")
+    ] = 0.25,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="Pace the loop to the wall clock.")
+    ] = False,
+    video: Annotated[
+        Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Drive the simulated Panda through Cartesian waypoints and print tracking errors."""
@@ -113,8 +129,17 @@ def sim(
             _fail(str(exc))
         safety = dict(robot.safety.counts)
     if as_json:
-        print(json.dumps({"success": True, "scene": scene_obj.name, "legs": _tour_json(legs),
-                          "safety_interventions": safety, "video": str(video) if video else None}))
+        print(
+            json.dumps(
+                {
+                    "success": True,
+                    "scene": scene_obj.name,
+                    "legs": _tour_json(legs),
+                    "safety_interventions": safety,
+                    "video": str(video) if video else None,
+                }
+            )
+        )
         return
     _print_tour(legs, f"Cartesian tour on scene '{scene_obj.name}' at {speed:.2f} m/s")
     if video:
@@ -123,7 +148,9 @@ def sim(
 
 @app.command()
 def demo(
-    video: Annotated[Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")] = None,
+    video: Annotated[
+        Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The default sim demo, headless: a Cartesian tour, then pick up the cube and shake it."""
@@ -141,11 +168,21 @@ def demo(
             _fail(str(exc))
     success = bool(shake.held and shake.lifted and shake.slip_mm < 5.0)
     if as_json:
-        print(json.dumps({"success": success, "legs": _tour_json(legs),
-                          "pick": {"held": bool(shake.held), "lifted": bool(shake.lifted),
-                                   "slip_mm": round(shake.slip_mm, 3),
-                                   "gripper_width_mm": round(float(shake.gripper_width_mm), 2)},
-                          "video": str(video) if video else None}))
+        print(
+            json.dumps(
+                {
+                    "success": success,
+                    "legs": _tour_json(legs),
+                    "pick": {
+                        "held": bool(shake.held),
+                        "lifted": bool(shake.lifted),
+                        "slip_mm": round(shake.slip_mm, 3),
+                        "gripper_width_mm": round(float(shake.gripper_width_mm), 2),
+                    },
+                    "video": str(video) if video else None,
+                }
+            )
+        )
     else:
         _print_tour(legs, "Cartesian tour (default scene)")
         verdict = "[green]held[/]" if success else "[red]FAILED[/]"

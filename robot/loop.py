@@ -84,7 +84,7 @@ class ControlLoop:
 
     def run(self, policy: Policy, max_seconds: float) -> LoopStats:
         """Run until ``policy.done`` or ``max_seconds`` of robot time; return the stats."""
-        max_ticks = int(round(max_seconds / self.period))
+        max_ticks = round(max_seconds / self.period)
         durations = np.empty(max_ticks)
         state = self.robot.read()
         policy.reset(state)

@@ -77,7 +77,9 @@ class CartesianMotion:
         self.ik.reset(state.q)
         self.kin.update(state.q)
         start = self.kin.ee_pose()
-        self.path = CartesianPath(start, self.waypoints, self.max_linear_speed, self.max_angular_speed)
+        self.path = CartesianPath(
+            start, self.waypoints, self.max_linear_speed, self.max_angular_speed
+        )
         self._t0 = state.time
         self._traj_done = self._done = False
         self._max_err = 0.0

@@ -101,7 +101,9 @@ class SafetyFilter:
         self._amax = (capabilities.acceleration_limit * k).tolist()
         self._adt = (capabilities.acceleration_limit * k * self.dt).tolist()
         self._tau_max = np.asarray(capabilities.torque_limit, dtype=float)
-        self._limits = list(zip(self._lower, self._upper, self._vmax, self._amax, self._adt, strict=True))
+        self._limits = list(
+            zip(self._lower, self._upper, self._vmax, self._amax, self._adt, strict=True)
+        )
         ws = config.workspace
         self._ws_lo = ws.lower
         self._ws_hi = ws.upper
@@ -156,7 +158,9 @@ class SafetyFilter:
         values = cmd.values
         if not isinstance(values, np.ndarray) or values.shape != (self.dof,):
             shape = getattr(values, "shape", type(values).__name__)
-            return self._refuse(now, "bad_shape", f"command has shape {shape}; the robot has {self.dof} joints")
+            return self._refuse(
+                now, "bad_shape", f"command has shape {shape}; the robot has {self.dof} joints"
+            )
         listed = values.tolist()
         # One sum is non-finite iff some element is NaN or ±inf (or the values are absurdly
         # large, ~1e308, which deserves the same refusal); far cheaper than np.isfinite.
@@ -165,7 +169,10 @@ class SafetyFilter:
         age = now - cmd.stamp
         if age > self.config.watchdog_timeout:
             return self._refuse(
-                now, "stale", f"command is {age * 1e3:.0f} ms old (watchdog {self.config.watchdog_timeout * 1e3:.0f} ms)"
+                now,
+                "stale",
+                f"command is {age * 1e3:.0f} ms old "
+                f"(watchdog {self.config.watchdog_timeout * 1e3:.0f} ms)",
             )
         mode = cmd.mode
         if mode == "joint_position":
@@ -178,7 +185,9 @@ class SafetyFilter:
             return self._limit_torque(cmd, state)
         return self._refuse(now, "bad_mode", f"unknown command mode {mode!r}")
 
-    def _window(self, q: float, v: float, lower: float, upper: float, vmax: float, a: float, adt: float) -> tuple[float, float]:
+    def _window(
+        self, q: float, v: float, lower: float, upper: float, vmax: float, a: float, adt: float
+    ) -> tuple[float, float]:
         """Feasible velocities of one joint this tick: velocity, acceleration and braking."""
         hi = v + adt
         if hi > vmax:
@@ -273,10 +282,18 @@ class SafetyFilter:
         x, y, z = kin.ee_position
         lo, hi = self._ws_lo, self._ws_hi
         if z < self._z_min:
-            self._record(now, "table", f"end effector would go {1e3 * (self._z_min - z):.1f} mm below the table clearance")
+            self._record(
+                now,
+                "table",
+                f"end effector would go {1e3 * (self._z_min - z):.1f} mm below the table clearance",
+            )
             return False
         if not (lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1] and lo[2] <= z <= hi[2]):
-            self._record(now, "workspace", f"end effector would leave the workspace box at ({x:.3f}, {y:.3f}, {z:.3f}) m")
+            self._record(
+                now,
+                "workspace",
+                f"end effector would leave the workspace box at ({x:.3f}, {y:.3f}, {z:.3f}) m",
+            )
             return False
         return True
 

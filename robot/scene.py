@@ -32,15 +32,25 @@ import yaml
 ObjectKind = Literal["box", "cylinder", "cup", "bowl", "plate"]
 KINDS: tuple[str, ...] = ("box", "bowl", "cup", "cylinder", "plate")
 SIZE_LAYOUT = {  # what `SceneObject.size` holds per kind, all in metres
-    "box": "[sx, sy, sz]", "cylinder": "[diameter, height]", "cup": "[outer diameter, height]",
-    "bowl": "[outer diameter, height]", "plate": "[diameter, thickness]",
+    "box": "[sx, sy, sz]",
+    "cylinder": "[diameter, height]",
+    "cup": "[outer diameter, height]",
+    "bowl": "[outer diameter, height]",
+    "plate": "[diameter, thickness]",
 }
 COLORS: dict[str, tuple[float, float, float, float]] = {
-    "red": (0.85, 0.1, 0.1, 1.0), "green": (0.1, 0.7, 0.2, 1.0), "blue": (0.1, 0.3, 0.85, 1.0),
-    "yellow": (0.95, 0.85, 0.1, 1.0), "orange": (1.0, 0.55, 0.05, 1.0),
-    "purple": (0.55, 0.2, 0.75, 1.0), "white": (0.95, 0.95, 0.95, 1.0),
-    "black": (0.05, 0.05, 0.05, 1.0), "gray": (0.5, 0.5, 0.5, 1.0),
-    "brown": (0.55, 0.35, 0.15, 1.0), "pink": (1.0, 0.6, 0.75, 1.0), "cyan": (0.1, 0.85, 0.9, 1.0),
+    "red": (0.85, 0.1, 0.1, 1.0),
+    "green": (0.1, 0.7, 0.2, 1.0),
+    "blue": (0.1, 0.3, 0.85, 1.0),
+    "yellow": (0.95, 0.85, 0.1, 1.0),
+    "orange": (1.0, 0.55, 0.05, 1.0),
+    "purple": (0.55, 0.2, 0.75, 1.0),
+    "white": (0.95, 0.95, 0.95, 1.0),
+    "black": (0.05, 0.05, 0.05, 1.0),
+    "gray": (0.5, 0.5, 0.5, 1.0),
+    "brown": (0.55, 0.35, 0.15, 1.0),
+    "pink": (1.0, 0.6, 0.75, 1.0),
+    "cyan": (0.1, 0.85, 0.9, 1.0),
 }
 
 MAX_OBJECT_SIZE = 0.4  # m, largest allowed extent of any object dimension
@@ -62,12 +72,19 @@ REQUIRED_OBJECT_KEYS = ("name", "kind", "size", "pose")
 POSE_KEYS = frozenset({"xyz", "yaw", "yaw_deg"})
 # random_scene draws sizes (m, per dimension) and masses (kg) uniformly from these ranges.
 RANDOM_SIZE_RANGES = {
-    "box": ((0.035, 0.06),) * 3, "cylinder": ((0.04, 0.06), (0.05, 0.10)),
-    "cup": ((0.06, 0.08), (0.08, 0.10)), "bowl": ((0.12, 0.16), (0.05, 0.07)),
+    "box": ((0.035, 0.06),) * 3,
+    "cylinder": ((0.04, 0.06), (0.05, 0.10)),
+    "cup": ((0.06, 0.08), (0.08, 0.10)),
+    "bowl": ((0.12, 0.16), (0.05, 0.07)),
     "plate": ((0.15, 0.20), (0.01, 0.02)),
 }
-RANDOM_MASS_RANGES = {"box": (0.05, 0.3), "cylinder": (0.05, 0.3), "cup": (0.1, 0.2),
-                      "bowl": (0.15, 0.35), "plate": (0.15, 0.35)}
+RANDOM_MASS_RANGES = {
+    "box": (0.05, 0.3),
+    "cylinder": (0.05, 0.3),
+    "cup": (0.1, 0.2),
+    "bowl": (0.15, 0.35),
+    "plate": (0.15, 0.35),
+}
 
 
 class SceneError(ValueError):
@@ -182,9 +199,15 @@ class SceneObject:
     def to_dict(self) -> dict[str, Any]:
         """The file-format mapping for this object (colour by name when it is a named colour)."""
         named = COLORS.get(self.color_name) == self.color
-        out = {"name": self.name, "kind": self.kind,
-               "color": self.color_name if named else list(self.color), "size": list(self.size),
-               "mass": self.mass, "pose": [*self.position, self.yaw], "friction": self.friction}
+        out = {
+            "name": self.name,
+            "kind": self.kind,
+            "color": self.color_name if named else list(self.color),
+            "size": list(self.size),
+            "mass": self.mass,
+            "pose": [*self.position, self.yaw],
+            "friction": self.friction,
+        }
         if self.kind == "cup" or self.contents:
             out["contents"] = self.contents
         return out
@@ -221,8 +244,9 @@ class Scene:
             if o.name == name:
                 return o
         valid = ", ".join(self.names) or "(none)"
-        raise UnknownObjectError(f"no object named {name!r} in scene {self.name!r}; "
-                                 f"objects: {valid}")
+        raise UnknownObjectError(
+            f"no object named {name!r} in scene {self.name!r}; objects: {valid}"
+        )
 
     def with_object(self, obj: SceneObject) -> Scene:
         """A copy with ``obj`` added; SceneError if its name is taken. Not validated."""
@@ -233,18 +257,28 @@ class Scene:
     def replace_object(self, name: str, **changes: Any) -> Scene:
         """A copy with the fields ``changes`` of object ``name`` replaced. Not validated."""
         self.object(name)
-        return replace(self, objects=tuple(
-            replace(o, **changes) if o.name == name else o for o in self.objects))
+        return replace(
+            self,
+            objects=tuple(replace(o, **changes) if o.name == name else o for o in self.objects),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The file-format mapping; `scene_from_dict` turns it back into an equal Scene."""
         t = self.table
-        return {"name": self.name, "objects": [o.to_dict() for o in self.objects],
-                "table": {"size": list(t.size), "center": list(t.center), "height": t.height,
-                          "friction": t.friction}}
+        return {
+            "name": self.name,
+            "objects": [o.to_dict() for o in self.objects],
+            "table": {
+                "size": list(t.size),
+                "center": list(t.center),
+                "height": t.height,
+                "friction": t.friction,
+            },
+        }
 
 
 # ----------------------------------------------------------------------------- geometry
+
 
 def _axes(yaw: float) -> np.ndarray:
     """Rows are the box's local x and y axes in the world xy plane."""
@@ -269,8 +303,10 @@ def xy_gap(a: SceneObject, b: SceneObject) -> float:
         outside = float(np.linalg.norm(np.maximum(q, 0.0)))
         return (outside if outside > 0 else float(q.max())) - 0.5 * b.size[0]
     half_b, axes_b = 0.5 * np.array(b.size[:2]), _axes(b.yaw)
-    return max(float(abs(u @ (pb - pa)) - np.abs(axes_a @ u) @ half_a - np.abs(axes_b @ u) @ half_b)
-               for u in (*axes_a, *axes_b))
+    return max(
+        float(abs(u @ (pb - pa)) - np.abs(axes_a @ u) @ half_a - np.abs(axes_b @ u) @ half_b)
+        for u in (*axes_a, *axes_b)
+    )
 
 
 def objects_overlap(a: SceneObject, b: SceneObject, tol: float = OVERLAP_TOLERANCE) -> bool:
@@ -303,12 +339,15 @@ def _table_problem(o: SceneObject, table: Table) -> str | None:
         lo = table.center[axis] - table.size[axis] / 2 - OVERLAP_TOLERANCE
         hi = table.center[axis] + table.size[axis] / 2 + OVERLAP_TOLERANCE
         if o.position[axis] - half < lo or o.position[axis] + half > hi:
-            return (f"off the table top: spans {'xy'[axis]} in [{o.position[axis] - half:.3f}, "
-                    f"{o.position[axis] + half:.3f}] m, table spans [{lo:.3f}, {hi:.3f}] m")
+            return (
+                f"off the table top: spans {'xy'[axis]} in [{o.position[axis] - half:.3f}, "
+                f"{o.position[axis] + half:.3f}] m, table spans [{lo:.3f}, {hi:.3f}] m"
+            )
     return None
 
 
 # ----------------------------------------------------------------------------- validation
+
 
 def _finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
@@ -316,9 +355,15 @@ def _finite(values: Sequence[float]) -> bool:
 
 def _geometry_ok(o: SceneObject) -> bool:
     """Whether ``o`` is well-formed enough for reach, table, overlap and support checks."""
-    return (o.kind in KINDS and len(o.size) == (3 if o.kind == "box" else 2)
-            and _finite(o.size) and min(o.size) > 0 and len(o.position) == 3
-            and _finite(o.position) and math.isfinite(o.yaw))
+    return (
+        o.kind in KINDS
+        and len(o.size) == (3 if o.kind == "box" else 2)
+        and _finite(o.size)
+        and min(o.size) > 0
+        and len(o.position) == 3
+        and _finite(o.position)
+        and math.isfinite(o.yaw)
+    )
 
 
 def _object_problems(o: SceneObject) -> list[str]:
@@ -327,8 +372,10 @@ def _object_problems(o: SceneObject) -> list[str]:
     if o.kind not in KINDS:
         out.append(f"unknown kind {o.kind!r}; valid kinds: {', '.join(KINDS)}")
     elif len(o.size) != len(SIZE_LAYOUT[o.kind].split(",")):
-        out.append(f"size {list(o.size)} has {len(o.size)} numbers; a {o.kind} needs "
-                   f"{SIZE_LAYOUT[o.kind]} in metres")
+        out.append(
+            f"size {list(o.size)} has {len(o.size)} numbers; a {o.kind} needs "
+            f"{SIZE_LAYOUT[o.kind]} in metres"
+        )
     if not _finite(o.size):
         out.append(f"size {list(o.size)} contains NaN or infinity")
     elif o.size and min(o.size) <= 0:
@@ -348,8 +395,10 @@ def _object_problems(o: SceneObject) -> list[str]:
     elif o.contents and o.kind in KINDS and o.kind != "cup":
         out.append(f"contents {o.contents}: only a cup can have contents, this is a {o.kind}")
     elif o.contents and _geometry_ok(o) and o.contents > o.capacity():
-        out.append(f"contents {o.contents} does not fit: this cup holds about {o.capacity()} "
-                   f"particles of radius {PARTICLE_RADIUS} m")
+        out.append(
+            f"contents {o.contents} does not fit: this cup holds about {o.capacity()} "
+            f"particles of radius {PARTICLE_RADIUS} m"
+        )
     return out
 
 
@@ -362,22 +411,34 @@ def _label(o: SceneObject, index: int) -> str:
 def find_problems(scene: Scene, reach: ReachLimits = ReachLimits()) -> list[str]:
     """Every problem with ``scene``, one line each naming the object; empty when valid."""
     out, t = [], scene.table
-    if not isinstance(scene.name, str) or not scene.name.isprintable() or not (
-            0 < len(scene.name) <= MAX_SCENE_NAME_LENGTH):
+    if (
+        not isinstance(scene.name, str)
+        or not scene.name.isprintable()
+        or not (0 < len(scene.name) <= MAX_SCENE_NAME_LENGTH)
+    ):
         out.append(f"scene name must be 1-{MAX_SCENE_NAME_LENGTH} printable characters on one line")
-    table_ok = len(t.size) == 2 and _finite(t.size) and min(t.size) > 0 and len(t.center) == 2 and (
-        _finite(t.center) and math.isfinite(t.height) and t.height > 0 and t.friction > 0)
+    table_ok = (
+        len(t.size) == 2
+        and _finite(t.size)
+        and min(t.size) > 0
+        and len(t.center) == 2
+        and (_finite(t.center) and math.isfinite(t.height) and t.height > 0 and t.friction > 0)
+    )
     if not table_ok:
-        out.append(f"table: size {list(t.size)} and height {t.height} must be positive, center "
-                   f"{list(t.center)} two finite numbers, friction {t.friction} positive")
+        out.append(
+            f"table: size {list(t.size)} and height {t.height} must be positive, center "
+            f"{list(t.center)} two finite numbers, friction {t.friction} positive"
+        )
     counts = Counter(o.name for o in scene.objects)
     reported, good = set(), []
     for i, o in enumerate(scene.objects):
         label = _label(o, i)
         if label.startswith("objects["):
             shown = repr(o.name)[:40]
-            out.append(f"{label}: invalid name {shown}: use 1-{MAX_NAME_LENGTH} letters, digits, "
-                       "'_' or '-' (no spaces)")
+            out.append(
+                f"{label}: invalid name {shown}: use 1-{MAX_NAME_LENGTH} letters, digits, "
+                "'_' or '-' (no spaces)"
+            )
         elif counts[o.name] > 1 and o.name not in reported:
             reported.add(o.name)
             out.append(f"{label}: duplicate name, used by {counts[o.name]} objects")
@@ -390,14 +451,19 @@ def find_problems(scene: Scene, reach: ReachLimits = ReachLimits()) -> list[str]
         if o.position[2] < -OVERLAP_TOLERANCE:
             out.append(f"{label}: below the table top (bottom at z = {o.position[2]:.3f} m)")
         elif o.position[2] > REST_TOLERANCE and not any(
-                p is not o and abs(o.position[2] - p.top()) <= REST_TOLERANCE and xy_gap(o, p) < 0
-                for _, p in good):
-            out.append(f"{label}: floating: bottom at z = {o.position[2]:.3f} m is neither on the "
-                       f"table (z = 0) nor within {REST_TOLERANCE} m of another object's top")
+            p is not o and abs(o.position[2] - p.top()) <= REST_TOLERANCE and xy_gap(o, p) < 0
+            for _, p in good
+        ):
+            out.append(
+                f"{label}: floating: bottom at z = {o.position[2]:.3f} m is neither on the "
+                f"table (z = 0) nor within {REST_TOLERANCE} m of another object's top"
+            )
     for (la, a), (lb, b) in combinations(good, 2):
         if objects_overlap(a, b):
-            out.append(f"{la} and {lb} overlap by {-xy_gap(a, b) * 1000:.1f} mm in xy; "
-                       "move them apart or stack one on the other")
+            out.append(
+                f"{la} and {lb} overlap by {-xy_gap(a, b) * 1000:.1f} mm in xy; "
+                "move them apart or stack one on the other"
+            )
     return out
 
 
@@ -409,6 +475,7 @@ def validate_scene(scene: Scene, reach: ReachLimits = ReachLimits()) -> None:
 
 
 # ----------------------------------------------------------------------------- parsing
+
 
 def _keys_problem(data: Mapping, valid: frozenset[str], where: str) -> list[str]:
     out = []
@@ -440,8 +507,10 @@ def _color(value: Any) -> tuple[tuple[float, ...], str]:
     if isinstance(value, str):
         key = value.strip().lower()
         if key not in COLORS:
-            raise SceneError(f"unknown colour {value!r}; use one of {', '.join(COLORS)} "
-                             "or [r, g, b] / [r, g, b, a] numbers in 0..1")
+            raise SceneError(
+                f"unknown colour {value!r}; use one of {', '.join(COLORS)} "
+                "or [r, g, b] / [r, g, b, a] numbers in 0..1"
+            )
         return COLORS[key], key
     return _nums(value, (3, 4)), ""
 
@@ -475,12 +544,17 @@ def _field(problems: list[str], where: str, parse: Callable[[Any], Any], value: 
 
 def _parse_object(index: int, raw: Any, problems: list[str]) -> SceneObject | None:
     if not isinstance(raw, Mapping):
-        problems.append(f"objects[{index}]: expected a mapping with keys "
-                        f"{', '.join(sorted(OBJECT_KEYS))}, got {raw!r}")
+        problems.append(
+            f"objects[{index}]: expected a mapping with keys "
+            f"{', '.join(sorted(OBJECT_KEYS))}, got {raw!r}"
+        )
         return None
     name = raw.get("name")
-    where = f"object {name!r}" if isinstance(name, str) and NAME_PATTERN.fullmatch(name) else (
-        f"objects[{index}]")
+    where = (
+        f"object {name!r}"
+        if isinstance(name, str) and NAME_PATTERN.fullmatch(name)
+        else (f"objects[{index}]")
+    )
     problems += _keys_problem(raw, OBJECT_KEYS, f"{where}: ")  # reported, but not fatal
     before = len(problems)
     missing = [k for k in REQUIRED_OBJECT_KEYS if k not in raw]
@@ -499,18 +573,32 @@ def _parse_object(index: int, raw: Any, problems: list[str]) -> SceneObject | No
     contents = _field(problems, f"{where}: contents", _int, raw.get("contents", 0))
     if len(problems) > before:
         return None
-    return SceneObject(name=raw["name"], kind=raw["kind"], size=size, position=pose[0], yaw=pose[1],
-                       color=color[0], color_name=color[1], mass=mass, friction=friction,
-                       contents=contents)
+    return SceneObject(
+        name=raw["name"],
+        kind=raw["kind"],
+        size=size,
+        position=pose[0],
+        yaw=pose[1],
+        color=color[0],
+        color_name=color[1],
+        mass=mass,
+        friction=friction,
+        contents=contents,
+    )
 
 
 def _parse_table(raw: Any) -> Table:
     if not isinstance(raw, Mapping):
-        raise SceneError(f"expected a mapping with keys {', '.join(sorted(TABLE_KEYS))}, "
-                         f"got {raw!r}")
+        raise SceneError(
+            f"expected a mapping with keys {', '.join(sorted(TABLE_KEYS))}, got {raw!r}"
+        )
     problems = _keys_problem(raw, TABLE_KEYS, "")
-    fields = {"size": lambda v: _nums(v, (2,)), "center": lambda v: _nums(v, (2,)),
-              "height": _num, "friction": _num}
+    fields = {
+        "size": lambda v: _nums(v, (2,)),
+        "center": lambda v: _nums(v, (2,)),
+        "height": _num,
+        "friction": _num,
+    }
     values = {k: _field(problems, k, fields[k], raw[k]) for k in fields if k in raw}
     if problems:
         raise SceneError(problems)
@@ -520,8 +608,10 @@ def _parse_table(raw: Any) -> Table:
 def scene_from_dict(data: Mapping[str, Any], reach: ReachLimits = ReachLimits()) -> Scene:
     """Build and validate a Scene from the file-format mapping; `SceneError` lists all problems."""
     if not isinstance(data, Mapping):
-        raise SceneError(f"a scene must be a mapping with keys {', '.join(sorted(SCENE_KEYS))}, "
-                         f"got {type(data).__name__}")
+        raise SceneError(
+            f"a scene must be a mapping with keys {', '.join(sorted(SCENE_KEYS))}, "
+            f"got {type(data).__name__}"
+        )
     problems = _keys_problem(data, SCENE_KEYS, "scene: ")
     table = _field(problems, "table", _parse_table, data["table"]) if "table" in data else Table()
     raw_objects = data.get("objects") or []
@@ -529,8 +619,11 @@ def scene_from_dict(data: Mapping[str, Any], reach: ReachLimits = ReachLimits())
         problems.append(f"objects: expected a list of objects, got {type(raw_objects).__name__}")
         raw_objects = []
     objects = [_parse_object(i, raw, problems) for i, raw in enumerate(raw_objects)]
-    scene = Scene(table=table or Table(), objects=tuple(o for o in objects if o is not None),
-                  name=data.get("name", "scene"))
+    scene = Scene(
+        table=table or Table(),
+        objects=tuple(o for o in objects if o is not None),
+        name=data.get("name", "scene"),
+    )
     problems += find_problems(scene, reach)
     if problems:
         raise SceneError(problems)
@@ -574,9 +667,16 @@ def load_scene(path: str | Path, reach: ReachLimits = ReachLimits()) -> Scene:
 
 # ----------------------------------------------------------------------------- builders
 
-def random_scene(seed: int, n_objects: int = 3, kinds: Sequence[str] = ("box",),
-                 reach: ReachLimits = ReachLimits(), table: Table = Table(),
-                 clearance: float = 0.01, max_tries: int = 2000) -> Scene:
+
+def random_scene(
+    seed: int,
+    n_objects: int = 3,
+    kinds: Sequence[str] = ("box",),
+    reach: ReachLimits = ReachLimits(),
+    table: Table = Table(),
+    clearance: float = 0.01,
+    max_tries: int = 2000,
+) -> Scene:
     """A valid random scene, the same for the same arguments (numpy ``default_rng(seed)``).
 
     Objects rest on the table, inside the reach limits, at least ``clearance`` m apart; sizes
@@ -586,8 +686,10 @@ def random_scene(seed: int, n_objects: int = 3, kinds: Sequence[str] = ("box",),
     """
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds or n_objects < 0:
-        raise SceneError(f"random_scene: need n_objects >= 0 (got {n_objects}) and kinds from "
-                         f"{', '.join(KINDS)} (got {list(kinds)})")
+        raise SceneError(
+            f"random_scene: need n_objects >= 0 (got {n_objects}) and kinds from "
+            f"{', '.join(KINDS)} (got {list(kinds)})"
+        )
     rng = np.random.default_rng(seed)
     colors = [str(c) for c in rng.permutation(list(COLORS))]
     placed: list[SceneObject] = []
@@ -595,9 +697,15 @@ def random_scene(seed: int, n_objects: int = 3, kinds: Sequence[str] = ("box",),
         kind = kinds[int(rng.integers(len(kinds)))]
         size = tuple(float(rng.uniform(lo, hi)) for lo, hi in RANDOM_SIZE_RANGES[kind])
         color = colors[i % len(colors)]
-        base = SceneObject(name=f"{kind}{sum(o.kind == kind for o in placed)}", kind=kind,
-                           size=size, position=(0.0, 0.0, 0.0), color=COLORS[color],
-                           color_name=color, mass=float(rng.uniform(*RANDOM_MASS_RANGES[kind])))
+        base = SceneObject(
+            name=f"{kind}{sum(o.kind == kind for o in placed)}",
+            kind=kind,
+            size=size,
+            position=(0.0, 0.0, 0.0),
+            color=COLORS[color],
+            color_name=color,
+            mass=float(rng.uniform(*RANDOM_MASS_RANGES[kind])),
+        )
         r = base.footprint_radius()
         lo = [c - s / 2 + r for c, s in zip(table.center, table.size, strict=True)]
         hi = [c + s / 2 - r for c, s in zip(table.center, table.size, strict=True)]
@@ -606,13 +714,16 @@ def random_scene(seed: int, n_objects: int = 3, kinds: Sequence[str] = ("box",),
             yaw = float(rng.uniform(-math.pi, math.pi)) if kind == "box" else 0.0
             obj = replace(base, position=(x, y, 0.0), yaw=yaw)
             if not (_reach_problem(obj, reach) or _table_problem(obj, table)) and all(
-                    xy_gap(obj, p) >= clearance for p in placed):
+                xy_gap(obj, p) >= clearance for p in placed
+            ):
                 placed.append(obj)
                 break
         else:
-            raise SceneError(f"random_scene(seed={seed}): placed only {i} of {n_objects} objects; "
-                             f"no free spot for a {kind} after {max_tries} tries; ask for fewer or "
-                             "smaller objects or wider reach limits")
+            raise SceneError(
+                f"random_scene(seed={seed}): placed only {i} of {n_objects} objects; "
+                f"no free spot for a {kind} after {max_tries} tries; ask for fewer or "
+                "smaller objects or wider reach limits"
+            )
     scene = Scene(table=table, objects=tuple(placed), name=f"random-{seed}")
     validate_scene(scene, reach)
     return scene
@@ -621,14 +732,39 @@ def random_scene(seed: int, n_objects: int = 3, kinds: Sequence[str] = ("box",),
 DEFAULT_SCENE: dict[str, Any] = {
     "name": "panda tabletop",
     "objects": [
-        {"name": "cube", "kind": "box", "color": "red", "size": [0.05, 0.05, 0.05], "mass": 0.1,
-         "pose": [0.5, 0.0, 0.0]},
-        {"name": "cup", "kind": "cup", "color": "blue", "size": [0.07, 0.09], "mass": 0.15,
-         "pose": [0.45, 0.2, 0.0], "contents": 20},
-        {"name": "bowl", "kind": "bowl", "color": "white", "size": [0.16, 0.06], "mass": 0.3,
-         "pose": [0.45, -0.2, 0.0]},
-        {"name": "plate", "kind": "plate", "color": "yellow", "size": [0.18, 0.015], "mass": 0.25,
-         "pose": [0.65, 0.0, 0.0]},
+        {
+            "name": "cube",
+            "kind": "box",
+            "color": "red",
+            "size": [0.05, 0.05, 0.05],
+            "mass": 0.1,
+            "pose": [0.5, 0.0, 0.0],
+        },
+        {
+            "name": "cup",
+            "kind": "cup",
+            "color": "blue",
+            "size": [0.07, 0.09],
+            "mass": 0.15,
+            "pose": [0.45, 0.2, 0.0],
+            "contents": 20,
+        },
+        {
+            "name": "bowl",
+            "kind": "bowl",
+            "color": "white",
+            "size": [0.16, 0.06],
+            "mass": 0.3,
+            "pose": [0.45, -0.2, 0.0],
+        },
+        {
+            "name": "plate",
+            "kind": "plate",
+            "color": "yellow",
+            "size": [0.18, 0.015],
+            "mass": 0.25,
+            "pose": [0.65, 0.0, 0.0],
+        },
     ],
 }
 

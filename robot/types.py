@@ -26,7 +26,9 @@ class Pose:
     quat: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))
 
     @staticmethod
-    def from_xyz_quat(xyz: tuple[float, float, float] | np.ndarray, quat=(1.0, 0.0, 0.0, 0.0)) -> Pose:
+    def from_xyz_quat(
+        xyz: tuple[float, float, float] | np.ndarray, quat=(1.0, 0.0, 0.0, 0.0)
+    ) -> Pose:
         """Build a pose from any sequences, copying and normalising the quaternion."""
         q = np.asarray(quat, dtype=float)
         return Pose(np.array(xyz, dtype=float), q / np.linalg.norm(q))
@@ -94,7 +96,7 @@ class JointCommand:
 
 @dataclass(frozen=True, slots=True)
 class GripperCommand:
-    """Move the fingers to ``width`` (m) at ``speed`` (m/s), squeezing with at most ``force`` (N)."""
+    """Move the fingers to ``width`` (m) at ``speed`` (m/s), squeezing with up to ``force`` (N)."""
 
     width: float
     force: float = 40.0

@@ -11,13 +11,23 @@ import pytest
 
 from hw.sim.render import rendering_available
 
-CONTROL_FIELDS = ("tick_us_median", "tick_us_p99", "loop_steps_per_s", "bare_mj_steps_per_s",
-                  "overhead_ratio")
+CONTROL_FIELDS = (
+    "tick_us_median",
+    "tick_us_p99",
+    "loop_steps_per_s",
+    "bare_mj_steps_per_s",
+    "overhead_ratio",
+)
 
 
 def skillstack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "planners.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-m", "planners.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 def test_sim_json_reports_tracking_for_every_waypoint():
@@ -61,14 +71,20 @@ def test_unknown_benchmark_is_a_one_line_error():
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("objects:\n  - {name: a, kind: mug, size: [0.05], pose: [0.5, 0]}\n", "unknown kind 'mug'"),
+        (
+            "objects:\n  - {name: a, kind: mug, size: [0.05], pose: [0.5, 0]}\n",
+            "unknown kind 'mug'",
+        ),
         (
             "objects:\n"
             "  - {name: a, kind: box, size: [0.05, 0.05, 0.05], pose: [0.5, 0.0]}\n"
             "  - {name: b, kind: box, size: [0.05, 0.05, 0.05], pose: [0.52, 0.0]}\n",
             "overlap",
         ),
-        ("objects:\n  - {name: far, kind: box, size: [0.05, 0.05, 0.05], pose: [1.5, 0]}\n", "reach"),
+        (
+            "objects:\n  - {name: far, kind: box, size: [0.05, 0.05, 0.05], pose: [1.5, 0]}\n",
+            "reach",
+        ),
         ("objects: [\n", "YAML"),
     ],
 )

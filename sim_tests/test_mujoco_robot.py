@@ -123,7 +123,12 @@ def test_joint_target_beyond_limits_is_clipped(robot):
         tick(robot, target)
     q = robot.read().q
     assert q[0] <= caps.joint_upper[0] + 1e-3
-    assert np.abs(robot.data.ctrl[:7] - np.clip(robot.data.ctrl[:7], caps.joint_lower, caps.joint_upper)).max() == 0.0
+    assert (
+        np.abs(
+            robot.data.ctrl[:7] - np.clip(robot.data.ctrl[:7], caps.joint_lower, caps.joint_upper)
+        ).max()
+        == 0.0
+    )
 
 
 def test_gripper_opens_closes_and_clips(robot):

@@ -33,12 +33,14 @@ def quat_about(axis, angle: float) -> np.ndarray:
 def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     w1, x1, y1, z1 = a
     w2, x2, y2, z2 = b
-    return np.array([
-        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-    ])
+    return np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ]
+    )
 
 
 def angle_between(qa: np.ndarray, qb: np.ndarray) -> float:
@@ -90,8 +92,9 @@ def test_tracking_error_measured_against_ground_truth_during_motion():
         from robot.types import Pose
 
         goal = Pose(np.array([0.45, -0.25, 0.15]), mover.down)
-        mover_motion = CartesianMotion(mover.kin, robot.capabilities, [goal], robot.arm.home_q,
-                                       max_linear_speed=0.25)
+        mover_motion = CartesianMotion(
+            mover.kin, robot.capabilities, [goal], robot.arm.home_q, max_linear_speed=0.25
+        )
         ControlLoop(robot, on_tick=watch).run(mover_motion, max_seconds=10.0)
         assert mover_motion.done
         assert 0.0 < worst < TRACKING_TOL

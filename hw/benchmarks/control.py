@@ -32,7 +32,9 @@ def bench_scene() -> Scene:
     return Scene(Table(), (cube,), name="bench")
 
 
-def _bare_steps_per_second(model: mujoco.MjModel, data: mujoco.MjData, steps: int) -> tuple[float, float]:
+def _bare_steps_per_second(
+    model: mujoco.MjModel, data: mujoco.MjData, steps: int
+) -> tuple[float, float]:
     """Steps per second and median step time (µs) of bare mj_step, in batches of 100."""
     batch = 100
     times = np.empty(steps // batch)
@@ -66,7 +68,9 @@ def run(ticks: int = 20000, seed: int = 0) -> dict:
         done_ticks = 0
         while done_ticks < ticks:
             motion = CartesianMotion(kin, robot.capabilities, waypoints, robot.arm.home_q)
-            stats = loop.run(motion, max_seconds=(ticks - done_ticks) * robot.capabilities.control_dt)
+            stats = loop.run(
+                motion, max_seconds=(ticks - done_ticks) * robot.capabilities.control_dt
+            )
             durations.append(stats.tick_seconds)
             wall += float(np.sum(stats.tick_seconds))
             late += stats.late_ticks

@@ -22,8 +22,8 @@ import math
 import mujoco
 import numpy as np
 
-from hw.robot import RobotError
 from hw.robot import Robot as _Robot
+from hw.robot import RobotError
 from hw.sim.mujoco_scene import PHYSICS_DT, build_model
 from robot.arms import Arm, get_arm
 from robot.kinematics import KinematicModel
@@ -90,8 +90,11 @@ class MujocoRobot(_Robot):
         # once because polling them every tick must be cheap.
         self._instability_stats = [
             d.warning[int(w)]
-            for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-                      mujoco.mjtWarning.mjWARN_BADQACC)
+            for w in (
+                mujoco.mjtWarning.mjWARN_BADQPOS,
+                mujoco.mjtWarning.mjWARN_BADQVEL,
+                mujoco.mjtWarning.mjWARN_BADQACC,
+            )
         ]
         self._mode = "joint_position"
         self.reset()
@@ -168,7 +171,7 @@ class MujocoRobot(_Robot):
             self._qfrc_applied[:] = cmd.values
 
     def _send_gripper(self, cmd: GripperCommand) -> None:
-        m, d = self._require()
+        m, _ = self._require()
         self._grip_goal = cmd.width / 2
         self._grip_rate = cmd.speed / 2 * self.capabilities.control_dt  # per finger, per tick
         m.actuator_forcerange[self._grip_act] = (-cmd.force, cmd.force)

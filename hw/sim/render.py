@@ -56,8 +56,9 @@ INSTALL_HINT = (
     "libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0, or run `make setup`"
 )
 
-# Preference order: EGL uses the GPU when there is one and is ~2x faster than
-# OSMesa even on Mesa's software rasteriser; OSMesa needs nothing but one library.
+# Preference order: EGL renders on the GPU when there is one (on CPU-only
+# machines both end up in Mesa's llvmpipe at about the same speed); OSMesa is
+# the fallback because it needs nothing but one library.
 _BACKEND_PREFERENCE = ("egl", "osmesa")
 _BACKEND_LIBRARIES = {
     "egl": ("libEGL.so.1", "libEGL.so"),
@@ -71,7 +72,8 @@ _EGL_VENDOR_LIBRARIES = ("libEGL_mesa.so.0", "libEGL_nvidia.so.0")
 # PyOpenGL's platform class for each backend; once OpenGL.platform is imported
 # its platform is fixed for the life of the process.
 _PYOPENGL_PLATFORM_CLASS = {"egl": "EGLPlatform", "osmesa": "OSMesaPlatform"}
-_GL_CONTEXT_MODULE = "mujoco.rendering.classic.gl_context"
+# Where mujoco keeps the module that reads MUJOCO_GL: 4.x, then 3.x.
+_GL_CONTEXT_MODULES = ("mujoco.rendering.classic.gl_context", "mujoco.gl_context")
 
 # Free camera used when the caller names none: front-right of the workcell,
 # framing the arm base at the origin and a table ~0.45 m in front of it.
@@ -83,7 +85,8 @@ DEFAULT_ELEVATION_DEG = -25.0
 DEFAULT_FPS = 30.0
 DEFAULT_WIDTH_PX = 640
 DEFAULT_HEIGHT_PX = 480
-# imageio's 0-10 scale (ffmpeg -q mapping); 8 keeps fine edges crisp at ~1 MB/min.
+# imageio's 0-10 scale; 8 keeps thin links and text crisp while a 640x480
+# sim clip stays around 0.1 MB per 10 s (flat-shaded scenes compress well).
 DEFAULT_VIDEO_QUALITY = 8
 # libx264 with yuv420p chroma subsampling needs even frame dimensions.
 _X264_BLOCK_PX = 2
@@ -166,13 +169,22 @@ def _pick_backend() -> str | None:
     """Choose the first installed offscreen backend, honouring PYOPENGL_PLATFORM."""
     preference = list(_BACKEND_PREFERENCE)
     # A PyOpenGL platform set by the user must match MuJoCo's backend, or
-    # mujoco.egl / mujoco.osmesa refuse to import; so try that one first.
+    # mujoco.egl / mujoco.osmesa refuse to import; so only that one can work.
     pyopengl = os.environ.get("PYOPENGL_PLATFORM", "").strip().lower()
     if pyopengl:
         preference = [pyopengl] if pyopengl in preference else []
     for backend in preference:
         if _backend_installed(backend):
             return backend
+    return None
+
+
+def _loaded_gl_context_module() -> Any:
+    """Return mujoco's already-imported GL backend module, or None."""
+    for name in _GL_CONTEXT_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            return module
     return None
 
 
@@ -184,7 +196,7 @@ def _sync_loaded_mujoco(backend: str) -> None:
     looks up on every construction. This is only safe while PyOpenGL has not
     yet fixed a different platform, so in that case the process is left alone.
     """
-    gl_context = sys.modules.get(_GL_CONTEXT_MODULE)
+    gl_context = _loaded_gl_context_module()
     if gl_context is None or getattr(gl_context, "_MUJOCO_GL", None) == backend:
         return
     opengl_platform = sys.modules.get("OpenGL.platform")
@@ -268,7 +280,7 @@ def rendering_available() -> tuple[bool, str]:
 def _effective_backend(configured: str | None) -> str | None:
     """Return the backend mujoco actually loaded, which differs from the configured
     one when mujoco was imported before configure_gl() and could not be switched."""
-    gl_context = sys.modules.get(_GL_CONTEXT_MODULE)
+    gl_context = _loaded_gl_context_module()
     if gl_context is None:
         return configured
     # An empty value means mujoco fell back to its default, GLFW.

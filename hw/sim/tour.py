@@ -62,12 +62,22 @@ class Mover:
         self.loop = ControlLoop(robot, realtime=realtime, on_tick=on_tick)
         self.down = robot.ee_pose().quat  # home orientation: gripper pointing down
 
-    def move(self, position: Sequence[float], speed: float = DEFAULT_MAX_LINEAR_SPEED,
-             quat: np.ndarray | None = None) -> LegResult:
+    def move(
+        self,
+        position: Sequence[float],
+        speed: float = DEFAULT_MAX_LINEAR_SPEED,
+        quat: np.ndarray | None = None,
+    ) -> LegResult:
         """Move the end effector to ``position`` (orientation ``quat``, default pointing down)."""
         goal = Pose(np.asarray(position, dtype=float), self.down if quat is None else quat)
-        motion = CartesianMotion(self.kin, self.robot.capabilities, [goal], self.robot.arm.home_q,
-                                 max_linear_speed=speed, measure=self.measure)
+        motion = CartesianMotion(
+            self.kin,
+            self.robot.capabilities,
+            [goal],
+            self.robot.arm.home_q,
+            max_linear_speed=speed,
+            measure=self.measure,
+        )
         stats = self.loop.run(motion, max_seconds=30.0)
         report = motion.report(self.robot.read().q)
         return LegResult(tuple(position), motion.duration, report, stats)
@@ -77,8 +87,12 @@ class Mover:
         return self.loop.run(Hold(seconds), max_seconds=seconds + 0.01)
 
 
-def run_tour(robot: MujocoRobot, waypoints=TOUR, speed: float = DEFAULT_MAX_LINEAR_SPEED,
-             realtime: bool = False) -> list[LegResult]:
+def run_tour(
+    robot: MujocoRobot,
+    waypoints=TOUR,
+    speed: float = DEFAULT_MAX_LINEAR_SPEED,
+    realtime: bool = False,
+) -> list[LegResult]:
     """Visit ``waypoints`` in order; one `LegResult` per waypoint."""
     mover = Mover(robot, realtime=realtime)
     return [mover.move(p, speed) for p in waypoints]

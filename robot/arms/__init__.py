@@ -51,4 +51,6 @@ def get_arm(name: str) -> Arm:
     try:
         return ARMS[name]
     except KeyError:
-        raise ValueError(f"unknown arm {name!r}; available arms: {', '.join(sorted(ARMS))}") from None
+        raise ValueError(
+            f"unknown arm {name!r}; available arms: {', '.join(sorted(ARMS))}"
+        ) from None
