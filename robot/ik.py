@@ -30,7 +30,10 @@ from robot.types import Capabilities
 class IKConfig:
     """Gains and limits of the differential IK."""
 
-    damping: float = 1e-2  # m, DLS damping (lambda); larger is smoother near singularities
+    # DLS damping (lambda). Larger is smoother near singularities but lets the posture task
+    # leak into the end-effector task (steady-state error ~ lambda^2); speeds are capped
+    # separately, so a small value suffices.
+    damping: float = 2e-3
     gain: float = 200.0  # 1/s, how fast the Cartesian error (position and rotation) is closed
     posture_gain: float = 5.0  # 1/s, null-space pull toward the posture
     speed_fraction: float = 0.9  # joint speeds are scaled to this fraction of their limits

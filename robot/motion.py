@@ -73,9 +73,14 @@ class CartesianMotion:
         self._end_time = 0.0
 
     def reset(self, state: RobotState) -> None:
-        """Plan the path from the current end-effector pose and start the IK at ``state.q``."""
-        self.ik.reset(state.q)
-        self.kin.update(state.q)
+        """Plan the path from the commanded pose and start the IK there.
+
+        Starting from the last commanded joints (rather than the measured ones, which lag by
+        the servo's tracking error) makes consecutive motions join without a velocity step.
+        """
+        q0 = state.q if state.q_desired is None else state.q_desired
+        self.ik.reset(q0)
+        self.kin.update(q0)
         start = self.kin.ee_pose()
         self.path = CartesianPath(
             start, self.waypoints, self.max_linear_speed, self.max_angular_speed
@@ -136,8 +141,8 @@ class Hold:
         self._done = False
 
     def reset(self, state: RobotState) -> None:
-        """Latch the configuration to hold."""
-        self._q = state.q.copy()
+        """Latch the configuration to hold (the commanded one, if the robot reports it)."""
+        self._q = (state.q if state.q_desired is None else state.q_desired).copy()
         self._t0 = state.time
         self._done = False
 

@@ -41,6 +41,7 @@ EventCode = Literal[
 # Limits are applied this fraction inside their nominal value, so that finite differences
 # of the output, recomputed by anyone in floating point, never exceed the nominal limit.
 LIMIT_SHRINK = 1.0 - 1e-9
+RETURN_PROGRESS = 1e-7  # m per tick: the least progress back into the workspace that counts
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class SafetyFilter:
         self._z_min = ws.table_z + ws.table_clearance
         self._qp: list[float] = [0.0] * self.dof  # previous output position
         self._vp: list[float] = [0.0] * self.dof  # previous output velocity
+        self._c_prev: list[float] | None = None  # previous commanded positions
+        self._ee_violation = (0.0, 0.0)  # (below table, outside box) of the current output, m
         self.estopped = False
         self.events: deque[SafetyEvent] = deque(maxlen=1000)
         self.counts: dict[str, int] = {}
@@ -134,6 +137,8 @@ class SafetyFilter:
             raise ValueError(f"reset needs {self.dof} finite joint positions, got {q}")
         self._qp = q.tolist()
         self._vp = [0.0] * self.dof
+        self._c_prev = self._qp  # as if the arm had been commanded to stay here
+        self._track_violation()
         self._initialised = True
 
     def estop(self, reason: str = "emergency stop requested", time: float = 0.0) -> None:
@@ -178,9 +183,9 @@ class SafetyFilter:
         if mode == "joint_position":
             dt = self.dt
             v_des = [(a - b) / dt for a, b in zip(listed, self._qp)]
-            return self._limit_motion(cmd, v_des, now)
+            return self._limit_motion(cmd, v_des, now, listed)
         if mode == "joint_velocity":
-            return self._limit_motion(cmd, listed, now)
+            return self._limit_motion(cmd, listed, now, None)
         if mode == "joint_torque":
             return self._limit_torque(cmd, state)
         return self._refuse(now, "bad_mode", f"unknown command mode {mode!r}")
@@ -211,12 +216,24 @@ class SafetyFilter:
             hi = lo = v - adt if v > 0.0 else v + adt
         return lo, hi
 
-    def _limit_motion(self, cmd: JointCommand, v_des: list[float], now: float) -> JointCommand:
-        # The window of `_window`, inlined: this loop runs for every joint on every tick.
+    def _limit_motion(
+        self, cmd: JointCommand, v_des: list[float], now: float, targets: list[float] | None
+    ) -> JointCommand:
+        """Pass ``cmd`` if every joint's velocity is inside its window, else clip.
+
+        ``targets`` are the commanded positions (position mode) or None (velocity mode).
+        The window of `_window` is inlined: this loop runs for every joint on every tick.
+        """
         sqrt = math.sqrt
+        dt = self.dt
+        previous = self._c_prev if targets is not None else None
+        if previous is None:
+            previous = targets
         v_out = []
         within = True
-        for vd, q, v, (lower, upper, vmax, a, adt) in zip(v_des, self._qp, self._vp, self._limits):
+        for i, (vd, q, v, (lower, upper, vmax, a, adt)) in enumerate(
+            zip(v_des, self._qp, self._vp, self._limits)
+        ):
             hi = v + adt
             if hi > vmax:
                 hi = vmax
@@ -233,20 +250,28 @@ class SafetyFilter:
                 lo = brake
             if hi < lo:
                 hi = lo = v - adt if v > 0.0 else v + adt
-            if vd > hi:
-                vd, within = hi, False
-            elif vd < lo:
-                vd, within = lo, False
+            if not lo <= vd <= hi:
+                within = False
+                if previous is not None:
+                    # The output has fallen behind the commanded positions (a step, a stream
+                    # faster than the limits, a refusal): move with the command stream and
+                    # close the gap time-optimally, braking to land on it, not overshoot it.
+                    c_prev = previous[i]
+                    gap = c_prev - q
+                    catch_up = sqrt(adt * adt + 2.0 * a * abs(gap)) - adt
+                    vd = (targets[i] - c_prev) / dt + (catch_up if gap >= 0.0 else -catch_up)
+                vd = hi if vd > hi else lo if vd < lo else vd
             v_out.append(vd)
-        dt = self.dt
+        if targets is not None:
+            self._c_prev = targets
         if within:
-            if cmd.mode == "joint_position":
+            if targets is not None:
                 q_next = cmd.values
             else:
                 q_next = np.array([q + v * dt for q, v in zip(self._qp, v_out)])
             if not self._ee_allowed(q_next, now):
                 return self._controlled_stop(now)
-            self._qp = q_next.tolist()
+            self._qp = targets if targets is not None else q_next.tolist()
             self._vp = v_out
             self.last_verdict = "pass"
             return cmd
@@ -257,7 +282,7 @@ class SafetyFilter:
         self._vp = v_out
         self.last_verdict = "clipped"
         self.counts["clipped"] = self.counts.get("clipped", 0) + 1
-        out = q_next if cmd.mode == "joint_position" else np.array(v_out)
+        out = q_next if targets is not None else np.array(v_out)
         return JointCommand(cmd.mode, out, cmd.stamp)
 
     def _limit_torque(self, cmd: JointCommand, state: RobotState) -> JointCommand:
@@ -275,27 +300,42 @@ class SafetyFilter:
         return JointCommand(cmd.mode, np.clip(tau, -self._tau_max, self._tau_max), cmd.stamp)
 
     def _ee_allowed(self, q: np.ndarray, now: float) -> bool:
+        """Workspace and table rules for the end effector at ``q``.
+
+        Outside the allowed region (after a stop that braked across the boundary, or a reset
+        there) a command is still allowed if it does not take the end effector further out,
+        only if it brings the end effector back toward the region by at least
+        `RETURN_PROGRESS` (or holds still), so the arm can always be moved back in but never
+        slides along outside.
+        """
         kin = self.kin
         if kin is None:
             return True
         kin.update_positions_only(q)
         x, y, z = kin.ee_position
         lo, hi = self._ws_lo, self._ws_hi
-        if z < self._z_min:
-            self._record(
-                now,
-                "table",
-                f"end effector would go {1e3 * (self._z_min - z):.1f} mm below the table clearance",
-            )
-            return False
-        if not (lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1] and lo[2] <= z <= hi[2]):
-            self._record(
-                now,
-                "workspace",
-                f"end effector would leave the workspace box at ({x:.3f}, {y:.3f}, {z:.3f}) m",
-            )
-            return False
-        return True
+        below = self._z_min - z
+        outside = (
+            max(lo[0] - x, 0.0, x - hi[0])
+            + max(lo[1] - y, 0.0, y - hi[1])
+            + max(lo[2] - z, 0.0, z - hi[2])
+        )
+        if below <= 0.0 and outside == 0.0:
+            self._ee_violation = (0.0, 0.0)
+            return True
+        prev_below, prev_outside = self._ee_violation
+        below = max(below, 0.0)
+        progress = prev_below + prev_outside - below - outside
+        if progress > RETURN_PROGRESS or (progress == 0.0 and q.tolist() == self._qp):
+            self._ee_violation = (below, outside)
+            return True  # outside, but heading back in (or holding still)
+        if below > prev_below:
+            self._record(now, "table", f"end effector would go {1e3 * below:.1f} mm below "
+                         "the table clearance")
+        else:
+            self._record(now, "workspace", f"end effector would leave the workspace box at "
+                         f"({x:.3f}, {y:.3f}, {z:.3f}) m")
+        return False
 
     # -- outcomes -------------------------------------------------------------------
     def _refuse(self, now: float, code: EventCode, message: str) -> JointCommand:
@@ -311,8 +351,24 @@ class SafetyFilter:
         dt = self.dt
         self._qp = [q + v * dt for q, v in zip(self._qp, v_out)]
         self._vp = v_out
+        self._c_prev = None
+        self._track_violation()
         self.last_verdict = "refused"
         return JointCommand("joint_position", np.array(self._qp), now)
+
+    def _track_violation(self) -> None:
+        """Remember how far outside the region the current output is (0 when inside)."""
+        if self.kin is None:
+            return
+        self.kin.update_positions_only(np.array(self._qp))
+        x, y, z = self.kin.ee_position
+        lo, hi = self._ws_lo, self._ws_hi
+        self._ee_violation = (
+            max(self._z_min - z, 0.0),
+            max(lo[0] - x, 0.0, x - hi[0])
+            + max(lo[1] - y, 0.0, y - hi[1])
+            + max(lo[2] - z, 0.0, z - hi[2]),
+        )
 
     def _hold(self, now: float) -> JointCommand:
         self._vp = [0.0] * self.dof

@@ -67,8 +67,11 @@ class CartesianSegment:
         max_linear_speed: float = DEFAULT_MAX_LINEAR_SPEED,
         max_angular_speed: float = DEFAULT_MAX_ANGULAR_SPEED,
     ):
-        if max_linear_speed <= 0 or max_angular_speed <= 0:
-            raise ValueError("speed limits must be positive")
+        if not (max_linear_speed > 0 and max_angular_speed > 0):  # also rejects NaN
+            raise ValueError(
+                f"speed limits must be positive numbers, got linear={max_linear_speed} m/s, "
+                f"angular={max_angular_speed} rad/s"
+            )
         self.start = start
         self.goal = goal
         self._p0 = np.array(start.position, dtype=float)
@@ -150,5 +153,7 @@ class CartesianPath:
         """Write the pose and twist at time ``t``; return True once the last waypoint is due."""
         i = self.segment_index(t)
         begin = float(self._ends[i - 1]) if i else 0.0
-        done = self.segments[i].sample(t - begin, out)
-        return done and i == len(self.segments) - 1
+        self.segments[i].sample(t - begin, out)
+        # Compare with the path's own duration: t - begin can round to just below the last
+        # segment's duration at t == self.duration.
+        return t >= self.duration

@@ -79,6 +79,9 @@ class RobotState:
     tau: np.ndarray  # N m, measured (or actuator) joint torques
     gripper_width: float  # m, distance between the fingers
     gripper_force: float = 0.0  # N, squeezing force currently applied by the gripper
+    # rad, the joint positions last commanded (libfranka's q_d); None if the backend cannot
+    # tell. Controllers start from here so that a new motion continues the old command.
+    q_desired: np.ndarray | None = None
 
 
 @dataclass(slots=True)

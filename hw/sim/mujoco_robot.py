@@ -136,6 +136,7 @@ class MujocoRobot(_Robot):
             tau=self._qfrc_act + self._qfrc_applied,
             gripper_width=qpos[self._finger_adr[0]] + qpos[self._finger_adr[1]],
             gripper_force=-d.actuator_force[self._grip_act],
+            q_desired=self._ctrl_arm.copy() if self._mode != "joint_torque" else None,
         )
         self._last_state = state
         return state
