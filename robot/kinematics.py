@@ -26,6 +26,12 @@ class KinematicModel:
     def __init__(self, arm: Arm):
         spec = arm.build_spec(with_actuators=False)
         spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
+        # Only the arm joints move frames we ask about: drop the fingers (and their coupling),
+        # so Jacobians are contiguous (6, dof) arrays that MuJoCo's routines take without a copy.
+        for element in [*spec.equalities, *spec.keys]:
+            spec.delete(element)
+        for name in arm.finger_joints:
+            spec.delete(spec.joint(name))
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.dof = arm.capabilities.dof
@@ -33,14 +39,16 @@ class KinematicModel:
         if adr != list(range(self.dof)):
             raise KinematicsError(f"arm joints must come first in qpos, found addresses {adr}")
         self._ee_site = self.site_id(arm.ee_site)
-        self._jac = np.zeros((6, self.model.nv))
+        if self.model.nv != self.dof:
+            raise KinematicsError(f"kinematic model has {self.model.nv} dofs, arm has {self.dof}")
+        self._jac = np.zeros((6, self.dof))
         # Views bound once: indexing MjData arrays anew on every tick costs microseconds.
         self._qpos_arm = self.data.qpos[: self.dof]
         self._ee_pos = self.data.site_xpos[self._ee_site]
         self._ee_mat = self.data.site_xmat[self._ee_site]
         self._jacp = self._jac[:3]
         self._jacr = self._jac[3:]
-        self._jac_arm = self._jac[:, : self.dof]
+        self._jac_arm = self._jac
         self.data.qpos[:] = self.model.qpos0
         self.update(arm.home_q)
 

@@ -172,8 +172,8 @@ def test_declared_limits_lie_within_the_urdf_limits():
         assert float(attrs["effort"]) == pytest.approx(panda.TORQUE_LIMIT[i])
 
 
-def test_compiled_model_uses_the_declared_joint_ranges_and_home_key(kin):
-    model = kin.model
+def test_compiled_model_uses_the_declared_joint_ranges_and_home_key():
+    model = panda.build_spec().compile()
     for i, name in enumerate(panda.JOINT_NAMES):
         jid = model.joint(name).id
         np.testing.assert_allclose(
