@@ -330,11 +330,17 @@ class SafetyFilter:
             self._ee_violation = (below, outside)
             return True  # outside, but heading back in (or holding still)
         if below > prev_below:
-            self._record(now, "table", f"end effector would go {1e3 * below:.1f} mm below "
-                         "the table clearance")
+            self._record(
+                now,
+                "table",
+                f"end effector would go {1e3 * below:.1f} mm below the table clearance",
+            )
         else:
-            self._record(now, "workspace", f"end effector would leave the workspace box at "
-                         f"({x:.3f}, {y:.3f}, {z:.3f}) m")
+            self._record(
+                now,
+                "workspace",
+                f"end effector would leave the workspace box at ({x:.3f}, {y:.3f}, {z:.3f}) m",
+            )
         return False
 
     # -- outcomes -------------------------------------------------------------------
