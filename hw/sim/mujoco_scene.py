@@ -95,7 +95,7 @@ def _add_environment(spec: mujoco.MjSpec, scene: Scene) -> None:
                 conaffinity=0,
             )
     world.add_camera(
-        name="scene", pos=[1.45, 0.0, 0.75], xyaxes=[0.0, 1.0, 0.0, -0.45, 0.0, 0.9], fovy=50.0
+        name="scene", pos=[1.75, 0.0, 0.95], xyaxes=[0.0, 1.0, 0.0, -0.45, 0.0, 0.9], fovy=50.0
     )
 
 

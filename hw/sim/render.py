@@ -77,8 +77,8 @@ _GL_CONTEXT_MODULES = ("mujoco.rendering.classic.gl_context", "mujoco.gl_context
 
 # Free camera used when the caller names none: front-right of the workcell,
 # framing the arm base at the origin and a table ~0.45 m in front of it.
-DEFAULT_LOOKAT_M = (0.45, 0.0, 0.1)
-DEFAULT_DISTANCE_M = 1.6
+DEFAULT_LOOKAT_M = (0.35, 0.0, 0.25)
+DEFAULT_DISTANCE_M = 2.0
 DEFAULT_AZIMUTH_DEG = 150.0
 DEFAULT_ELEVATION_DEG = -25.0
 
