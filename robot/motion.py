@@ -21,6 +21,7 @@ from robot.trajectory import (
 from robot.types import Capabilities, JointCommand, Pose, RobotState
 
 SETTLE_TIME = 0.3  # s, time allowed after the trajectory ends for the arm to come to rest
+MIN_JERK_PEAK = 15.0 / 8.0  # peak over mean speed of the quintic profile
 SETTLE_POSITION_TOL = 0.0005  # m, "arrived" once the measured ee is this close to the goal...
 SETTLE_ANGLE_TOL = 0.002  # rad, ... and this close in orientation
 
@@ -155,3 +156,41 @@ class Hold:
         """Command the latched configuration."""
         self._done = state.time - self._t0 >= self.duration
         return JointCommand("joint_position", self._q, state.time)
+
+
+class JointMotion:
+    """Move the joints to ``goal`` along a minimum-jerk profile (no Cartesian path).
+
+    For large reconfigurations (pointing down → pointing sideways) where following a
+    straight Cartesian line would run into joint limits. The duration is the shortest for
+    which every joint stays under ``speed_fraction`` of its velocity limit.
+    """
+
+    def __init__(self, goal: np.ndarray, capabilities: Capabilities, speed_fraction: float = 0.3):
+        self.goal = np.asarray(goal, dtype=float)
+        self.vmax = capabilities.velocity_limit * speed_fraction
+        self._start = None
+        self._t0 = 0.0
+        self.duration = 0.0
+        self._done = False
+
+    def reset(self, state: RobotState) -> None:
+        """Start from the commanded (or measured) joints."""
+        self._start = (state.q if state.q_desired is None else state.q_desired).copy()
+        travel = np.abs(self.goal - self._start)
+        self.duration = max(float(np.max(MIN_JERK_PEAK * travel / self.vmax)), 0.2)
+        self._t0 = state.time
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the profile has ended and a short settle time has passed."""
+        return self._done
+
+    def step(self, state: RobotState) -> JointCommand:
+        """The joint target for this tick."""
+        t = state.time - self._t0
+        tau = min(t / self.duration, 1.0)
+        s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
+        self._done = t >= self.duration + 0.1
+        return JointCommand("joint_position", self._start + s * (self.goal - self._start), state.time)

@@ -1,0 +1,71 @@
+"""Run one skill on a robot: validate, check, plan, execute at control rate, verify.
+
+Everything that can be refused is refused before the first command is sent: bad
+parameters, unknown objects, unmet preconditions, geometric limits, unreachable poses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+from robot.loop import ControlLoop
+from skills.base import Failure, Skill, SkillFailure, SkillResult
+from skills.params import ParameterError
+from skills.program import Context, NoCollision, Program
+from skills.world import observe
+
+REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")
+
+
+def execute(
+    skill: Skill,
+    raw_params: dict[str, Any] | None,
+    robot: MujocoRobot,
+    ctx: Context | None = None,
+    realtime: bool = False,
+    on_tick: Callable | None = None,
+) -> SkillResult:
+    """Execute ``skill`` with untrusted ``raw_params`` on a connected robot."""
+    raw = dict(raw_params or {})
+    try:
+        params = skill.parse(raw)
+    except ParameterError as exc:
+        return SkillResult(skill.name, raw, False, Failure.INVALID_PARAMETERS, str(exc))
+    before = observe(robot)
+    refusal = skill.check(before, params)
+    if refusal is not None:
+        return SkillResult(skill.name, raw, False, refusal.failure, refusal.message)
+    ctx = ctx or Context.for_robot(robot)
+    try:
+        program: Program = skill.plan(before, params, ctx)
+    except SkillFailure as exc:
+        return SkillResult(skill.name, raw, False, exc.failure, exc.message)
+    program.guards.append(NoCollision())
+    refusals_before = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
+    t0 = robot.read().time
+    loop = ControlLoop(robot, realtime=realtime, on_tick=on_tick)
+    try:
+        loop.run(program, max_seconds=skill.timeout_s)
+    except SimulationDiverged as exc:
+        return SkillResult(skill.name, raw, False, Failure.SIM_DIVERGED, str(exc),
+                           robot.read().time - t0, program.template, moved=True)
+    duration = robot.read().time - t0
+    result = SkillResult(skill.name, raw, False, None, "", duration, program.template, moved=True)
+    refusals = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES) - refusals_before
+    if program.failure is not None:
+        result.failure = program.failure.failure
+        result.message = f"{program.failure.message} (during {program.label!r})"
+    elif not program.done:
+        result.failure = Failure.TIMEOUT
+        result.message = f"{skill.name} did not finish within {skill.timeout_s:.0f} s ({program.label})"
+    elif refusals:
+        result.failure = Failure.SAFETY_STOP
+        event = robot.safety.events[-1].message if robot.safety.events else ""
+        result.message = f"the safety filter refused {refusals} commands: {event}"
+    else:
+        outcome = skill.verify(before, observe(robot), params, program)
+        result.success, result.failure = outcome.success, outcome.failure
+        result.message, result.metrics = outcome.message, outcome.metrics
+    return result

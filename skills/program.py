@@ -1,0 +1,323 @@
+"""Programs: the control-rate policy of a scripted skill, built from small primitives.
+
+A `Program` is a sequence of `Primitive`s — Cartesian moves, gripper actions, pauses — run
+one after the other by the `ControlLoop` at the robot's control rate. Guards are attached
+to primitives as data (not if-chains in the loop): while a primitive runs, its guards are
+evaluated every few ticks and the first that trips ends the program with a typed failure.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from hw.sim.mujoco_robot import MujocoRobot
+from robot.arms.panda import COLLIDE_ROBOT
+from robot.kinematics import KinematicModel
+from robot.ik_solve import solve_ik
+from robot.motion import CartesianMotion, JointMotion
+from robot.types import GripperCommand, JointCommand, Pose, RobotState
+from skills.base import Failure, SkillFailure
+
+GUARD_PERIOD = 20  # ticks between guard evaluations (50 Hz at 1 kHz)
+REACH_TOLERANCE = 0.005  # m, a move whose commanded pose ends further away is unreachable
+GRIPPER_SETTLED = 2e-5  # m per tick: fingers moving slower than this have stopped
+
+
+@dataclass
+class Context:
+    """What primitives need: the robot, a controller-side kinematic model, the posture."""
+
+    robot: MujocoRobot
+    kin: KinematicModel
+    down: np.ndarray  # end-effector orientation pointing straight down (the home one)
+
+    def solve(self, label: str, position, quat, seeds: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """A joint configuration for a pose, or `SkillFailure(UNREACHABLE)` before any motion."""
+        state = self.robot.read()
+        current = state.q if state.q_desired is None else state.q_desired
+        pose = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
+        q = solve_ik(self.kin, self.robot.capabilities, pose, [*seeds, current, self.robot.arm.home_q])
+        if q is None:
+            x, y, z = pose.position
+            raise SkillFailure(Failure.UNREACHABLE, f"{label}: no arm configuration reaches "
+                               f"({x:.3f}, {y:.3f}, {z:.3f}) m with that orientation")
+        return q
+
+    @staticmethod
+    def for_robot(robot: MujocoRobot) -> Context:
+        """A context with a fresh kinematic model of the robot's arm."""
+        kin = KinematicModel(robot.arm)
+        kin.update(robot.arm.home_q)
+        return Context(robot, kin, kin.ee_pose().quat)
+
+
+# -- orientations -------------------------------------------------------------------------
+def yaw_quat(yaw: float) -> np.ndarray:
+    """Rotation about world z."""
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a ⊗ b."""
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return out
+
+
+def top_down(ctx: Context, yaw: float) -> np.ndarray:
+    """Gripper pointing down, fingers opening along the world direction ``yaw``+90°."""
+    return quat_mul(yaw_quat(yaw), ctx.down)
+
+
+def side_on(heading: float, pitch_down: float = 0.0) -> np.ndarray:
+    """Gripper pointing horizontally along world direction ``heading`` (tilted down by
+    ``pitch_down``), fingers opening horizontally (with ``pitch_down`` = pi/2 this is the home orientation)."""
+    cb, sb = math.cos(pitch_down), math.sin(pitch_down)
+    z = np.array([cb * math.cos(heading), cb * math.sin(heading), -sb])
+    y = np.array([math.sin(heading), -math.cos(heading), 0.0])
+    x = np.cross(y, z)
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.column_stack([x, y, z]).ravel())
+    return quat
+
+
+# -- guards --------------------------------------------------------------------------------
+class Guard(ABC):
+    """A condition watched while a primitive runs; `check` returns a failure or None."""
+
+    @abstractmethod
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """Evaluate the condition now."""
+
+
+class Holding(Guard):
+    """The object must stay between the fingers (width and distance to the hand)."""
+
+    def __init__(self, name: str, min_width: float, max_distance: float):
+        self.name, self.min_width, self.max_distance = name, min_width, max_distance
+
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        if state.gripper_width < self.min_width:
+            return SkillFailure(Failure.OBJECT_SLIPPED, f"{self.name} slipped out of the gripper "
+                                f"(fingers closed to {state.gripper_width * 1e3:.1f} mm)")
+        gap = np.linalg.norm(ctx.robot.object_pose(self.name).position - ctx.robot.ee_pose().position)
+        if gap > self.max_distance:
+            return SkillFailure(Failure.OBJECT_SLIPPED, f"{self.name} slipped: {gap * 1e3:.0f} mm from the hand")
+        return None
+
+
+class NoCollision(Guard):
+    """No arm link other than the finger pads may touch anything."""
+
+    def __init__(self):
+        self._allowed: set[int] | None = None
+
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        m, d = ctx.robot.model, ctx.robot.data
+        if self._allowed is None:
+            self._allowed = {m.geom(f"{b}_pad").id for b in ("panda_leftfinger", "panda_rightfinger")}
+        for i in range(d.ncon):
+            c = d.contact[i]
+            for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
+                if m.geom_contype[g] == COLLIDE_ROBOT and g not in self._allowed:
+                    what = m.body(m.geom_bodyid[other]).name or m.geom(other).name or "the table"
+                    return SkillFailure(Failure.COLLISION, f"the arm ({m.body(m.geom_bodyid[g]).name}) hit {what}")
+        return None
+
+
+# -- primitives -------------------------------------------------------------------------------
+class Primitive(ABC):
+    """One step of a program: a control-rate policy with a label and optional guards."""
+
+    label: str = ""
+    guards: Sequence[Guard] = ()
+
+    @abstractmethod
+    def start(self, ctx: Context, state: RobotState) -> None:
+        """Begin (may send a gripper command)."""
+
+    @abstractmethod
+    def step(self, state: RobotState) -> JointCommand:
+        """The joint command for this tick."""
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """True when finished."""
+
+    def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """Called once when done; may report a failure (e.g. the goal was not reached)."""
+        return None
+
+
+class Move(Primitive):
+    """Move the end effector to ``position`` with orientation ``quat``."""
+
+    def __init__(self, label: str, position, quat, speed: float = 0.25, guards: Sequence[Guard] = (),
+                 angular_speed: float = 1.0, posture: np.ndarray | None = None):
+        self.label = label
+        self.posture = posture
+        self.goal = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
+        self.speed = speed
+        self.angular_speed = angular_speed
+        self.guards = guards
+        self.motion: CartesianMotion | None = None
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        posture = ctx.robot.arm.home_q if self.posture is None else self.posture
+        self.motion = CartesianMotion(ctx.kin, ctx.robot.capabilities, [self.goal], posture,
+                                      max_linear_speed=self.speed, max_angular_speed=self.angular_speed)
+        self.motion.reset(state)
+
+    def step(self, state: RobotState) -> JointCommand:
+        return self.motion.step(state)
+
+    @property
+    def done(self) -> bool:
+        return self.motion is not None and self.motion.done
+
+    def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        err = float(np.linalg.norm(self.motion.ik.error(self.motion.sample)[:3]))
+        if err > REACH_TOLERANCE:
+            x, y, z = self.goal.position
+            return SkillFailure(Failure.UNREACHABLE, f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
+                                f"(closest {err * 1e3:.0f} mm away)")
+        return None
+
+
+class JointMove(Primitive):
+    """Move the joints to a configuration found by the planner (for large reorientations)."""
+
+    def __init__(self, label: str, goal: np.ndarray, speed_fraction: float = 0.3,
+                 guards: Sequence[Guard] = ()):
+        self.label, self.goal, self.speed_fraction, self.guards = label, goal, speed_fraction, guards
+        self.motion: JointMotion | None = None
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        self.motion = JointMotion(self.goal, ctx.robot.capabilities, self.speed_fraction)
+        self.motion.reset(state)
+
+    def step(self, state: RobotState) -> JointCommand:
+        return self.motion.step(state)
+
+    @property
+    def done(self) -> bool:
+        return self.motion is not None and self.motion.done
+
+
+class Grip(Primitive):
+    """Open or close the gripper, holding the arm still until the fingers stop."""
+
+    def __init__(self, label: str, width: float, force: float, max_wait: float = 1.5,
+                 guards: Sequence[Guard] = ()):
+        self.label, self.width, self.force, self.max_wait = label, width, force, max_wait
+        self.guards = guards
+        self._q = None
+        self._t0 = 0.0
+        self._last_width = math.inf
+        self._done = False
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        ctx.robot.gripper(GripperCommand(width=self.width, force=self.force))
+        self._q = (state.q if state.q_desired is None else state.q_desired).copy()
+        self._t0 = state.time
+        self._last_width = math.inf
+        self._done = False
+
+    def step(self, state: RobotState) -> JointCommand:
+        elapsed = state.time - self._t0
+        moving = abs(state.gripper_width - self._last_width) > GRIPPER_SETTLED
+        self._last_width = state.gripper_width
+        self._done = (elapsed > 0.1 and not moving) or elapsed >= self.max_wait
+        return JointCommand("joint_position", self._q, state.time)
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+class Pause(Primitive):
+    """Hold still for ``seconds``."""
+
+    def __init__(self, label: str, seconds: float, guards: Sequence[Guard] = ()):
+        self.label, self.seconds, self.guards = label, seconds, guards
+        self._q = None
+        self._t0 = 0.0
+        self._done = False
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        self._q = (state.q if state.q_desired is None else state.q_desired).copy()
+        self._t0, self._done = state.time, False
+
+    def step(self, state: RobotState) -> JointCommand:
+        self._done = state.time - self._t0 >= self.seconds
+        return JointCommand("joint_position", self._q, state.time)
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+
+class Program:
+    """Runs primitives in order as one `robot.loop.Policy`; stops at the first failure."""
+
+    def __init__(self, primitives: Sequence[Primitive], ctx: Context, template: str = "",
+                 guards: Sequence[Guard] = ()):
+        if not primitives:
+            raise ValueError("a program needs at least one primitive")
+        self.primitives = list(primitives)
+        self.ctx = ctx
+        self.template = template
+        self.guards = list(guards)  # watched during the whole program
+        self.failure: SkillFailure | None = None
+        self.index = 0
+        self._ticks = 0
+        self._done = False
+
+    @property
+    def label(self) -> str:
+        """What the program is doing now (for logs and video captions)."""
+        return self.primitives[min(self.index, len(self.primitives) - 1)].label
+
+    def reset(self, state: RobotState) -> None:
+        """Start the first primitive."""
+        self.index, self._ticks, self._done, self.failure = 0, 0, False, None
+        self.primitives[0].start(self.ctx, state)
+
+    @property
+    def done(self) -> bool:
+        """True when every primitive finished, or one failed."""
+        return self._done
+
+    def step(self, state: RobotState) -> JointCommand:
+        """Advance through finished primitives, check guards, return this tick's command."""
+        current = self.primitives[self.index]
+        while current.done:
+            failure = current.finish(self.ctx, state)
+            if failure is not None:
+                return self._fail(failure, current, state)
+            self.index += 1
+            if self.index == len(self.primitives):
+                self._done = True
+                return current.step(state)
+            current = self.primitives[self.index]
+            current.start(self.ctx, state)
+        self._ticks += 1
+        if self._ticks % GUARD_PERIOD == 0:
+            for guard in (*self.guards, *current.guards):
+                failure = guard.check(self.ctx, state)
+                if failure is not None:
+                    return self._fail(failure, current, state)
+        return current.step(state)
+
+    def _fail(self, failure: SkillFailure, current: Primitive, state: RobotState) -> JointCommand:
+        self.failure = failure
+        self._done = True
+        q = state.q if state.q_desired is None else state.q_desired
+        return JointCommand("joint_position", q.copy(), state.time)
