@@ -42,7 +42,7 @@ def execute(
         program: Program = skill.plan(before, params, ctx)
     except SkillFailure as exc:
         return SkillResult(skill.name, raw, False, exc.failure, exc.message)
-    program.guards.append(NoCollision())
+    program.guards.append(NoCollision(program.allowed_contacts))
     refusals_before = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
     t0 = robot.read().time
     loop = ControlLoop(robot, realtime=realtime, on_tick=on_tick)

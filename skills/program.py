@@ -17,6 +17,7 @@ import mujoco
 import numpy as np
 
 from hw.sim.mujoco_robot import MujocoRobot
+from hw.sim.mujoco_scene import PARTICLE_PREFIX
 from robot.arms.panda import COLLIDE_ROBOT
 from robot.kinematics import KinematicModel
 from robot.ik_solve import solve_ik
@@ -113,9 +114,13 @@ class Holding(Guard):
 
 
 class NoCollision(Guard):
-    """No arm link other than the finger pads may touch anything."""
+    """No arm link other than the finger pads may touch anything but ``allowed`` bodies.
 
-    def __init__(self):
+    Particles never count: pouring them over the hand is part of the job.
+    """
+
+    def __init__(self, allowed: set[str] = frozenset()):
+        self.allowed_bodies = set(allowed)
         self._allowed: set[int] | None = None
 
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
@@ -126,7 +131,10 @@ class NoCollision(Guard):
             c = d.contact[i]
             for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
                 if m.geom_contype[g] == COLLIDE_ROBOT and g not in self._allowed:
-                    what = m.body(m.geom_bodyid[other]).name or m.geom(other).name or "the table"
+                    what = m.body(m.geom_bodyid[other]).name
+                    if what in self.allowed_bodies or what.startswith(PARTICLE_PREFIX):
+                        continue
+                    what = what if what != "world" else (m.geom(other).name or "the table")
                     return SkillFailure(Failure.COLLISION, f"the arm ({m.body(m.geom_bodyid[g]).name}) hit {what}")
         return None
 
@@ -275,6 +283,7 @@ class Program:
         self.ctx = ctx
         self.template = template
         self.guards = list(guards)  # watched during the whole program
+        self.allowed_contacts: set[str] = set()  # bodies the hand may touch (the held object)
         self.failure: SkillFailure | None = None
         self.index = 0
         self._ticks = 0

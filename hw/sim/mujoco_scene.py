@@ -23,9 +23,11 @@ from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 
 PHYSICS_DT = 0.001  # s
 IMPRATIO = 10.0  # friction-to-normal impedance ratio; >1 reduces slip in grasps
-CUP_WALL = 0.004  # m, wall and floor thickness of cups and bowls
+CUP_WALL = 0.004  # m, wall thickness of cups and bowls
+FLOOR_THICKNESS = 0.012  # m, floor thickness of cups and bowls
 CUP_SEGMENTS = 12  # wall boxes around a cup or bowl
 PARTICLE_MASS = 0.002  # kg per particle (about a coffee bean)
+PARTICLE_SOLREF_TIMECONST = 0.002  # s
 PARTICLE_PREFIX = "particle_"
 OBJECT_CONDIM = 4  # sliding + torsional friction on objects
 SCENE_ALL = COLLIDE_SCENE | COLLIDE_ROBOT  # scene geoms touch the robot and each other
@@ -143,16 +145,18 @@ def _add_object(spec: mujoco.MjSpec, obj: SceneObject) -> None:
 
 def _add_hollow(body: mujoco.MjsBody, name: str, r: float, h: float, defaults: dict) -> None:
     """A floor disc and a ring of wall boxes approximating an open cylinder."""
+    # A thick floor: a bead falling fast must not reach the floor's mid-plane in one step,
+    # or the contact would push it down through the floor and out under the wall.
     body.add_geom(
         name=f"{name}_floor",
         type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-        size=[r, CUP_WALL / 2, 0],
-        pos=[0, 0, -h + CUP_WALL / 2],
+        size=[r, FLOOR_THICKNESS / 2, 0],
+        pos=[0, 0, -h + FLOOR_THICKNESS / 2],
         **defaults,
     )
     # Each wall box spans one chord of the polygon, slightly widened to close the gaps.
     half_chord = r * math.tan(math.pi / CUP_SEGMENTS) * 1.08
-    wall_h = h - CUP_WALL / 2
+    wall_h = h - FLOOR_THICKNESS / 2
     for i in range(CUP_SEGMENTS):
         a = 2 * math.pi * i / CUP_SEGMENTS
         rc = r - CUP_WALL / 2
@@ -160,7 +164,7 @@ def _add_hollow(body: mujoco.MjsBody, name: str, r: float, h: float, defaults: d
             name=f"{name}_wall{i}",
             type=mujoco.mjtGeom.mjGEOM_BOX,
             size=[CUP_WALL / 2, half_chord, wall_h],
-            pos=[rc * math.cos(a), rc * math.sin(a), CUP_WALL / 2],
+            pos=[rc * math.cos(a), rc * math.sin(a), FLOOR_THICKNESS / 2],
             quat=[math.cos(a / 2), 0, 0, math.sin(a / 2)],
             **defaults,
         )
@@ -179,7 +183,7 @@ def _add_particles(spec: mujoco.MjSpec, cup: SceneObject, r: float, h: float) ->
             for k in range(n)
         ]
         rad += spacing
-    z0 = cup.position[2] + CUP_WALL + PARTICLE_RADIUS * 1.05
+    z0 = cup.position[2] + FLOOR_THICKNESS + PARTICLE_RADIUS * 1.05
     for i in range(cup.contents):
         layer, slot = divmod(i, len(ring))
         dx, dy = ring[slot]
@@ -193,7 +197,12 @@ def _add_particles(spec: mujoco.MjSpec, cup: SceneObject, r: float, h: float) ->
             size=[PARTICLE_RADIUS, 0, 0],
             mass=PARTICLE_MASS,
             rgba=[0.45, 0.25, 0.1, 1.0],
-            friction=[0.3, 0.005, 0.0001],
+            # Rolling resistance so that beads settle where they land instead of rolling on.
+            friction=[0.5, 0.005, 0.002],
+            condim=6,
+            # Stiff contacts (2 ms time constant, the smallest stable at 1 ms steps): with
+            # MuJoCo's default 20 ms a bead falling at 2 m/s sinks through a 12 mm floor.
+            solref=[PARTICLE_SOLREF_TIMECONST, 1.0],
             contype=COLLIDE_SCENE,
             conaffinity=SCENE_ALL,
         )

@@ -1,0 +1,118 @@
+"""The small skills: move_to(position), release(), home()."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from skills.base import Failure, Outcome, Refusal, Skill
+from skills.params import param
+from skills.program import Context, Grip, Move, Program, top_down
+from skills.registry import register
+from skills.world import WorldState
+
+ARRIVAL_TOLERANCE = 0.005  # m
+MIN_HEIGHT = 0.03  # m, move_to keeps the fingertips this far above the table
+
+
+@dataclass(frozen=True)
+class MoveToParams:
+    """Parameters of `move_to`."""
+
+    position: tuple[float, float, float] = param(unit="m", low=-1.0, high=1.0,
+                                                  description="fingertip position (x, y, z)")
+    yaw: float = param(0.0, unit="deg", low=-90.0, high=90.0, description="gripper rotation about vertical")
+    speed: float = param(0.25, unit="m/s", low=0.02, high=0.5, description="peak speed")
+
+
+@register
+class MoveTo(Skill):
+    """Move the gripper (pointing down) to a position."""
+
+    name = "move_to"
+    description = "Move the gripper, pointing down, to a position (x, y, z) in metres; carries whatever it holds."
+    Params = MoveToParams
+    timeout_s = 15.0
+
+    def check(self, world: WorldState, p: MoveToParams) -> Refusal | None:
+        x, y, z = p.position
+        r = math.hypot(x, y)
+        if z < MIN_HEIGHT or not 0.2 <= r <= 0.85 or z > 0.8:
+            return Refusal(Failure.UNREACHABLE, f"({x:.2f}, {y:.2f}, {z:.2f}) m is outside the reachable "
+                           f"space (0.20-0.85 m from the base, {MIN_HEIGHT * 100:.0f}-80 cm high)")
+        return None
+
+    def plan(self, world: WorldState, p: MoveToParams, ctx: Context) -> Program:
+        quat = top_down(ctx, math.radians(p.yaw))
+        posture = ctx.solve("move", p.position, quat)
+        program = Program([Move("move", p.position, quat, speed=p.speed, posture=posture)], ctx, "cartesian")
+        if world.held:
+            program.allowed_contacts = {world.held}
+        return program
+
+    def verify(self, before: WorldState, after: WorldState, p: MoveToParams, program: Program) -> Outcome:
+        err = float(np.linalg.norm(np.array(after.ee_position) - np.array(p.position)))
+        ok = err <= ARRIVAL_TOLERANCE
+        return Outcome(ok, None if ok else Failure.MISSED_TARGET,
+                       "" if ok else f"ended {err * 1e3:.1f} mm from the target", {"position_error_m": err})
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """No parameters."""
+
+
+@register
+class Release(Skill):
+    """Open the gripper and move up."""
+
+    name = "release"
+    description = "Open the gripper, letting go of anything held, and move 5 cm up."
+    Params = NoParams
+    timeout_s = 10.0
+
+    def effects(self, world: WorldState, p: NoParams) -> tuple[set, set]:
+        if world.held is None:
+            return set(), set()
+        return {("gripper_empty",)}, {("holding", world.held)}
+
+    def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
+        ee = np.array(world.ee_position)
+        quat = ctx.robot.ee_pose().quat
+        steps = [Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
+                 Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1)]
+        program = Program(steps, ctx, "open")
+        if world.held:
+            program.allowed_contacts = {world.held}
+        return program
+
+    def verify(self, before: WorldState, after: WorldState, p: NoParams, program: Program) -> Outcome:
+        ok = after.held is None
+        return Outcome(ok, None if ok else Failure.MISSED_TARGET, "" if ok else f"{after.held} is still held")
+
+
+@register
+class Home(Skill):
+    """Return to the home posture."""
+
+    name = "home"
+    description = "Move the arm back to its home posture above the table, gripper pointing down."
+    Params = NoParams
+    timeout_s = 15.0
+
+    def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
+        ctx.kin.update(ctx.robot.arm.home_q)
+        home = ctx.kin.ee_pose()
+        program = Program([Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)], ctx, "cartesian")
+        program.home = home.position
+        if world.held:
+            program.allowed_contacts = {world.held}
+        return program
+
+    def verify(self, before: WorldState, after: WorldState, p: NoParams, program: Program) -> Outcome:
+        err = float(np.linalg.norm(np.array(after.ee_position) - program.home))
+        ok = err <= ARRIVAL_TOLERANCE
+        return Outcome(ok, None if ok else Failure.MISSED_TARGET,
+                       "" if ok else f"ended {err * 1e3:.1f} mm from home", {"position_error_m": err})

@@ -1,0 +1,155 @@
+"""pour(source, target): tilt a held cup of particles over a container and measure what landed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from skills.base import Failure, Outcome, Refusal, Skill
+from skills.library.geometry import RIM_DEPTH
+from skills.params import ObjectName, param
+from skills.program import Context, Holding, Move, Pause, Program, quat_mul, top_down
+from skills.registry import register
+from skills.world import WorldState
+
+LIP_ABOVE_TARGET = 0.10  # m, the pouring lip ends this high above the target's rim
+CARRY_HEIGHT = 0.28  # m, fingertip height while carrying the cup
+MIN_FRACTION = 0.5  # of the cup's particles must land in the target for a success
+RIM_SAMPLES = 72  # points on the rim searched for the lowest (pouring) one
+LEAD = 0.01  # m, lip offset past the target's centre along the pouring direction (tuned: 0-2 cm pour 100%)
+
+
+@dataclass(frozen=True)
+class PourParams:
+    """Parameters of `pour`."""
+
+    source: ObjectName = param(description="the held cup to pour from")
+    target: ObjectName = param(description="the container to pour into (bowl or cup)")
+    angle: float = param(125.0, unit="deg", low=60.0, high=150.0, description="tilt angle from upright")
+    duration: float = param(1.5, unit="s", low=0.5, high=5.0, description="time to tilt (and to return)")
+    hold: float = param(1.5, unit="s", low=0.0, high=5.0, description="time held at full tilt")
+
+
+@register
+class Pour(Skill):
+    """Pour the particles of a held cup into a container."""
+
+    name = "pour"
+    description = (
+        "Pour the contents of the cup being held into a bowl or another cup: move over the target, "
+        "tilt by `angle` degrees over `duration` seconds, hold, and return upright. The cup must be "
+        "held by its rim (grasp it with approach='top') and contain something."
+    )
+    Params = PourParams
+    timeout_s = 30.0
+    templates = ("tilt_sideways",)
+
+    def preconditions(self, p: PourParams) -> list[tuple]:
+        return [("holding", p.source)]
+
+    def effects(self, world: WorldState, p: PourParams) -> tuple[set, set]:
+        n_source = world.contents.get(p.source, 0)
+        n_target = world.contents.get(p.target, 0)
+        delete = {("contains", p.source, n_source), ("contains", p.target, n_target)}
+        add = {("contains", p.source, 0), ("contains", p.target, n_target + n_source)}
+        return add, delete
+
+    def check(self, world: WorldState, p: PourParams) -> Refusal | None:
+        refusal = super().check(world, p)
+        if refusal:
+            return refusal
+        source, target = world.object(p.source), world.object(p.target)
+        if source.kind != "cup":
+            return Refusal(Failure.INVALID_TARGET, f"{source.name} is a {source.kind}; only cups are poured from")
+        if p.target == p.source:
+            return Refusal(Failure.INVALID_TARGET, "cannot pour a cup into itself")
+        if not target.is_container:
+            return Refusal(Failure.INVALID_TARGET, f"{target.name} is a {target.kind}, not a container (bowl, cup)")
+        if world.contents.get(p.source, 0) == 0:
+            return Refusal(Failure.PRECONDITION_FAILED, f"{source.name} is empty")
+        if not source.upright:
+            return Refusal(Failure.PRECONDITION_FAILED, f"{source.name} is not upright in the hand")
+        return None
+
+    def plan(self, world: WorldState, p: PourParams, ctx: Context) -> Program:
+        source, target = world.object(p.source), world.object(p.target)
+        ee = np.array(world.ee_position)
+        heading = math.atan2(target.position[1], target.position[0])
+        upright = top_down(ctx, heading + math.pi / 2)  # fingers along the radial direction
+        mouth_goal = np.array([target.position[0], target.position[1], target.top + LIP_ABOVE_TARGET])
+        radius = source.size[0] / 2
+        candidates = []
+        for sign in (1.0, -1.0):
+            tilted = quat_mul(upright, _about_y(sign * math.radians(p.angle)))
+            lip, mouth, _ = _mouth(tilted, radius)
+            # At full tilt the contents pour over the lowest point of the rim (the lip): aim
+            # the lip over the target's centre, shifted by LEAD along the lip's direction.
+            flow = (lip - mouth)[:2]
+            flow /= max(np.linalg.norm(flow), 1e-9)
+            pour_at = mouth_goal - lip
+            pour_at[:2] += LEAD * flow
+            candidates.append((abs(math.hypot(pour_at[0], pour_at[1]) - 0.5), sign, tilted, pour_at))
+        candidates.sort(key=lambda c: c[0])
+        last_failure = None
+        for _, sign, tilted, pour_at in candidates:
+            try:
+                ctx.solve("pour position", pour_at, upright)
+                ctx.solve("tilt", pour_at, tilted)
+            except Exception as exc:  # try the other direction before refusing
+                last_failure = exc
+                continue
+            break
+        else:
+            raise last_failure
+        holding = Holding(source.name, min_width=source.size[0] - 0.015, max_distance=source.height)
+        carry = (pour_at[0], pour_at[1], max(CARRY_HEIGHT, pour_at[2] + 0.05))
+        # Min-jerk peak angular speed is 15/8 of the mean: this makes the tilt take `duration`.
+        tilt_speed = 1.875 * math.radians(p.angle) / p.duration
+        quat_now = ctx.robot.ee_pose().quat
+        steps = [
+            Move("lift", (ee[0], ee[1], max(CARRY_HEIGHT, ee[2])), quat_now, speed=0.15, guards=[holding]),
+            Move("carry", carry, upright, speed=0.2, guards=[holding]),
+            Move("approach", pour_at, upright, speed=0.1, guards=[holding]),
+            Move("tilt", pour_at, tilted, angular_speed=tilt_speed, guards=[holding]),
+            Pause("hold", p.hold, guards=[holding]),
+            Move("return upright", pour_at, upright, angular_speed=tilt_speed, guards=[holding]),
+            Move("raise", carry, upright, speed=0.15, guards=[holding]),
+        ]
+        program = Program(steps, ctx, "tilt_sideways")
+        program.allowed_contacts = {source.name}
+        program.initial_contents = world.contents.get(p.source, 0)
+        return program
+
+    def verify(self, before: WorldState, after: WorldState, p: PourParams, program: Program) -> Outcome:
+        n = program.initial_contents
+        landed = after.contents.get(p.target, 0) - before.contents.get(p.target, 0)
+        fraction = landed / n if n else 0.0
+        metrics = {"particles_in_target": fraction, "particles_poured": float(n), "spilled": float(after.spilled)}
+        if after.held != p.source:
+            return Outcome(False, Failure.OBJECT_SLIPPED, f"{p.source} left the gripper", metrics)
+        if fraction < MIN_FRACTION:
+            return Outcome(False, Failure.MISSED_TARGET, f"only {landed} of {n} particles landed in "
+                           f"{p.target} ({fraction:.0%})", metrics)
+        return Outcome(True, metrics=metrics)
+
+
+def _about_y(angle: float) -> np.ndarray:
+    return np.array([math.cos(angle / 2), 0.0, math.sin(angle / 2), 0.0])
+
+
+def _mouth(quat: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """After tilting the hand to ``quat``: the lowest rim point and the rim's centre (both
+    relative to the fingertips) and the cup's axis (bottom to top), in the world frame.
+
+    In the hand frame z points down the cup's axis; the rim is RIM_DEPTH above the fingertips.
+    """
+    rot = np.zeros(9)
+    mujoco.mju_quat2Mat(rot, quat)
+    rot = rot.reshape(3, 3)
+    angles = np.linspace(0.0, 2 * math.pi, RIM_SAMPLES, endpoint=False)
+    rim = np.stack([radius * np.cos(angles), radius * np.sin(angles), np.full_like(angles, -RIM_DEPTH)], axis=1)
+    world = rim @ rot.T
+    return world[int(np.argmin(world[:, 2]))], rot @ np.array([0.0, 0.0, -RIM_DEPTH]), rot @ np.array([0.0, 0.0, -1.0])
