@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-BENCHMARKS = ("control",)
+BENCHMARKS = ("control", "skills")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -200,15 +200,24 @@ def demo(
 def bench(
     name: Annotated[str, typer.Argument(help=f"Benchmark to run: {', '.join(BENCHMARKS)}.")],
     ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time (control).")] = 20000,
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per skill (skills).")] = 100,
+    skills: Annotated[str | None, typer.Option(help="Comma-separated skills to run (skills).")] = None,
+    backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (skills).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run a benchmark and print its figures."""
     if name not in BENCHMARKS:
         _fail(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}", code=2)
-    from hw.benchmarks import control
+    if backend != "mujoco":
+        _fail(f"backend {backend!r} is not available yet; available: mujoco", code=2)
+    if name == "control":
+        from hw.benchmarks import control
 
-    result = control.run(ticks=ticks, seed=seed)
+        result = control.run(ticks=ticks, seed=seed)
+    else:
+        result = _bench_skills(episodes, seed, skills, jobs)
     if as_json:
         print(json.dumps(result))
         return
@@ -218,6 +227,22 @@ def bench(
     for key, value in result.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def _bench_skills(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from skills import bench
+
+    names = [s.strip() for s in skills.split(",")] if skills else None
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("skill episodes", total=None)
+        try:
+            return bench.run(episodes, seed, names, jobs,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except ValueError as exc:
+            _fail(str(exc), code=2)
 
 
 def main() -> None:

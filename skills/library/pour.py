@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from skills.base import Failure, Outcome, Refusal, Skill
+from skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
 from skills.library.geometry import RIM_DEPTH
 from skills.params import ObjectName, param
 from skills.program import Context, Holding, Move, Pause, Program, quat_mul, top_down
@@ -19,6 +19,9 @@ LIP_ABOVE_TARGET = 0.10  # m, the pouring lip ends this high above the target's 
 CARRY_HEIGHT = 0.28  # m, fingertip height while carrying the cup
 MIN_FRACTION = 0.5  # of the cup's particles must land in the target for a success
 RIM_SAMPLES = 72  # points on the rim searched for the lowest (pouring) one
+WRIST_BODIES = ("panda_link6", "panda_link7")
+WRIST_CLEARANCE = 0.12  # m, the wrist links' origins stay this high while tilted
+RAISE_STEPS = (0.0, 0.03, 0.06, 0.09)  # m, tried in turn to clear the wrist
 LEAD = 0.01  # m, lip offset past the target's centre along the pouring direction (tuned: 0-2 cm pour 100%)
 
 
@@ -93,17 +96,7 @@ class Pour(Skill):
             pour_at[:2] += LEAD * flow
             candidates.append((abs(math.hypot(pour_at[0], pour_at[1]) - 0.5), sign, tilted, pour_at))
         candidates.sort(key=lambda c: c[0])
-        last_failure = None
-        for _, sign, tilted, pour_at in candidates:
-            try:
-                ctx.solve("pour position", pour_at, upright)
-                ctx.solve("tilt", pour_at, tilted)
-            except Exception as exc:  # try the other direction before refusing
-                last_failure = exc
-                continue
-            break
-        else:
-            raise last_failure
+        pour_at, tilted = self._choose_pose(ctx, candidates, upright)
         holding = Holding(source.name, min_width=source.size[0] - 0.015, max_distance=source.height)
         carry = (pour_at[0], pour_at[1], max(CARRY_HEIGHT, pour_at[2] + 0.05))
         # Min-jerk peak angular speed is 15/8 of the mean: this makes the tilt take `duration`.
@@ -122,6 +115,31 @@ class Pour(Skill):
         program.allowed_contacts = {source.name}
         program.initial_contents = world.contents.get(p.source, 0)
         return program
+
+    @staticmethod
+    def _choose_pose(ctx: Context, candidates: list, upright: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first tilt direction and height whose arm configuration clears the table.
+
+        Tilting swings the wrist down; the pose is raised in steps (the stream then falls
+        further) until links 6 and 7 stay `WRIST_CLEARANCE` above the table.
+        """
+        failure: SkillFailure | None = None
+        for _, _, tilted, pour_at in candidates:
+            for raise_by in RAISE_STEPS:
+                at = pour_at + np.array([0.0, 0.0, raise_by])
+                try:
+                    ctx.solve("pour position", at, upright)
+                    q = ctx.solve("tilt", at, tilted)
+                except SkillFailure as exc:
+                    failure = exc
+                    break
+                ctx.kin.update_positions_only(q)
+                wrist = min(ctx.kin.data.body(b).xpos[2] for b in WRIST_BODIES)
+                if wrist >= WRIST_CLEARANCE:
+                    return at, tilted
+                failure = SkillFailure(Failure.UNREACHABLE, f"tilting over the target would bring the "
+                                       f"wrist within {wrist * 100:.0f} cm of the table")
+        raise failure
 
     def verify(self, before: WorldState, after: WorldState, p: PourParams, program: Program) -> Outcome:
         n = program.initial_contents

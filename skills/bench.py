@@ -1,0 +1,275 @@
+"""`skillstack bench skills`: success rates of every skill on randomised, seeded scenes.
+
+Each episode builds a fresh random scene from its own seed (object poses, sizes, masses,
+friction), runs the skill through the executor exactly as a planner would, and records the
+outcome. Skills that need something in hand first (place, pour) start with a grasp; an
+episode whose set-up fails is counted apart (``setup_failures``), not as a failure of the
+skill under test. Episodes run in parallel worker processes.
+
+A second part checks refusals: each skill is called with its preconditions violated and
+must be refused before any motion (the arm and the clock must not move).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot.scene import COLORS, Scene, SceneObject, Table, validate_scene
+
+EPISODE_SKILLS = ("grasp", "place", "pour", "push", "move_to", "home", "release")
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# -- random scenes -------------------------------------------------------------------------
+def _place_objects(rng: np.random.Generator, makers: list[Callable[[np.random.Generator, tuple], SceneObject]],
+                   tries: int = 500) -> Scene:
+    """Draw positions in reach for each object until the scene validates."""
+    for _ in range(tries):
+        objects = []
+        for make in makers:
+            r, a = rng.uniform(0.38, 0.62), rng.uniform(-1.0, 1.0)
+            objects.append(make(rng, (r * math.cos(a), r * math.sin(a), 0.0)))
+        scene = Scene(Table(friction=float(rng.uniform(0.6, 1.0))), tuple(objects), name="bench")
+        try:
+            validate_scene(scene)
+        except ValueError:
+            continue
+        if all(math.dist(o.position[:2], p.position[:2]) > o.footprint_radius() + p.footprint_radius() + 0.06
+               for i, o in enumerate(objects) for p in objects[i + 1:]):
+            return scene
+    raise RuntimeError("could not place the benchmark objects")
+
+
+def _color(rng: np.random.Generator) -> tuple:
+    return COLORS[list(COLORS)[int(rng.integers(len(COLORS)))]]
+
+
+def _graspable(name: str, kinds: tuple[str, ...] = ("box", "cylinder", "cup")):
+    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
+        kind = kinds[int(rng.integers(len(kinds)))]
+        friction = float(rng.uniform(0.6, 1.0))
+        if kind == "box":
+            size = (rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.08))
+            return SceneObject(name, "box", tuple(map(float, size)), pos, yaw=float(rng.uniform(-math.pi, math.pi)),
+                               color=_color(rng), mass=float(rng.uniform(0.05, 0.3)), friction=friction)
+        if kind == "cylinder":
+            size = (rng.uniform(0.04, 0.065), rng.uniform(0.05, 0.12))
+            return SceneObject(name, "cylinder", tuple(map(float, size)), pos, color=_color(rng),
+                               mass=float(rng.uniform(0.05, 0.3)), friction=friction)
+        return _cup(name, contents=0)(rng, pos)
+    return make
+
+
+def _cup(name: str, contents: int | None = None):
+    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
+        n = int(rng.integers(12, 26)) if contents is None else contents
+        size = (float(rng.uniform(0.065, 0.071)), float(rng.uniform(0.08, 0.10)))
+        return SceneObject(name, "cup", size, pos, color=COLORS["blue"], mass=float(rng.uniform(0.1, 0.2)),
+                           friction=float(rng.uniform(0.7, 1.0)), contents=n)
+    return make
+
+
+def _container(name: str, kind: str):
+    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
+        if kind == "plate":
+            size = (float(rng.uniform(0.14, 0.2)), float(rng.uniform(0.012, 0.02)))
+        else:
+            size = (float(rng.uniform(0.14, 0.18)), float(rng.uniform(0.05, 0.07)))
+        return SceneObject(name, kind, size, pos, color=COLORS["white"], mass=float(rng.uniform(0.2, 0.4)))
+    return make
+
+
+# -- episodes -----------------------------------------------------------------------------
+@dataclass
+class Episode:
+    """What one episode produced."""
+
+    skill: str
+    seed: int
+    success: bool
+    failure: str | None
+    message: str
+    duration_s: float
+    template: str
+    metrics: dict
+    setup_failed: bool = False
+
+
+def run_episode(skill: str, seed: int) -> Episode:
+    """One seeded episode of ``skill`` (in a worker process)."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    rng = np.random.default_rng(seed)
+    setup: list[tuple[str, dict]] = []
+    if skill == "grasp":
+        scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
+        target = scene.object("target")
+        side_ok = target.kind != "cup" and target.height() >= 0.05
+        params = {"object": "target", "approach": "side" if side_ok and rng.random() < 0.25 else "top"}
+    elif skill == "place":
+        kind = ("plate", "bowl", "table")[int(rng.integers(3))]
+        makers = [_graspable("item", ("box", "cylinder"))]
+        if kind != "table":
+            makers.append(_container("goal", kind))
+        scene = _place_objects(rng, makers)
+        setup = [("grasp", {"object": "item"})]
+        if kind == "table":
+            a = float(rng.uniform(-0.9, 0.9))
+            item = scene.object("item").position
+            spot = (0.45 * math.cos(a), 0.45 * math.sin(a))
+            if math.dist(spot, item[:2]) < 0.12:
+                spot = (0.45 * math.cos(-a), 0.45 * math.sin(-a))
+            params = {"object": "item", "target": "table", "position": [round(spot[0], 3), round(spot[1], 3)]}
+        else:
+            params = {"object": "item", "target": "goal"}
+    elif skill == "pour":
+        scene = _place_objects(rng, [_cup("cup"), _container("bowl", "bowl")])
+        setup = [("grasp", {"object": "cup"})]
+        params = {"source": "cup", "target": "bowl"}
+    elif skill == "push":
+        scene = _place_objects(rng, [_graspable("block", ("box", "cylinder"))])
+        block = np.array(scene.object("block").position[:2])
+        for _ in range(100):  # a direction and distance that end within reach
+            direction = float(rng.uniform(-180.0, 180.0))
+            distance = float(rng.uniform(0.05, 0.15))
+            a = math.radians(direction)
+            if 0.3 <= float(np.hypot(*(block + distance * np.array([math.cos(a), math.sin(a)])))) <= 0.75:
+                break
+        params = {"object": "block", "direction": round(direction, 1), "distance": round(distance, 3)}
+    elif skill == "move_to":
+        scene = _place_objects(rng, [_graspable("thing", ("box",))])
+        r, a = rng.uniform(0.3, 0.7), rng.uniform(-1.0, 1.0)
+        params = {"position": [round(r * math.cos(a), 3), round(r * math.sin(a), 3), round(float(rng.uniform(0.15, 0.5)), 3)]}
+    else:  # home, release
+        scene = _place_objects(rng, [_graspable("thing", ("box",))])
+        setup = [("move_to", {"position": [0.45, 0.1, 0.25]})]
+        params = {}
+    with MujocoRobot(scene) as robot:
+        for name, p in setup:
+            pre = execute(get_skill(name), p, robot)
+            if not pre.success:
+                return Episode(skill, seed, False, pre.failure.value if pre.failure else None,
+                               f"set-up {name} failed: {pre.message}", 0.0, "", {}, setup_failed=True)
+        result = execute(get_skill(skill), params, robot)
+    return Episode(skill, seed, result.success, result.failure.value if result.failure else None,
+                   result.message, result.duration_s, result.template, result.metrics)
+
+
+def refusal_trial(skill: str) -> tuple[bool, str]:
+    """Call ``skill`` with a violated precondition; True if refused with no motion at all."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from robot.scene import default_scene
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    calls = {
+        "grasp": ({"object": "cube"}, [("grasp", {"object": "cube"})]),  # already holding
+        "place": ({"object": "cube", "target": "plate"}, []),  # not holding
+        "pour": ({"source": "cup", "target": "bowl"}, []),  # not holding the cup
+        "push": ({"object": "cube", "direction": 0.0, "distance": 0.1}, [("grasp", {"object": "cube"})]),
+        "grasp_bowl": ({"object": "bowl"}, []),  # too large
+        "place_on_cube": ({"object": "cube", "target": "cup"}, [("grasp", {"object": "cube"})]),  # too small
+    }
+    params, setup = calls[skill]
+    name = skill.split("_")[0]
+    with MujocoRobot(default_scene()) as robot:
+        for s, p in setup:
+            execute(get_skill(s), p, robot)
+        before = robot.read()
+        result = execute(get_skill(name), params, robot)
+        after = robot.read()
+    still = after.time == before.time and np.array_equal(after.q, before.q)
+    return (not result.success and not result.moved and still), result.message
+
+
+def _episode_args(skills: list[str], episodes: int, seed: int) -> list[tuple[str, int]]:
+    counts = {s: (episodes if s in ("grasp", "place", "pour", "push") else max(3, episodes // 10)) for s in skills}
+    return [(s, seed * 100_000 + EPISODE_SKILLS.index(s) * 10_000 + i) for s in skills for i in range(counts[s])]
+
+
+def _summarise(skill: str, runs: list[Episode]) -> dict:
+    valid = [e for e in runs if not e.setup_failed]
+    wins = [e for e in valid if e.success]
+    lo, hi = wilson_interval(len(wins), len(valid))
+    out = {
+        "success_rate": round(len(wins) / len(valid), 4) if valid else 0.0,
+        "episodes": len(valid),
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "mean_duration_s": round(float(np.mean([e.duration_s for e in valid])), 3) if valid else 0.0,
+        "failures": dict(Counter(e.failure for e in valid if not e.success and e.failure)),
+        "setup_failures": len(runs) - len(valid),
+        "templates": {t: {"episodes": sum(e.template == t for e in valid),
+                          "success_rate": round(sum(e.success for e in valid if e.template == t)
+                                                / max(1, sum(e.template == t for e in valid)), 4)}
+                      for t in sorted({e.template for e in valid if e.template})},
+    }
+    if skill == "pour":
+        fractions = [e.metrics.get("particles_in_target", 0.0) for e in wins]
+        out["particles_in_target"] = round(float(np.mean(fractions)), 4) if fractions else 0.0
+        out["particles_in_target_all"] = round(float(np.mean([e.metrics.get("particles_in_target", 0.0)
+                                                              for e in valid if e.metrics])), 4) if valid else 0.0
+    if skill == "push":
+        errors = [e.metrics["distance_error_m"] for e in valid if "distance_error_m" in e.metrics]
+        out["distance_error_mean_m"] = round(float(np.mean(errors)), 5) if errors else None
+    examples = [f"seed {e.seed}: {e.message}" for e in valid if not e.success][:3]
+    if examples:
+        out["failure_examples"] = examples
+    return out
+
+
+def run(episodes: int = 100, seed: int = 0, skills: list[str] | None = None, jobs: int | None = None,
+        progress: Callable[[int, int], None] | None = None) -> dict:
+    """Run the benchmark; returns the JSON-ready result."""
+    skills = list(skills or EPISODE_SKILLS)
+    unknown = [s for s in skills if s not in EPISODE_SKILLS]
+    if unknown:
+        raise ValueError(f"unknown skills {unknown}; benchmarked skills: {', '.join(EPISODE_SKILLS)}")
+    args = _episode_args(skills, episodes, seed)
+    jobs = jobs or min(os.cpu_count() or 1, 2)
+    results: list[Episode] = []
+    refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
+    total = len(args) + len(refusal_names)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_episode, s, sd) for s, sd in args]
+        refusal_futures = [pool.submit(refusal_trial, name) for name in refusal_names]
+        for i, fut in enumerate(futures, 1):
+            results.append(fut.result())
+            if progress:
+                progress(i, total)
+        refusals = []
+        for j, fut in enumerate(refusal_futures, 1):
+            refusals.append(fut.result())
+            if progress:
+                progress(len(futures) + j, total)
+    by_skill = {s: [e for e in results if e.skill == s] for s in skills}
+    return {
+        "benchmark": "skills",
+        "seed": seed,
+        "episodes_per_skill": episodes,
+        "skills": {s: _summarise(s, runs) for s, runs in by_skill.items()},
+        "refusals": {
+            "trials": len(refusals),
+            "refused_before_motion": sum(ok for ok, _ in refusals),
+            "messages": {name: msg for name, (ok, msg) in zip(refusal_names, refusals)},
+        },
+    }
