@@ -201,7 +201,9 @@ def bench(
     name: Annotated[str, typer.Argument(help=f"Benchmark to run: {', '.join(BENCHMARKS)}.")],
     ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time (control).")] = 20000,
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per skill (skills).")] = 100,
-    skills: Annotated[str | None, typer.Option(help="Comma-separated skills to run (skills).")] = None,
+    skills: Annotated[
+        str | None, typer.Option(help="Comma-separated skills to run (skills).")
+    ] = None,
     backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (skills).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
@@ -235,12 +237,23 @@ def _bench_skills(episodes: int, seed: int, skills: str | None, jobs: int | None
     from skills import bench
 
     names = [s.strip() for s in skills.split(",")] if skills else None
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("skill episodes", total=None)
         try:
-            return bench.run(episodes, seed, names, jobs,
-                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+            return bench.run(
+                episodes,
+                seed,
+                names,
+                jobs,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except ValueError as exc:
             _fail(str(exc), code=2)
 

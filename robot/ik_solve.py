@@ -52,6 +52,9 @@ def solve_ik(
         result = least_squares(residual, seed, bounds=(lower, upper), xtol=1e-10, ftol=1e-10)
         r = result.fun
         # ||R - R*||_F = 2 sqrt(2) sin(angle / 2), about sqrt(2) * angle for small angles.
-        if np.linalg.norm(r[:3]) < POSITION_TOL and np.linalg.norm(r[3:]) / ROTATION_WEIGHT < 1.4142 * ANGLE_TOL:
+        if (
+            np.linalg.norm(r[:3]) < POSITION_TOL
+            and np.linalg.norm(r[3:]) / ROTATION_WEIGHT < 1.4142 * ANGLE_TOL
+        ):
             return result.x
     return None

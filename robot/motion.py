@@ -193,4 +193,6 @@ class JointMotion:
         tau = min(t / self.duration, 1.0)
         s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
         self._done = t >= self.duration + 0.1
-        return JointCommand("joint_position", self._start + s * (self.goal - self._start), state.time)
+        return JointCommand(
+            "joint_position", self._start + s * (self.goal - self._start), state.time
+        )

@@ -87,7 +87,9 @@ class SkillResult:
         return {
             "skill": self.skill,
             "params": self.params,
-            "outcome": "success" if self.success else (self.failure.value if self.failure else "failure"),
+            "outcome": "success"
+            if self.success
+            else (self.failure.value if self.failure else "failure"),
             "success": self.success,
             "failure": self.failure.value if self.failure else None,
             "message": self.message,
@@ -112,7 +114,11 @@ class Skill(ABC):
 
     def schema(self) -> dict[str, Any]:
         """Name, description and JSON Schema of the parameters (an LLM tool definition)."""
-        return {"name": self.name, "description": self.description, "parameters": schema(self.Params)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": schema(self.Params),
+        }
 
     def preconditions(self, params: Any) -> list[Predicate]:
         """Symbolic predicates that must hold before the skill runs."""
@@ -132,7 +138,10 @@ class Skill(ABC):
                 )
         for pred in self.preconditions(params):
             if not world.holds(*pred):
-                return Refusal(Failure.PRECONDITION_FAILED, f"{self.name} needs {_fmt(pred)}, which does not hold")
+                return Refusal(
+                    Failure.PRECONDITION_FAILED,
+                    f"{self.name} needs {_fmt(pred)}, which does not hold",
+                )
         return None
 
     @abstractmethod
@@ -145,11 +154,10 @@ class Skill(ABC):
 
 
 def _object_refs(params: Any) -> list[str]:
+    import typing
     from dataclasses import fields
 
     from skills.params import ObjectName
-
-    import typing
 
     hints = typing.get_type_hints(type(params))
     return [getattr(params, f.name) for f in fields(params) if hints[f.name] is ObjectName]

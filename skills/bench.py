@@ -39,8 +39,11 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 
 # -- random scenes -------------------------------------------------------------------------
-def _place_objects(rng: np.random.Generator, makers: list[Callable[[np.random.Generator, tuple], SceneObject]],
-                   tries: int = 500) -> Scene:
+def _place_objects(
+    rng: np.random.Generator,
+    makers: list[Callable[[np.random.Generator, tuple], SceneObject]],
+    tries: int = 500,
+) -> Scene:
     """Draw positions in reach for each object until the scene validates."""
     for _ in range(tries):
         objects = []
@@ -52,8 +55,12 @@ def _place_objects(rng: np.random.Generator, makers: list[Callable[[np.random.Ge
             validate_scene(scene)
         except ValueError:
             continue
-        if all(math.dist(o.position[:2], p.position[:2]) > o.footprint_radius() + p.footprint_radius() + 0.06
-               for i, o in enumerate(objects) for p in objects[i + 1:]):
+        if all(
+            math.dist(o.position[:2], p.position[:2])
+            > o.footprint_radius() + p.footprint_radius() + 0.06
+            for i, o in enumerate(objects)
+            for p in objects[i + 1 :]
+        ):
             return scene
     raise RuntimeError("could not place the benchmark objects")
 
@@ -68,13 +75,29 @@ def _graspable(name: str, kinds: tuple[str, ...] = ("box", "cylinder", "cup")):
         friction = float(rng.uniform(0.6, 1.0))
         if kind == "box":
             size = (rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.08))
-            return SceneObject(name, "box", tuple(map(float, size)), pos, yaw=float(rng.uniform(-math.pi, math.pi)),
-                               color=_color(rng), mass=float(rng.uniform(0.05, 0.3)), friction=friction)
+            return SceneObject(
+                name,
+                "box",
+                tuple(map(float, size)),
+                pos,
+                yaw=float(rng.uniform(-math.pi, math.pi)),
+                color=_color(rng),
+                mass=float(rng.uniform(0.05, 0.3)),
+                friction=friction,
+            )
         if kind == "cylinder":
             size = (rng.uniform(0.04, 0.065), rng.uniform(0.05, 0.12))
-            return SceneObject(name, "cylinder", tuple(map(float, size)), pos, color=_color(rng),
-                               mass=float(rng.uniform(0.05, 0.3)), friction=friction)
+            return SceneObject(
+                name,
+                "cylinder",
+                tuple(map(float, size)),
+                pos,
+                color=_color(rng),
+                mass=float(rng.uniform(0.05, 0.3)),
+                friction=friction,
+            )
         return _cup(name, contents=0)(rng, pos)
+
     return make
 
 
@@ -82,8 +105,17 @@ def _cup(name: str, contents: int | None = None):
     def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
         n = int(rng.integers(12, 26)) if contents is None else contents
         size = (float(rng.uniform(0.065, 0.071)), float(rng.uniform(0.08, 0.10)))
-        return SceneObject(name, "cup", size, pos, color=COLORS["blue"], mass=float(rng.uniform(0.1, 0.2)),
-                           friction=float(rng.uniform(0.7, 1.0)), contents=n)
+        return SceneObject(
+            name,
+            "cup",
+            size,
+            pos,
+            color=COLORS["blue"],
+            mass=float(rng.uniform(0.1, 0.2)),
+            friction=float(rng.uniform(0.7, 1.0)),
+            contents=n,
+        )
+
     return make
 
 
@@ -93,7 +125,10 @@ def _container(name: str, kind: str):
             size = (float(rng.uniform(0.14, 0.2)), float(rng.uniform(0.012, 0.02)))
         else:
             size = (float(rng.uniform(0.14, 0.18)), float(rng.uniform(0.05, 0.07)))
-        return SceneObject(name, kind, size, pos, color=COLORS["white"], mass=float(rng.uniform(0.2, 0.4)))
+        return SceneObject(
+            name, kind, size, pos, color=COLORS["white"], mass=float(rng.uniform(0.2, 0.4))
+        )
+
     return make
 
 
@@ -125,7 +160,10 @@ def run_episode(skill: str, seed: int) -> Episode:
         scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
         target = scene.object("target")
         side_ok = target.kind != "cup" and target.height() >= 0.05
-        params = {"object": "target", "approach": "side" if side_ok and rng.random() < 0.25 else "top"}
+        params = {
+            "object": "target",
+            "approach": "side" if side_ok and rng.random() < 0.25 else "top",
+        }
     elif skill == "place":
         kind = ("plate", "bowl", "table")[int(rng.integers(3))]
         makers = [_graspable("item", ("box", "cylinder"))]
@@ -139,7 +177,11 @@ def run_episode(skill: str, seed: int) -> Episode:
             spot = (0.45 * math.cos(a), 0.45 * math.sin(a))
             if math.dist(spot, item[:2]) < 0.12:
                 spot = (0.45 * math.cos(-a), 0.45 * math.sin(-a))
-            params = {"object": "item", "target": "table", "position": [round(spot[0], 3), round(spot[1], 3)]}
+            params = {
+                "object": "item",
+                "target": "table",
+                "position": [round(spot[0], 3), round(spot[1], 3)],
+            }
         else:
             params = {"object": "item", "target": "goal"}
     elif skill == "pour":
@@ -153,13 +195,27 @@ def run_episode(skill: str, seed: int) -> Episode:
             direction = float(rng.uniform(-180.0, 180.0))
             distance = float(rng.uniform(0.05, 0.15))
             a = math.radians(direction)
-            if 0.3 <= float(np.hypot(*(block + distance * np.array([math.cos(a), math.sin(a)])))) <= 0.75:
+            if (
+                0.3
+                <= float(np.hypot(*(block + distance * np.array([math.cos(a), math.sin(a)]))))
+                <= 0.75
+            ):
                 break
-        params = {"object": "block", "direction": round(direction, 1), "distance": round(distance, 3)}
+        params = {
+            "object": "block",
+            "direction": round(direction, 1),
+            "distance": round(distance, 3),
+        }
     elif skill == "move_to":
         scene = _place_objects(rng, [_graspable("thing", ("box",))])
         r, a = rng.uniform(0.3, 0.7), rng.uniform(-1.0, 1.0)
-        params = {"position": [round(r * math.cos(a), 3), round(r * math.sin(a), 3), round(float(rng.uniform(0.15, 0.5)), 3)]}
+        params = {
+            "position": [
+                round(r * math.cos(a), 3),
+                round(r * math.sin(a), 3),
+                round(float(rng.uniform(0.15, 0.5)), 3),
+            ]
+        }
     else:  # home, release
         scene = _place_objects(rng, [_graspable("thing", ("box",))])
         setup = [("move_to", {"position": [0.45, 0.1, 0.25]})]
@@ -168,11 +224,28 @@ def run_episode(skill: str, seed: int) -> Episode:
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)
             if not pre.success:
-                return Episode(skill, seed, False, pre.failure.value if pre.failure else None,
-                               f"set-up {name} failed: {pre.message}", 0.0, "", {}, setup_failed=True)
+                return Episode(
+                    skill,
+                    seed,
+                    False,
+                    pre.failure.value if pre.failure else None,
+                    f"set-up {name} failed: {pre.message}",
+                    0.0,
+                    "",
+                    {},
+                    setup_failed=True,
+                )
         result = execute(get_skill(skill), params, robot)
-    return Episode(skill, seed, result.success, result.failure.value if result.failure else None,
-                   result.message, result.duration_s, result.template, result.metrics)
+    return Episode(
+        skill,
+        seed,
+        result.success,
+        result.failure.value if result.failure else None,
+        result.message,
+        result.duration_s,
+        result.template,
+        result.metrics,
+    )
 
 
 def refusal_trial(skill: str) -> tuple[bool, str]:
@@ -186,9 +259,15 @@ def refusal_trial(skill: str) -> tuple[bool, str]:
         "grasp": ({"object": "cube"}, [("grasp", {"object": "cube"})]),  # already holding
         "place": ({"object": "cube", "target": "plate"}, []),  # not holding
         "pour": ({"source": "cup", "target": "bowl"}, []),  # not holding the cup
-        "push": ({"object": "cube", "direction": 0.0, "distance": 0.1}, [("grasp", {"object": "cube"})]),
+        "push": (
+            {"object": "cube", "direction": 0.0, "distance": 0.1},
+            [("grasp", {"object": "cube"})],
+        ),
         "grasp_bowl": ({"object": "bowl"}, []),  # too large
-        "place_on_cube": ({"object": "cube", "target": "cup"}, [("grasp", {"object": "cube"})]),  # too small
+        "place_on_cube": (
+            {"object": "cube", "target": "cup"},
+            [("grasp", {"object": "cube"})],
+        ),  # too small
     }
     params, setup = calls[skill]
     name = skill.split("_")[0]
@@ -203,8 +282,15 @@ def refusal_trial(skill: str) -> tuple[bool, str]:
 
 
 def _episode_args(skills: list[str], episodes: int, seed: int) -> list[tuple[str, int]]:
-    counts = {s: (episodes if s in ("grasp", "place", "pour", "push") else max(3, episodes // 10)) for s in skills}
-    return [(s, seed * 100_000 + EPISODE_SKILLS.index(s) * 10_000 + i) for s in skills for i in range(counts[s])]
+    counts = {
+        s: (episodes if s in ("grasp", "place", "pour", "push") else max(3, episodes // 10))
+        for s in skills
+    }
+    return [
+        (s, seed * 100_000 + EPISODE_SKILLS.index(s) * 10_000 + i)
+        for s in skills
+        for i in range(counts[s])
+    ]
 
 
 def _summarise(skill: str, runs: list[Episode]) -> dict:
@@ -215,19 +301,36 @@ def _summarise(skill: str, runs: list[Episode]) -> dict:
         "success_rate": round(len(wins) / len(valid), 4) if valid else 0.0,
         "episodes": len(valid),
         "ci95": [round(lo, 4), round(hi, 4)],
-        "mean_duration_s": round(float(np.mean([e.duration_s for e in valid])), 3) if valid else 0.0,
+        "mean_duration_s": round(float(np.mean([e.duration_s for e in valid])), 3)
+        if valid
+        else 0.0,
         "failures": dict(Counter(e.failure for e in valid if not e.success and e.failure)),
         "setup_failures": len(runs) - len(valid),
-        "templates": {t: {"episodes": sum(e.template == t for e in valid),
-                          "success_rate": round(sum(e.success for e in valid if e.template == t)
-                                                / max(1, sum(e.template == t for e in valid)), 4)}
-                      for t in sorted({e.template for e in valid if e.template})},
+        "templates": {
+            t: {
+                "episodes": sum(e.template == t for e in valid),
+                "success_rate": round(
+                    sum(e.success for e in valid if e.template == t)
+                    / max(1, sum(e.template == t for e in valid)),
+                    4,
+                ),
+            }
+            for t in sorted({e.template for e in valid if e.template})
+        },
     }
     if skill == "pour":
         fractions = [e.metrics.get("particles_in_target", 0.0) for e in wins]
         out["particles_in_target"] = round(float(np.mean(fractions)), 4) if fractions else 0.0
-        out["particles_in_target_all"] = round(float(np.mean([e.metrics.get("particles_in_target", 0.0)
-                                                              for e in valid if e.metrics])), 4) if valid else 0.0
+        out["particles_in_target_all"] = (
+            round(
+                float(
+                    np.mean([e.metrics.get("particles_in_target", 0.0) for e in valid if e.metrics])
+                ),
+                4,
+            )
+            if valid
+            else 0.0
+        )
     if skill == "push":
         errors = [e.metrics["distance_error_m"] for e in valid if "distance_error_m" in e.metrics]
         out["distance_error_mean_m"] = round(float(np.mean(errors)), 5) if errors else None
@@ -237,13 +340,20 @@ def _summarise(skill: str, runs: list[Episode]) -> dict:
     return out
 
 
-def run(episodes: int = 100, seed: int = 0, skills: list[str] | None = None, jobs: int | None = None,
-        progress: Callable[[int, int], None] | None = None) -> dict:
+def run(
+    episodes: int = 100,
+    seed: int = 0,
+    skills: list[str] | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Run the benchmark; returns the JSON-ready result."""
     skills = list(skills or EPISODE_SKILLS)
     unknown = [s for s in skills if s not in EPISODE_SKILLS]
     if unknown:
-        raise ValueError(f"unknown skills {unknown}; benchmarked skills: {', '.join(EPISODE_SKILLS)}")
+        raise ValueError(
+            f"unknown skills {unknown}; benchmarked skills: {', '.join(EPISODE_SKILLS)}"
+        )
     args = _episode_args(skills, episodes, seed)
     jobs = jobs or min(os.cpu_count() or 1, 2)
     results: list[Episode] = []

@@ -49,21 +49,33 @@ def execute(
     try:
         loop.run(program, max_seconds=skill.timeout_s)
     except SimulationDiverged as exc:
-        return SkillResult(skill.name, raw, False, Failure.SIM_DIVERGED, str(exc),
-                           robot.read().time - t0, program.template, moved=True)
+        return SkillResult(
+            skill.name,
+            raw,
+            False,
+            Failure.SIM_DIVERGED,
+            str(exc),
+            robot.read().time - t0,
+            program.template,
+            moved=True,
+        )
     duration = robot.read().time - t0
     result = SkillResult(skill.name, raw, False, None, "", duration, program.template, moved=True)
     refusals = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES) - refusals_before
-    if program.failure is not None:
+    if refusals:  # the root cause of whatever else went wrong
+        result.failure = Failure.SAFETY_STOP
+        event = robot.safety.events[-1].message if robot.safety.events else ""
+        result.message = (
+            f"the safety filter refused {refusals} commands ({event}) during {program.label!r}"
+        )
+    elif program.failure is not None:
         result.failure = program.failure.failure
         result.message = f"{program.failure.message} (during {program.label!r})"
     elif not program.done:
         result.failure = Failure.TIMEOUT
-        result.message = f"{skill.name} did not finish within {skill.timeout_s:.0f} s ({program.label})"
-    elif refusals:
-        result.failure = Failure.SAFETY_STOP
-        event = robot.safety.events[-1].message if robot.safety.events else ""
-        result.message = f"the safety filter refused {refusals} commands: {event}"
+        result.message = (
+            f"{skill.name} did not finish within {skill.timeout_s:.0f} s ({program.label})"
+        )
     else:
         outcome = skill.verify(before, observe(robot), params, program)
         result.success, result.failure = outcome.success, outcome.failure

@@ -79,11 +79,20 @@ def schema(cls: type) -> dict[str, Any]:
         else:
             required.append(f.name)
         props[f.name] = prop
-    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
 
 
 def _type_schema(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
-    bounds = {k: v for k, v in (("minimum", meta.get("low")), ("maximum", meta.get("high"))) if v is not None}
+    bounds = {
+        k: v
+        for k, v in (("minimum", meta.get("low")), ("maximum", meta.get("high")))
+        if v is not None
+    }
     if tp is ObjectName:
         return {"type": "string", "x-object-reference": True}
     if get_origin(tp) is Literal:
@@ -98,7 +107,12 @@ def _type_schema(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
         return {"type": "string"}
     if get_origin(tp) is tuple:
         args = get_args(tp)
-        return {"type": "array", "items": {"type": "number", **bounds}, "minItems": len(args), "maxItems": len(args)}
+        return {
+            "type": "array",
+            "items": {"type": "number", **bounds},
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
     if get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         options = [a for a in get_args(tp) if a is not type(None)]
         return {"anyOf": [_type_schema(a, meta) for a in options] + [{"type": "null"}]}
@@ -122,7 +136,9 @@ def parse(cls: type, raw: Mapping[str, Any] | None, skill: str = "") -> Any:
     for name, f in fields.items():
         if name not in raw:
             if f.default is _MISSING:
-                problems.append(f"missing required parameter {name!r} ({f.metadata.get('description', '')})")
+                problems.append(
+                    f"missing required parameter {name!r} ({f.metadata.get('description', '')})"
+                )
             continue
         try:
             values[name] = _coerce(hints[name], raw[name], f.metadata)

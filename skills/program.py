@@ -19,8 +19,8 @@ import numpy as np
 from hw.sim.mujoco_robot import MujocoRobot
 from hw.sim.mujoco_scene import PARTICLE_PREFIX
 from robot.arms.panda import COLLIDE_ROBOT
-from robot.kinematics import KinematicModel
 from robot.ik_solve import solve_ik
+from robot.kinematics import KinematicModel
 from robot.motion import CartesianMotion, JointMotion
 from robot.types import GripperCommand, JointCommand, Pose, RobotState
 from skills.base import Failure, SkillFailure
@@ -43,11 +43,16 @@ class Context:
         state = self.robot.read()
         current = state.q if state.q_desired is None else state.q_desired
         pose = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
-        q = solve_ik(self.kin, self.robot.capabilities, pose, [*seeds, current, self.robot.arm.home_q])
+        q = solve_ik(
+            self.kin, self.robot.capabilities, pose, [*seeds, current, self.robot.arm.home_q]
+        )
         if q is None:
             x, y, z = pose.position
-            raise SkillFailure(Failure.UNREACHABLE, f"{label}: no arm configuration reaches "
-                               f"({x:.3f}, {y:.3f}, {z:.3f}) m with that orientation")
+            raise SkillFailure(
+                Failure.UNREACHABLE,
+                f"{label}: no arm configuration reaches "
+                f"({x:.3f}, {y:.3f}, {z:.3f}) m with that orientation",
+            )
         return q
 
     @staticmethod
@@ -77,8 +82,8 @@ def top_down(ctx: Context, yaw: float) -> np.ndarray:
 
 
 def side_on(heading: float, pitch_down: float = 0.0) -> np.ndarray:
-    """Gripper pointing horizontally along world direction ``heading`` (tilted down by
-    ``pitch_down``), fingers opening horizontally (with ``pitch_down`` = pi/2 this is the home orientation)."""
+    """Gripper pointing along world direction ``heading``, tilted down by ``pitch_down``, with
+    the fingers opening horizontally (``pitch_down`` = pi/2 is the home orientation)."""
     cb, sb = math.cos(pitch_down), math.sin(pitch_down)
     z = np.array([cb * math.cos(heading), cb * math.sin(heading), -sb])
     y = np.array([math.sin(heading), -math.cos(heading), 0.0])
@@ -105,11 +110,18 @@ class Holding(Guard):
 
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
         if state.gripper_width < self.min_width:
-            return SkillFailure(Failure.OBJECT_SLIPPED, f"{self.name} slipped out of the gripper "
-                                f"(fingers closed to {state.gripper_width * 1e3:.1f} mm)")
-        gap = np.linalg.norm(ctx.robot.object_pose(self.name).position - ctx.robot.ee_pose().position)
+            return SkillFailure(
+                Failure.OBJECT_SLIPPED,
+                f"{self.name} slipped out of the gripper "
+                f"(fingers closed to {state.gripper_width * 1e3:.1f} mm)",
+            )
+        gap = np.linalg.norm(
+            ctx.robot.object_pose(self.name).position - ctx.robot.ee_pose().position
+        )
         if gap > self.max_distance:
-            return SkillFailure(Failure.OBJECT_SLIPPED, f"{self.name} slipped: {gap * 1e3:.0f} mm from the hand")
+            return SkillFailure(
+                Failure.OBJECT_SLIPPED, f"{self.name} slipped: {gap * 1e3:.0f} mm from the hand"
+            )
         return None
 
 
@@ -126,7 +138,9 @@ class NoCollision(Guard):
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
         m, d = ctx.robot.model, ctx.robot.data
         if self._allowed is None:
-            self._allowed = {m.geom(f"{b}_pad").id for b in ("panda_leftfinger", "panda_rightfinger")}
+            self._allowed = {
+                m.geom(f"{b}_pad").id for b in ("panda_leftfinger", "panda_rightfinger")
+            }
         for i in range(d.ncon):
             c = d.contact[i]
             for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
@@ -135,7 +149,9 @@ class NoCollision(Guard):
                     if what in self.allowed_bodies or what.startswith(PARTICLE_PREFIX):
                         continue
                     what = what if what != "world" else (m.geom(other).name or "the table")
-                    return SkillFailure(Failure.COLLISION, f"the arm ({m.body(m.geom_bodyid[g]).name}) hit {what}")
+                    return SkillFailure(
+                        Failure.COLLISION, f"the arm ({m.body(m.geom_bodyid[g]).name}) hit {what}"
+                    )
         return None
 
 
@@ -167,8 +183,16 @@ class Primitive(ABC):
 class Move(Primitive):
     """Move the end effector to ``position`` with orientation ``quat``."""
 
-    def __init__(self, label: str, position, quat, speed: float = 0.25, guards: Sequence[Guard] = (),
-                 angular_speed: float = 1.0, posture: np.ndarray | None = None):
+    def __init__(
+        self,
+        label: str,
+        position,
+        quat,
+        speed: float = 0.25,
+        guards: Sequence[Guard] = (),
+        angular_speed: float = 1.0,
+        posture: np.ndarray | None = None,
+    ):
         self.label = label
         self.posture = posture
         self.goal = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
@@ -179,8 +203,14 @@ class Move(Primitive):
 
     def start(self, ctx: Context, state: RobotState) -> None:
         posture = ctx.robot.arm.home_q if self.posture is None else self.posture
-        self.motion = CartesianMotion(ctx.kin, ctx.robot.capabilities, [self.goal], posture,
-                                      max_linear_speed=self.speed, max_angular_speed=self.angular_speed)
+        self.motion = CartesianMotion(
+            ctx.kin,
+            ctx.robot.capabilities,
+            [self.goal],
+            posture,
+            max_linear_speed=self.speed,
+            max_angular_speed=self.angular_speed,
+        )
         self.motion.reset(state)
 
     def step(self, state: RobotState) -> JointCommand:
@@ -194,17 +224,30 @@ class Move(Primitive):
         err = float(np.linalg.norm(self.motion.ik.error(self.motion.sample)[:3]))
         if err > REACH_TOLERANCE:
             x, y, z = self.goal.position
-            return SkillFailure(Failure.UNREACHABLE, f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
-                                f"(closest {err * 1e3:.0f} mm away)")
+            return SkillFailure(
+                Failure.UNREACHABLE,
+                f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
+                f"(closest {err * 1e3:.0f} mm away)",
+            )
         return None
 
 
 class JointMove(Primitive):
     """Move the joints to a configuration found by the planner (for large reorientations)."""
 
-    def __init__(self, label: str, goal: np.ndarray, speed_fraction: float = 0.3,
-                 guards: Sequence[Guard] = ()):
-        self.label, self.goal, self.speed_fraction, self.guards = label, goal, speed_fraction, guards
+    def __init__(
+        self,
+        label: str,
+        goal: np.ndarray,
+        speed_fraction: float = 0.3,
+        guards: Sequence[Guard] = (),
+    ):
+        self.label, self.goal, self.speed_fraction, self.guards = (
+            label,
+            goal,
+            speed_fraction,
+            guards,
+        )
         self.motion: JointMotion | None = None
 
     def start(self, ctx: Context, state: RobotState) -> None:
@@ -222,10 +265,18 @@ class JointMove(Primitive):
 class Grip(Primitive):
     """Open or close the gripper, holding the arm still until the fingers stop."""
 
-    def __init__(self, label: str, width: float, force: float, max_wait: float = 1.5,
-                 guards: Sequence[Guard] = ()):
+    def __init__(
+        self,
+        label: str,
+        width: float,
+        force: float,
+        max_wait: float = 1.5,
+        guards: Sequence[Guard] = (),
+        expect_width: float | None = None,
+    ):
         self.label, self.width, self.force, self.max_wait = label, width, force, max_wait
         self.guards = guards
+        self.expect_width = expect_width  # closing must stop at least this wide (on an object)
         self._q = None
         self._t0 = 0.0
         self._last_width = math.inf
@@ -248,6 +299,15 @@ class Grip(Primitive):
     @property
     def done(self) -> bool:
         return self._done
+
+    def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        if self.expect_width is not None and state.gripper_width < self.expect_width:
+            return SkillFailure(
+                Failure.GRASP_MISSED,
+                f"the fingers closed to {state.gripper_width * 1e3:.1f} mm: "
+                "nothing was between them",
+            )
+        return None
 
 
 class Pause(Primitive):
@@ -275,8 +335,13 @@ class Pause(Primitive):
 class Program:
     """Runs primitives in order as one `robot.loop.Policy`; stops at the first failure."""
 
-    def __init__(self, primitives: Sequence[Primitive], ctx: Context, template: str = "",
-                 guards: Sequence[Guard] = ()):
+    def __init__(
+        self,
+        primitives: Sequence[Primitive],
+        ctx: Context,
+        template: str = "",
+        guards: Sequence[Guard] = (),
+    ):
         if not primitives:
             raise ValueError("a program needs at least one primitive")
         self.primitives = list(primitives)

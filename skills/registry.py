@@ -22,13 +22,15 @@ def register(cls: type[Skill]) -> type[Skill]:
     if not name or not isinstance(name, str):
         raise TypeError(f"{cls.__name__} must define a string class attribute `name`")
     if name in _SKILLS and type(_SKILLS[name]) is not cls:
-        raise ValueError(f"a skill named {name!r} is already registered ({type(_SKILLS[name]).__name__})")
+        raise ValueError(
+            f"a skill named {name!r} is already registered ({type(_SKILLS[name]).__name__})"
+        )
     _SKILLS[name] = cls()
     return cls
 
 
 def replace(skill: Skill) -> Skill | None:
-    """Swap in another implementation of a registered skill (e.g. a learned one); returns the old."""
+    """Swap in another implementation of a skill (e.g. a learned one); returns the old one."""
     old = _SKILLS.get(skill.name)
     _SKILLS[skill.name] = skill
     return old
@@ -40,7 +42,9 @@ def get_skill(name: str) -> Skill:
     try:
         return _SKILLS[name]
     except KeyError:
-        raise KeyError(f"unknown skill {name!r}; available skills: {', '.join(sorted(_SKILLS))}") from None
+        raise KeyError(
+            f"unknown skill {name!r}; available skills: {', '.join(sorted(_SKILLS))}"
+        ) from None
 
 
 def all_skills() -> dict[str, Skill]:

@@ -67,7 +67,7 @@ class ObjectState:
     @property
     def upright(self) -> bool:
         """True when the object's z axis points (nearly) up."""
-        w, x, y, z = self.quat
+        _, x, y, _ = self.quat
         return 1 - 2 * (x * x + y * y) >= UPRIGHT_COS
 
     @property
@@ -89,7 +89,9 @@ class ObjectState:
 
     def xy_distance(self, other: ObjectState) -> float:
         """Horizontal distance between centres (m)."""
-        return math.hypot(self.position[0] - other.position[0], self.position[1] - other.position[1])
+        return math.hypot(
+            self.position[0] - other.position[0], self.position[1] - other.position[1]
+        )
 
     def footprint_contains(self, x: float, y: float, margin: float = 0.0) -> bool:
         """Is the point (x, y) over this object's top face (shrunk by ``margin``)?"""
@@ -118,7 +120,9 @@ class WorldState:
         try:
             return self.objects[name]
         except KeyError:
-            raise KeyError(f"no object {name!r}; objects: {', '.join(self.objects) or '(none)'}") from None
+            raise KeyError(
+                f"no object {name!r}; objects: {', '.join(self.objects) or '(none)'}"
+            ) from None
 
     @property
     def predicates(self) -> frozenset[Predicate]:
@@ -134,9 +138,12 @@ class WorldState:
         lines = []
         for o in self.objects.values():
             x, y, z = o.position
-            extra = f", contains {self.contents[o.name]} particles" if self.contents.get(o.name) else ""
+            extra = (
+                f", contains {self.contents[o.name]} particles" if self.contents.get(o.name) else ""
+            )
             lines.append(
-                f"- {o.name}: {o.color} {o.kind}, size {'x'.join(f'{s * 100:.1f}' for s in o.size)} cm, "
+                f"- {o.name}: {o.color} {o.kind}, "
+                f"size {'x'.join(f'{s * 100:.1f}' for s in o.size)} cm, "
                 f"at ({x:.3f}, {y:.3f}, {z:.3f}) m{extra}"
             )
         preds = sorted(" ".join(map(str, p)) for p in self.predicates if p[0] != "contains")
@@ -159,8 +166,10 @@ def derive_predicates(world: WorldState) -> frozenset[Predicate]:
         for y in objs.values():
             if y is x:
                 continue
-            if y.is_surface and abs(x.bottom - y.top) <= ON_TOLERANCE and y.footprint_contains(
-                x.position[0], x.position[1]
+            if (
+                y.is_surface
+                and abs(x.bottom - y.top) <= ON_TOLERANCE
+                and y.footprint_contains(x.position[0], x.position[1])
             ):
                 out.add(("on", x.name, y.name))
                 supported.add(y.name)
@@ -186,13 +195,17 @@ def _inside(x: ObjectState, container: ObjectState) -> bool:
 
 def observe(robot: MujocoRobot) -> WorldState:
     """The world state from the simulator's ground truth."""
-    m, d = robot.model, robot.data
+    d = robot.data
     objects: dict[str, ObjectState] = {}
     for obj in robot.scene.objects:
         pose = robot.object_pose(obj.name)
         objects[obj.name] = ObjectState(
-            obj.name, obj.kind, obj.color_name, tuple(obj.size),
-            tuple(float(v) for v in pose.position), tuple(float(v) for v in pose.quat),
+            obj.name,
+            obj.kind,
+            obj.color_name,
+            tuple(obj.size),
+            tuple(float(v) for v in pose.position),
+            tuple(float(v) for v in pose.quat),
         )
     held = _held_object(robot, objects)
     contents, spilled = _count_particles(robot, objects)
@@ -211,7 +224,9 @@ def observe(robot: MujocoRobot) -> WorldState:
 def _held_object(robot: MujocoRobot, objects: dict[str, ObjectState]) -> str | None:
     """The object both finger pads touch, if any."""
     m, d = robot.model, robot.data
-    pads = {m.geom(f"{b}_pad").id: i for i, b in enumerate(("panda_leftfinger", "panda_rightfinger"))}
+    pads = {
+        m.geom(f"{b}_pad").id: i for i, b in enumerate(("panda_leftfinger", "panda_rightfinger"))
+    }
     touching: dict[str, set[int]] = {}
     for i in range(d.ncon):
         c = d.contact[i]
@@ -224,7 +239,9 @@ def _held_object(robot: MujocoRobot, objects: dict[str, ObjectState]) -> str | N
     return both[0] if both else None
 
 
-def _count_particles(robot: MujocoRobot, objects: dict[str, ObjectState]) -> tuple[dict[str, int], int]:
+def _count_particles(
+    robot: MujocoRobot, objects: dict[str, ObjectState]
+) -> tuple[dict[str, int], int]:
     m, d = robot.model, robot.data
     containers = [o for o in objects.values() if o.is_container]
     contents = {o.name: 0 for o in containers}
@@ -250,4 +267,7 @@ def _particle_inside(p: np.ndarray, c: ObjectState) -> bool:
     mujoco.mju_quat2Mat(rot, np.asarray(c.quat, dtype=float))
     local = rot.reshape(3, 3).T @ rel
     inner = c.size[0] / 2 - CUP_WALL + PARTICLE_RADIUS * 0.5
-    return math.hypot(local[0], local[1]) <= inner and -c.height / 2 - PARTICLE_RADIUS <= local[2] <= c.height / 2
+    return (
+        math.hypot(local[0], local[1]) <= inner
+        and -c.height / 2 - PARTICLE_RADIUS <= local[2] <= c.height / 2
+    )

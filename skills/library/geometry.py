@@ -36,7 +36,9 @@ def top_grasp(obj: ObjectState) -> tuple[float, float, float]:
         return width, obj.top - RIM_DEPTH, wrap_half_turn(yaw)
     else:
         width, yaw = obj.size[0], 0.0
-    z = max(obj.top - FINGER_DEPTH, obj.bottom + 0.5 * min(obj.height, 2 * FINGER_DEPTH), MIN_GRASP_Z)
+    z = max(
+        obj.top - FINGER_DEPTH, obj.bottom + 0.5 * min(obj.height, 2 * FINGER_DEPTH), MIN_GRASP_Z
+    )
     return width, z, wrap_half_turn(yaw)
 
 

@@ -65,19 +65,31 @@ class Grasp(Skill):
             return refusal
         obj = world.object(p.object)
         if not obj.upright:
-            return Refusal(Failure.PRECONDITION_FAILED, f"{obj.name} has tipped over; it can only be grasped upright")
+            return Refusal(
+                Failure.PRECONDITION_FAILED,
+                f"{obj.name} has tipped over; it can only be grasped upright",
+            )
         template = self.template_for(world, p)
         width = (top_grasp if template == "top" else side_grasp)(obj)[0]
         limit = 0.08 - 2 * GRIPPER_MARGIN
         if obj.kind in ("bowl", "plate") or width > limit:
-            return Refusal(Failure.TOO_LARGE, f"{obj.name} is {width * 100:.1f} cm across; the gripper "
-                           f"takes at most {limit * 100:.1f} cm")
+            return Refusal(
+                Failure.TOO_LARGE,
+                f"{obj.name} is {width * 100:.1f} cm across; the gripper "
+                f"takes at most {limit * 100:.1f} cm",
+            )
         if template == "side" and obj.kind == "cup":
-            return Refusal(Failure.PRECONDITION_FAILED, "cups are grasped by the rim from above "
-                           "(approach='top'): from the side the hand would hit the rim")
+            return Refusal(
+                Failure.PRECONDITION_FAILED,
+                "cups are grasped by the rim from above "
+                "(approach='top'): from the side the hand would hit the rim",
+            )
         if template == "side" and obj.height < SIDE_MIN_HEIGHT:
-            return Refusal(Failure.PRECONDITION_FAILED, f"{obj.name} is {obj.height * 100:.1f} cm tall; "
-                           f"side grasps need at least {SIDE_MIN_HEIGHT * 100:.0f} cm: use approach='top'")
+            return Refusal(
+                Failure.PRECONDITION_FAILED,
+                f"{obj.name} is {obj.height * 100:.1f} cm tall; "
+                f"side grasps need at least {SIDE_MIN_HEIGHT * 100:.0f} cm: use approach='top'",
+            )
         return None
 
     def plan(self, world: WorldState, p: GraspParams, ctx: Context) -> Program:
@@ -103,8 +115,11 @@ class Grasp(Skill):
             quat = side_on(heading, SIDE_PITCH)
             # Back off along the (tilted) approach axis.
             c = PREGRASP_CLEARANCE
-            back = (x - c * math.cos(SIDE_PITCH) * math.cos(heading),
-                    y - c * math.cos(SIDE_PITCH) * math.sin(heading), z + c * math.sin(SIDE_PITCH))
+            back = (
+                x - c * math.cos(SIDE_PITCH) * math.cos(heading),
+                y - c * math.cos(SIDE_PITCH) * math.sin(heading),
+                z + c * math.sin(SIDE_PITCH),
+            )
             # Turn the hand sideways well above and behind the object, then come down to it.
             high = (back[0], back[1], max(obj.top, z) + PREGRASP_CLEARANCE)
             q_high = ctx.solve("approach", high, quat)
@@ -118,22 +133,32 @@ class Grasp(Skill):
                 JointMove("align", q_back),
                 Move("reach", (x, y, z), quat, speed=APPROACH_SPEED, posture=q_grasp),
             ]
-        holding = Holding(obj.name, min_width=width - 0.01, max_distance=obj.radius + obj.height / 2 + 0.02)
+        holding = Holding(
+            obj.name, min_width=width - 0.01, max_distance=obj.radius + obj.height / 2 + 0.02
+        )
         steps += [
-            Grip("close", 0.0, p.force),
+            Grip("close", 0.0, p.force, expect_width=width - 0.012),
             Move("lift", lifted, quat, speed=0.15, guards=[holding], posture=q_lift),
         ]
         program = Program(steps, ctx, template)
         program.grasp_width = width
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: GraspParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: GraspParams, program: Program
+    ) -> Outcome:
         obj = after.object(p.object)
         rose = obj.position[2] - before.object(p.object).position[2]
         if after.held != p.object:
             if after.gripper_width < 0.005:
-                return Outcome(False, Failure.GRASP_MISSED, f"the fingers closed on nothing; {p.object} was not caught")
+                return Outcome(
+                    False,
+                    Failure.GRASP_MISSED,
+                    f"the fingers closed on nothing; {p.object} was not caught",
+                )
             return Outcome(False, Failure.GRASP_MISSED, f"{p.object} is not between the fingers")
         if rose < 0.5 * p.lift:
-            return Outcome(False, Failure.OBJECT_SLIPPED, f"{p.object} rose only {rose * 1e3:.0f} mm")
+            return Outcome(
+                False, Failure.OBJECT_SLIPPED, f"{p.object} rose only {rose * 1e3:.0f} mm"
+            )
         return Outcome(True, metrics={"finger_width_m": after.gripper_width, "lifted_m": rose})

@@ -21,9 +21,12 @@ MIN_HEIGHT = 0.03  # m, move_to keeps the fingertips this far above the table
 class MoveToParams:
     """Parameters of `move_to`."""
 
-    position: tuple[float, float, float] = param(unit="m", low=-1.0, high=1.0,
-                                                  description="fingertip position (x, y, z)")
-    yaw: float = param(0.0, unit="deg", low=-90.0, high=90.0, description="gripper rotation about vertical")
+    position: tuple[float, float, float] = param(
+        unit="m", low=-1.0, high=1.0, description="fingertip position (x, y, z)"
+    )
+    yaw: float = param(
+        0.0, unit="deg", low=-90.0, high=90.0, description="gripper rotation about vertical"
+    )
     speed: float = param(0.25, unit="m/s", low=0.02, high=0.5, description="peak speed")
 
 
@@ -32,7 +35,10 @@ class MoveTo(Skill):
     """Move the gripper (pointing down) to a position."""
 
     name = "move_to"
-    description = "Move the gripper, pointing down, to a position (x, y, z) in metres; carries whatever it holds."
+    description = (
+        "Move the gripper, pointing down, to a position (x, y, z) in metres, carrying whatever "
+        "it holds."
+    )
     Params = MoveToParams
     timeout_s = 15.0
 
@@ -40,23 +46,34 @@ class MoveTo(Skill):
         x, y, z = p.position
         r = math.hypot(x, y)
         if z < MIN_HEIGHT or not 0.2 <= r <= 0.85 or z > 0.8:
-            return Refusal(Failure.UNREACHABLE, f"({x:.2f}, {y:.2f}, {z:.2f}) m is outside the reachable "
-                           f"space (0.20-0.85 m from the base, {MIN_HEIGHT * 100:.0f}-80 cm high)")
+            return Refusal(
+                Failure.UNREACHABLE,
+                f"({x:.2f}, {y:.2f}, {z:.2f}) m is outside the reachable "
+                f"space (0.20-0.85 m from the base, {MIN_HEIGHT * 100:.0f}-80 cm high)",
+            )
         return None
 
     def plan(self, world: WorldState, p: MoveToParams, ctx: Context) -> Program:
         quat = top_down(ctx, math.radians(p.yaw))
         posture = ctx.solve("move", p.position, quat)
-        program = Program([Move("move", p.position, quat, speed=p.speed, posture=posture)], ctx, "cartesian")
+        program = Program(
+            [Move("move", p.position, quat, speed=p.speed, posture=posture)], ctx, "cartesian"
+        )
         if world.held:
             program.allowed_contacts = {world.held}
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: MoveToParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: MoveToParams, program: Program
+    ) -> Outcome:
         err = float(np.linalg.norm(np.array(after.ee_position) - np.array(p.position)))
         ok = err <= ARRIVAL_TOLERANCE
-        return Outcome(ok, None if ok else Failure.MISSED_TARGET,
-                       "" if ok else f"ended {err * 1e3:.1f} mm from the target", {"position_error_m": err})
+        return Outcome(
+            ok,
+            None if ok else Failure.MISSED_TARGET,
+            "" if ok else f"ended {err * 1e3:.1f} mm from the target",
+            {"position_error_m": err},
+        )
 
 
 @dataclass(frozen=True)
@@ -81,16 +98,22 @@ class Release(Skill):
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
         ee = np.array(world.ee_position)
         quat = ctx.robot.ee_pose().quat
-        steps = [Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
-                 Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1)]
+        steps = [
+            Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
+            Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1),
+        ]
         program = Program(steps, ctx, "open")
         if world.held:
             program.allowed_contacts = {world.held}
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: NoParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: NoParams, program: Program
+    ) -> Outcome:
         ok = after.held is None
-        return Outcome(ok, None if ok else Failure.MISSED_TARGET, "" if ok else f"{after.held} is still held")
+        return Outcome(
+            ok, None if ok else Failure.MISSED_TARGET, "" if ok else f"{after.held} is still held"
+        )
 
 
 @register
@@ -105,14 +128,22 @@ class Home(Skill):
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
         ctx.kin.update(ctx.robot.arm.home_q)
         home = ctx.kin.ee_pose()
-        program = Program([Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)], ctx, "cartesian")
+        program = Program(
+            [Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)], ctx, "cartesian"
+        )
         program.home = home.position
         if world.held:
             program.allowed_contacts = {world.held}
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: NoParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: NoParams, program: Program
+    ) -> Outcome:
         err = float(np.linalg.norm(np.array(after.ee_position) - program.home))
         ok = err <= ARRIVAL_TOLERANCE
-        return Outcome(ok, None if ok else Failure.MISSED_TARGET,
-                       "" if ok else f"ended {err * 1e3:.1f} mm from home", {"position_error_m": err})
+        return Outcome(
+            ok,
+            None if ok else Failure.MISSED_TARGET,
+            "" if ok else f"ended {err * 1e3:.1f} mm from home",
+            {"position_error_m": err},
+        )

@@ -1,4 +1,4 @@
-"""place(object, target): carry the held object, set it on a surface, in a container or on the table."""
+"""place(object, target): set the held object on a surface, in a container or on the table."""
 
 from __future__ import annotations
 
@@ -28,12 +28,22 @@ class PlaceParams:
     """Parameters of `place`."""
 
     object: ObjectName = param(description="the held object to put down")
-    target: str = param(description="an object to put it on (box, plate) or in (bowl, cup), or 'table'")
+    target: str = param(
+        description="an object to put it on (box, plate) or in (bowl, cup), or 'table'"
+    )
     position: tuple[float, float] | None = param(
-        None, unit="m", low=-1.0, high=1.0, description="where on the table (x, y), when target is 'table'"
+        None,
+        unit="m",
+        low=-1.0,
+        high=1.0,
+        description="where on the table (x, y), when target is 'table'",
     )
     offset: tuple[float, float] = param(
-        (0.0, 0.0), unit="m", low=-0.1, high=0.1, description="offset (dx, dy) from the target's centre"
+        (0.0, 0.0),
+        unit="m",
+        low=-0.1,
+        high=0.1,
+        description="offset (dx, dy) from the target's centre",
     )
 
 
@@ -62,7 +72,11 @@ class Place(Skill):
     def effects(self, world: WorldState, p: PlaceParams) -> tuple[set, set]:
         add = {("gripper_empty",)}
         delete = {("holding", p.object)}
-        template = self.template_for(world, p) if p.target in world.objects or p.target == "table" else "table"
+        template = (
+            self.template_for(world, p)
+            if p.target in world.objects or p.target == "table"
+            else "table"
+        )
         if template == "table":
             add.add(("on_table", p.object))
         elif template == "on":
@@ -79,22 +93,34 @@ class Place(Skill):
         obj = world.object(p.object)
         if p.target == "table":
             if p.position is None:
-                return Refusal(Failure.INVALID_PARAMETERS, "placing on the table needs position=[x, y]")
+                return Refusal(
+                    Failure.INVALID_PARAMETERS, "placing on the table needs position=[x, y]"
+                )
             return _table_spot_problem(world, obj, p.position)
         if p.target not in world.objects:
-            return Refusal(Failure.UNKNOWN_OBJECT, f"no object named {p.target!r}; objects: "
-                           f"{', '.join(world.objects)} (or 'table')")
+            return Refusal(
+                Failure.UNKNOWN_OBJECT,
+                f"no object named {p.target!r}; objects: {', '.join(world.objects)} (or 'table')",
+            )
         if p.target == p.object:
             return Refusal(Failure.INVALID_TARGET, f"cannot place {p.object} on itself")
         target = world.object(p.target)
         if target.kind not in SURFACE_KINDS + CONTAINER_KINDS:
-            return Refusal(Failure.INVALID_TARGET, f"{target.name} is a {target.kind}: neither a surface "
-                           "(box, plate) nor a container (bowl, cup)")
+            return Refusal(
+                Failure.INVALID_TARGET,
+                f"{target.name} is a {target.kind}: neither a surface "
+                "(box, plate) nor a container (bowl, cup)",
+            )
         if target.kind in CONTAINER_KINDS and obj.radius > target.size[0] / 2 - CUP_WALL - 0.005:
-            return Refusal(Failure.INVALID_TARGET, f"{obj.name} ({2 * obj.radius * 100:.1f} cm across) does "
-                           f"not fit in {target.name} ({target.size[0] * 100:.1f} cm)")
+            return Refusal(
+                Failure.INVALID_TARGET,
+                f"{obj.name} ({2 * obj.radius * 100:.1f} cm across) does "
+                f"not fit in {target.name} ({target.size[0] * 100:.1f} cm)",
+            )
         if target.kind in SURFACE_KINDS and not world.holds("clear", target.name):
-            return Refusal(Failure.PRECONDITION_FAILED, f"something already stands on {target.name}")
+            return Refusal(
+                Failure.PRECONDITION_FAILED, f"something already stands on {target.name}"
+            )
         return None
 
     def plan(self, world: WorldState, p: PlaceParams, ctx: Context) -> Program:
@@ -118,7 +144,9 @@ class Place(Skill):
         gx, gy = x - hold_offset[0], y - hold_offset[1]
         ctx.solve("carry", (gx, gy, carry_z), quat)
         ctx.solve("release", (gx, gy, release_z), quat)
-        holding = Holding(obj.name, min_width=0.005, max_distance=np.linalg.norm(hold_offset) + 0.03)
+        holding = Holding(
+            obj.name, min_width=0.005, max_distance=np.linalg.norm(hold_offset) + 0.03
+        )
         open_width = min(world.gripper_width + 0.03, ctx.robot.capabilities.gripper.max_width)
         steps = [
             Move("lift", (ee[0], ee[1], max(carry_z, ee[2])), quat, speed=0.15, guards=[holding]),
@@ -131,32 +159,50 @@ class Place(Skill):
         program.allowed_contacts = {obj.name}
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: PlaceParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: PlaceParams, program: Program
+    ) -> Outcome:
         if after.held is not None:
             return Outcome(False, Failure.MISSED_TARGET, f"{after.held} is still in the gripper")
         obj = after.object(p.object)
         if program.template == "table":
             err = math.hypot(obj.position[0] - p.position[0], obj.position[1] - p.position[1])
             ok = after.holds("on_table", p.object) and err <= TABLE_TOLERANCE
-            msg = "" if ok else f"{p.object} came to rest {err * 100:.1f} cm from the asked position"
-            return Outcome(ok, None if ok else Failure.MISSED_TARGET, msg, {"position_error_m": err})
+            msg = (
+                "" if ok else f"{p.object} came to rest {err * 100:.1f} cm from the asked position"
+            )
+            return Outcome(
+                ok, None if ok else Failure.MISSED_TARGET, msg, {"position_error_m": err}
+            )
         relation = "on" if program.template == "on" else "in"
         if after.holds(relation, p.object, p.target):
-            return Outcome(True, metrics={"center_offset_m": obj.xy_distance(after.object(p.target))})
-        return Outcome(False, Failure.MISSED_TARGET, f"{p.object} is not {relation} {p.target} "
-                       f"(it rests at {tuple(round(v, 3) for v in obj.position)})")
+            return Outcome(
+                True, metrics={"center_offset_m": obj.xy_distance(after.object(p.target))}
+            )
+        return Outcome(
+            False,
+            Failure.MISSED_TARGET,
+            f"{p.object} is not {relation} {p.target} "
+            f"(it rests at {tuple(round(v, 3) for v in obj.position)})",
+        )
 
 
 def _table_spot_problem(world: WorldState, obj, position) -> Refusal | None:
     x, y = position
     r = math.hypot(x, y)
     if not 0.25 <= r <= 0.8:
-        return Refusal(Failure.UNREACHABLE, f"table position ({x:.2f}, {y:.2f}) is {r:.2f} m from the "
-                       "robot base; reachable placements are 0.25-0.80 m away")
+        return Refusal(
+            Failure.UNREACHABLE,
+            f"table position ({x:.2f}, {y:.2f}) is {r:.2f} m from the "
+            "robot base; reachable placements are 0.25-0.80 m away",
+        )
     for other in world.objects.values():
         if other.name == obj.name:
             continue
         gap = math.hypot(other.position[0] - x, other.position[1] - y) - other.radius - obj.radius
         if gap < 0.005:
-            return Refusal(Failure.INVALID_TARGET, f"table position ({x:.2f}, {y:.2f}) is taken by {other.name}")
+            return Refusal(
+                Failure.INVALID_TARGET,
+                f"table position ({x:.2f}, {y:.2f}) is taken by {other.name}",
+            )
     return None

@@ -26,8 +26,12 @@ class PushParams:
     """Parameters of `push`."""
 
     object: ObjectName = param(description="the object to push")
-    direction: float = param(description="direction to push in, world frame (0 = +x, 90 = +y)",
-                             unit="deg", low=-180.0, high=180.0)
+    direction: float = param(
+        description="direction to push in, world frame (0 = +x, 90 = +y)",
+        unit="deg",
+        low=-180.0,
+        high=180.0,
+    )
     distance: float = param(0.10, unit="m", low=0.02, high=0.25, description="how far to move it")
 
 
@@ -60,8 +64,11 @@ class Push(Skill):
         a = math.radians(p.direction)
         end = np.array(obj.position[:2]) + p.distance * np.array([math.cos(a), math.sin(a)])
         if not 0.25 <= float(np.hypot(*end)) <= 0.8:
-            return Refusal(Failure.UNREACHABLE, f"pushing {obj.name} {p.distance:.2f} m that way ends "
-                           f"{float(np.hypot(*end)):.2f} m from the base, outside 0.25-0.80 m")
+            return Refusal(
+                Failure.UNREACHABLE,
+                f"pushing {obj.name} {p.distance:.2f} m that way ends "
+                f"{float(np.hypot(*end)):.2f} m from the base, outside 0.25-0.80 m",
+            )
         for other in world.objects.values():
             if other.name != obj.name and _sweeps_into(obj, other, end):
                 return Refusal(Failure.PRECONDITION_FAILED, f"{other.name} is in the way")
@@ -91,17 +98,25 @@ class Push(Skill):
         program.allowed_contacts = {obj.name}
         return program
 
-    def verify(self, before: WorldState, after: WorldState, p: PushParams, program: Program) -> Outcome:
+    def verify(
+        self, before: WorldState, after: WorldState, p: PushParams, program: Program
+    ) -> Outcome:
         a = math.radians(p.direction)
-        moved = np.array(after.object(p.object).position[:2]) - np.array(before.object(p.object).position[:2])
+        moved = np.array(after.object(p.object).position[:2]) - np.array(
+            before.object(p.object).position[:2]
+        )
         along = float(moved @ np.array([math.cos(a), math.sin(a)]))
         error = abs(along - p.distance)
         metrics = {"moved_m": along, "distance_error_m": error}
         if not after.object(p.object).upright:
             return Outcome(False, Failure.MISSED_TARGET, f"{p.object} tipped over", metrics)
         if error > TOLERANCE:
-            return Outcome(False, Failure.MISSED_TARGET, f"{p.object} moved {along * 100:.1f} cm, "
-                           f"asked {p.distance * 100:.1f} cm", metrics)
+            return Outcome(
+                False,
+                Failure.MISSED_TARGET,
+                f"{p.object} moved {along * 100:.1f} cm, asked {p.distance * 100:.1f} cm",
+                metrics,
+            )
         return Outcome(True, metrics=metrics)
 
 
@@ -109,6 +124,11 @@ def _sweeps_into(obj, other, end: np.ndarray) -> bool:
     """Would ``obj`` sliding to ``end`` touch ``other`` (footprints as circles)?"""
     start = np.array(obj.position[:2])
     seg = end - start
-    t = float(np.clip((np.array(other.position[:2]) - start) @ seg / max(seg @ seg, 1e-12), 0.0, 1.0))
+    t = float(
+        np.clip((np.array(other.position[:2]) - start) @ seg / max(seg @ seg, 1e-12), 0.0, 1.0)
+    )
     closest = start + t * seg
-    return float(np.hypot(*(np.array(other.position[:2]) - closest))) < obj.radius + other.radius + 0.01
+    return (
+        float(np.hypot(*(np.array(other.position[:2]) - closest)))
+        < obj.radius + other.radius + 0.01
+    )
