@@ -181,7 +181,12 @@ class Primitive(ABC):
 
 
 class Move(Primitive):
-    """Move the end effector to ``position`` with orientation ``quat``."""
+    """Move the end effector to ``position`` with orientation ``quat`` along a straight line.
+
+    ``posture`` is a joint configuration at the goal found by the planner (`Context.solve`):
+    the IK's null space is pulled toward it, and should the straight line end short of the
+    goal (a joint limit in the way), the move finishes in joint space to that configuration.
+    """
 
     def __init__(
         self,
@@ -199,7 +204,8 @@ class Move(Primitive):
         self.speed = speed
         self.angular_speed = angular_speed
         self.guards = guards
-        self.motion: CartesianMotion | None = None
+        self.motion: CartesianMotion | JointMotion | None = None
+        self._fallback = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
         posture = ctx.robot.arm.home_q if self.posture is None else self.posture
@@ -212,6 +218,7 @@ class Move(Primitive):
             max_angular_speed=self.angular_speed,
         )
         self.motion.reset(state)
+        self._fallback = False
 
     def step(self, state: RobotState) -> JointCommand:
         return self.motion.step(state)
@@ -221,15 +228,22 @@ class Move(Primitive):
         return self.motion is not None and self.motion.done
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        if self._fallback:
+            return None  # ended on the planner's configuration, which reaches the goal
         err = float(np.linalg.norm(self.motion.ik.error(self.motion.sample)[:3]))
-        if err > REACH_TOLERANCE:
-            x, y, z = self.goal.position
-            return SkillFailure(
-                Failure.UNREACHABLE,
-                f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
-                f"(closest {err * 1e3:.0f} mm away)",
-            )
-        return None
+        if err <= REACH_TOLERANCE:
+            return None
+        if self.posture is not None:
+            self._fallback = True
+            self.motion = JointMotion(self.posture, ctx.robot.capabilities, speed_fraction=0.2)
+            self.motion.reset(state)
+            return None
+        x, y, z = self.goal.position
+        return SkillFailure(
+            Failure.UNREACHABLE,
+            f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
+            f"(closest {err * 1e3:.0f} mm away)",
+        )
 
 
 class JointMove(Primitive):

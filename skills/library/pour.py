@@ -112,9 +112,10 @@ class Pour(Skill):
                 (abs(math.hypot(pour_at[0], pour_at[1]) - 0.5), sign, tilted, pour_at)
             )
         candidates.sort(key=lambda c: c[0])
-        pour_at, tilted = self._choose_pose(ctx, candidates, upright)
+        pour_at, tilted, q_pour, q_tilt = self._choose_pose(ctx, candidates, upright)
         holding = Holding(source.name, min_width=source.size[0] - 0.015, max_distance=source.height)
         carry = (pour_at[0], pour_at[1], max(CARRY_HEIGHT, pour_at[2] + 0.05))
+        q_carry = ctx.solve("carry", carry, upright, [q_pour])
         # Min-jerk peak angular speed is 15/8 of the mean: this makes the tilt take `duration`.
         tilt_speed = 1.875 * math.radians(p.angle) / p.duration
         quat_now = ctx.robot.ee_pose().quat
@@ -126,12 +127,21 @@ class Pour(Skill):
                 speed=0.15,
                 guards=[holding],
             ),
-            Move("carry", carry, upright, speed=0.2, guards=[holding]),
-            Move("approach", pour_at, upright, speed=0.1, guards=[holding]),
-            Move("tilt", pour_at, tilted, angular_speed=tilt_speed, guards=[holding]),
+            Move("carry", carry, upright, speed=0.2, guards=[holding], posture=q_carry),
+            Move("approach", pour_at, upright, speed=0.1, guards=[holding], posture=q_pour),
+            Move(
+                "tilt", pour_at, tilted, angular_speed=tilt_speed, guards=[holding], posture=q_tilt
+            ),
             Pause("hold", p.hold, guards=[holding]),
-            Move("return upright", pour_at, upright, angular_speed=tilt_speed, guards=[holding]),
-            Move("raise", carry, upright, speed=0.15, guards=[holding]),
+            Move(
+                "return upright",
+                pour_at,
+                upright,
+                angular_speed=tilt_speed,
+                guards=[holding],
+                posture=q_pour,
+            ),
+            Move("raise", carry, upright, speed=0.15, guards=[holding], posture=q_carry),
         ]
         program = Program(steps, ctx, "tilt_sideways")
         program.allowed_contacts = {source.name}
@@ -152,15 +162,15 @@ class Pour(Skill):
             for raise_by in RAISE_STEPS:
                 at = pour_at + np.array([0.0, 0.0, raise_by])
                 try:
-                    ctx.solve("pour position", at, upright)
-                    q = ctx.solve("tilt", at, tilted)
+                    q_pour = ctx.solve("pour position", at, upright)
+                    q = ctx.solve("tilt", at, tilted, [q_pour])
                 except SkillFailure as exc:
                     failure = exc
                     break
                 ctx.kin.update_positions_only(q)
                 wrist = min(ctx.kin.data.body(b).xpos[2] for b in WRIST_BODIES)
                 if wrist >= WRIST_CLEARANCE:
-                    return at, tilted
+                    return at, tilted, q_pour, q
                 failure = SkillFailure(
                     Failure.UNREACHABLE,
                     f"tilting over the target would bring the "
