@@ -146,6 +146,14 @@ def sim(
         err.print(f"video written to {video}")
 
 
+DEMO_CALLS = (
+    ("grasp", {"object": "cup"}),
+    ("pour", {"source": "cup", "target": "bowl"}),
+    ("place", {"object": "cup", "target": "plate"}),
+    ("home", {}),
+)
+
+
 @app.command()
 def demo(
     video: Annotated[
@@ -153,43 +161,53 @@ def demo(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The default sim demo, headless: a Cartesian tour, then pick up the cube and shake it."""
-    from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
-    from hw.sim.tour import pick_and_shake, run_tour
+    """The default sim demo, headless: take the cup, pour it into the bowl, put it on the plate."""
     from robot.scene import default_scene
 
-    with MujocoRobot(default_scene()) as robot:
-        _open_video(robot, video)
+    _run_calls(
+        list(DEMO_CALLS), default_scene(), video, as_json, "demo: pour the cup into the bowl"
+    )
+
+
+def _run_calls(
+    calls: list[tuple[str, dict]], scene, video: Path | None, as_json: bool, title: str
+) -> None:
+    """Execute skill calls in order on a simulated arm; print a table or one JSON object."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    for name, _ in calls:
         try:
-            legs = run_tour(robot)
-            robot.reset()
-            shake = pick_and_shake(robot, "cube")
-        except SimulationDiverged as exc:
-            _fail(str(exc))
-    success = bool(shake.held and shake.lifted and shake.slip_mm < 5.0)
+            get_skill(name)
+        except KeyError as exc:
+            _fail(str(exc.args[0]), code=2)
+    steps = []
+    with MujocoRobot(scene) as robot:
+        _open_video(robot, video)
+        for name, params in calls:
+            result = execute(get_skill(name), params, robot)
+            steps.append(result.to_dict())
+            if not as_json:
+                mark = "[green]ok[/]" if result.success else f"[red]{result.failure.value}[/]"
+                err.print(f"{name} {params}: {mark} {result.message}", highlight=False)
+            if not result.success:
+                break
+    success = len(steps) == len(calls) and all(s["success"] for s in steps)
     if as_json:
         print(
-            json.dumps(
-                {
-                    "success": success,
-                    "legs": _tour_json(legs),
-                    "pick": {
-                        "held": bool(shake.held),
-                        "lifted": bool(shake.lifted),
-                        "slip_mm": round(shake.slip_mm, 3),
-                        "gripper_width_mm": round(float(shake.gripper_width_mm), 2),
-                    },
-                    "video": str(video) if video else None,
-                }
-            )
+            json.dumps({"success": success, "steps": steps, "video": str(video) if video else None})
         )
     else:
-        _print_tour(legs, "Cartesian tour (default scene)")
-        verdict = "[green]held[/]" if success else "[red]FAILED[/]"
-        Console().print(
-            f"pick and shake the cube: {verdict} — gripper width {shake.gripper_width_mm:.1f} mm, "
-            f"slip in hand {shake.slip_mm:.2f} mm while shaking at 0.6 m/s"
-        )
+        table = RichTable(title=title)
+        for col in ("skill", "template", "outcome", "time (s)", "details"):
+            table.add_column(col)
+        for s in steps:
+            details = s["message"] or ", ".join(f"{k}={v:g}" for k, v in s["metrics"].items())
+            table.add_row(
+                s["skill"], s["template"], s["outcome"], f"{s['duration_s']:.1f}", details
+            )
+        Console().print(table)
         if video:
             err.print(f"video written to {video}")
     if not success:
@@ -242,32 +260,8 @@ def do(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run skill calls in order on the simulated arm, stopping at the first failure."""
-    from hw.sim.mujoco_robot import MujocoRobot
-    from skills.executor import execute
-    from skills.registry import get_skill
-
     parsed = [_parse_call(c) for c in calls]
-    for name, _ in parsed:
-        try:
-            get_skill(name)
-        except KeyError as exc:
-            _fail(str(exc.args[0]), code=2)
-    steps = []
-    with MujocoRobot(_load_scene(scene, seed)) as robot:
-        _open_video(robot, video)
-        for name, params in parsed:
-            result = execute(get_skill(name), params, robot)
-            steps.append(result.to_dict())
-            if not as_json:
-                mark = "[green]ok[/]" if result.success else f"[red]{result.failure.value}[/]"
-                err.print(f"{name} {params}: {mark} {result.message} ({result.duration_s:.1f} s)")
-            if not result.success:
-                break
-    success = all(s["success"] for s in steps) and len(steps) == len(parsed)
-    if as_json:
-        print(json.dumps({"success": success, "steps": steps}))
-    if not success:
-        raise typer.Exit(1)
+    _run_calls(parsed, _load_scene(scene, seed), video, as_json, "skill calls")
 
 
 @app.command()

@@ -109,3 +109,44 @@ def test_sim_video(tmp_path):
         pytest.skip(f"offscreen rendering unavailable: {reason}")
     assert proc.returncode == 0, proc.stderr
     assert video.stat().st_size > 10_000
+
+
+def test_bench_skills_json_contract():
+    proc = skillstack(
+        "bench", "skills", "--episodes", "1", "--skills", "push,home", "--json", timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out["skills"]) == {"push", "home"}
+    for figures in out["skills"].values():
+        for field in ("success_rate", "episodes", "ci95", "mean_duration_s", "failures"):
+            assert field in figures
+        lo, hi = figures["ci95"]
+        assert 0.0 <= lo <= figures["success_rate"] <= hi <= 1.0
+    assert out["refusals"]["refused_before_motion"] == out["refusals"]["trials"] > 0
+
+
+def test_do_runs_skill_calls_and_reports_the_first_failure():
+    proc = skillstack("do", "grasp object=cube", "place object=cube target=ghost", "home", "--json")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert [s["outcome"] for s in out["steps"]] == ["success", "unknown_object"]
+    assert out["success"] is False
+    bad = skillstack("do", "fly object=cube")
+    assert bad.returncode == 2 and "available skills" in bad.stderr
+
+
+def test_skills_lists_the_library_as_json_schemas():
+    proc = skillstack("skills", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = {tool["name"] for tool in json.loads(proc.stdout)}
+    assert {"grasp", "place", "pour", "push", "move_to", "release", "home"} <= names
+
+
+def test_demo_pours_the_cup_into_the_bowl():
+    proc = skillstack("demo", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["success"] is True
+    assert [s["skill"] for s in out["steps"]] == ["grasp", "pour", "place", "home"]
+    assert out["steps"][1]["metrics"]["particles_in_target"] >= 0.8

@@ -159,7 +159,11 @@ def run_episode(skill: str, seed: int) -> Episode:
     if skill == "grasp":
         scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
         target = scene.object("target")
-        side_ok = target.kind != "cup" and target.height() >= 0.05
+        side_ok = (
+            target.kind != "cup"
+            and target.height() >= 0.05
+            and math.hypot(*target.position[:2]) >= 0.45
+        )
         params = {
             "object": "target",
             "approach": "side" if side_ok and rng.random() < 0.25 else "top",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from scipy.interpolate import CubicSpline
 
 from hw.sim.mujoco_robot import MujocoRobot
 from hw.sim.mujoco_scene import PARTICLE_PREFIX
@@ -37,6 +38,8 @@ class Context:
     robot: MujocoRobot
     kin: KinematicModel
     down: np.ndarray  # end-effector orientation pointing straight down (the home one)
+    _scratch: mujoco.MjData | None = None
+    _arm_geoms: list[int] | None = None
 
     def solve(self, label: str, position, quat, seeds: Sequence[np.ndarray] = ()) -> np.ndarray:
         """A joint configuration for a pose, or `SkillFailure(UNREACHABLE)` before any motion."""
@@ -54,6 +57,40 @@ class Context:
                 f"({x:.3f}, {y:.3f}, {z:.3f}) m with that orientation",
             )
         return q
+
+    def clearance(
+        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+    ) -> float:
+        """Smallest distance (m, capped at ``within``) from the arm at ``q`` to the table and the
+        objects, other than ``ignore`` (the held object) and particles; negative = penetrating.
+
+        Checked on a scratch copy of the simulation, with every object where it is now.
+        """
+        m = self.robot.model
+        if self._scratch is None:
+            self._scratch = mujoco.MjData(m)
+            # Moving links only: the base (fused into the world body) always touches the table.
+            self._arm_geoms = [
+                g for g in range(m.ngeom) if m.geom_contype[g] == COLLIDE_ROBOT and m.geom_bodyid[g]
+            ]
+        d = self._scratch
+        d.qpos[:] = self.robot.data.qpos
+        d.qpos[: len(q)] = q
+        mujoco.mj_kinematics(m, d)
+        scene = [
+            g
+            for g in range(m.ngeom)
+            if m.geom_contype[g] != COLLIDE_ROBOT
+            and m.geom_contype[g] != 0
+            and not (name := m.body(m.geom_bodyid[g]).name).startswith(PARTICLE_PREFIX)
+            and name not in ignore
+            and m.geom(g).name != "floor"
+        ]
+        best = within
+        for a in self._arm_geoms:
+            for b in scene:
+                best = min(best, mujoco.mj_geomDistance(m, d, a, b, within, None))
+        return best
 
     @staticmethod
     def for_robot(robot: MujocoRobot) -> Context:
@@ -274,6 +311,43 @@ class JointMove(Primitive):
     @property
     def done(self) -> bool:
         return self.motion is not None and self.motion.done
+
+
+class JointPath(Primitive):
+    """Follow joint configurations checked by the planner, smoothly, in ``duration`` seconds.
+
+    A cubic spline through the waypoints, timed by a minimum-jerk law so that it starts and
+    ends at rest. For motions whose every intermediate pose matters (tilting a cup near the
+    table): the path executed is the path that was checked.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        waypoints: Sequence[np.ndarray],
+        duration: float,
+        guards: Sequence[Guard] = (),
+    ):
+        self.label, self.duration, self.guards = label, duration, guards
+        points = np.asarray(waypoints, dtype=float)
+        self._spline = CubicSpline(np.arange(len(points)), points, bc_type="clamped")
+        self._last = len(points) - 1
+        self._t0 = 0.0
+        self._done = False
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        self._t0, self._done = state.time, False
+
+    def step(self, state: RobotState) -> JointCommand:
+        t = state.time - self._t0
+        tau = min(t / self.duration, 1.0)
+        s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
+        self._done = t >= self.duration + 0.1
+        return JointCommand("joint_position", self._spline(s * self._last), state.time)
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
 
 class Grip(Primitive):

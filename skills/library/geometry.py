@@ -8,7 +8,7 @@ from skills.world import ObjectState
 
 GRIPPER_MARGIN = 0.004  # m, free opening left on each side of an object when grasping
 FINGER_DEPTH = 0.025  # m, how far below an object's top the fingertips go (top grasp)
-RIM_DEPTH = 0.012  # m, fingertips below a cup's rim: the pads then cover its top 2 cm
+RIM_DEPTH = 0.02  # m, fingertips below a cup's rim: the pads grip the wall just under it
 MIN_GRASP_Z = 0.016  # m, lowest fingertip-centre height above the table
 SIDE_GRASP_MIN_Z = 0.035  # m, the hand is ~6 cm thick: stay clear of the table sideways
 SIDE_GRASP_BELOW_TOP = 0.02  # m, side grasps pinch this far below the top (hand stays above it)

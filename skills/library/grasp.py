@@ -16,6 +16,7 @@ from skills.world import WorldState
 PREGRASP_CLEARANCE = 0.10  # m above the object's top (top grasp) or back from it (side)
 APPROACH_SPEED = 0.10  # m/s for the last few centimetres
 SIDE_MIN_HEIGHT = 0.05  # m, shorter objects are only grasped from the top
+SIDE_MIN_REACH = 0.45  # m from the base axis: closer in, the side approach folds the elbow
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Grasp(Skill):
                 Failure.PRECONDITION_FAILED,
                 "cups are grasped by the rim from above "
                 "(approach='top'): from the side the hand would hit the rim",
+            )
+        reach = math.hypot(obj.position[0], obj.position[1])
+        if template == "side" and reach < SIDE_MIN_REACH:
+            return Refusal(
+                Failure.UNREACHABLE,
+                f"{obj.name} is {reach * 100:.0f} cm from the base; side "
+                f"grasps need {SIDE_MIN_REACH * 100:.0f} cm (the elbow would fold against "
+                "its limit): use approach='top'",
             )
         if template == "side" and obj.height < SIDE_MIN_HEIGHT:
             return Refusal(

@@ -11,7 +11,17 @@ import numpy as np
 from skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
 from skills.library.geometry import RIM_DEPTH
 from skills.params import ObjectName, param
-from skills.program import Context, Holding, Move, Pause, Program, quat_mul, top_down
+from skills.program import (
+    Context,
+    Grip,
+    Holding,
+    JointPath,
+    Move,
+    Pause,
+    Program,
+    quat_mul,
+    top_down,
+)
 from skills.registry import register
 from skills.world import WorldState
 
@@ -19,9 +29,10 @@ LIP_ABOVE_TARGET = 0.10  # m, the pouring lip ends this high above the target's 
 CARRY_HEIGHT = 0.28  # m, fingertip height while carrying the cup
 MIN_FRACTION = 0.5  # of the cup's particles must land in the target for a success
 RIM_SAMPLES = 72  # points on the rim searched for the lowest (pouring) one
-WRIST_BODIES = ("panda_link6", "panda_link7")
-WRIST_CLEARANCE = 0.12  # m, the wrist links' origins stay this high while tilted
-RAISE_STEPS = (0.0, 0.03, 0.06, 0.09)  # m, tried in turn to clear the wrist
+ARM_CLEARANCE = 0.03  # m, the arm keeps this far from the table and target while tilting
+POUR_GRIP_FORCE = 70.0  # N, the Franka Hand's maximum continuous force
+TILT_WAYPOINTS = 8  # joint configurations along the tilt, each checked for clearance
+RAISE_STEPS = (0.0, 0.03, 0.06, 0.09)  # m, tried in turn to clear the arm
 # m, lip offset past the target's centre along the pouring direction (tuned on the default
 # scene: 0 to 2 cm all landed; -2 cm lost 30 %).
 LEAD = 0.01
@@ -37,7 +48,7 @@ class PourParams:
         125.0, unit="deg", low=60.0, high=150.0, description="tilt angle from upright"
     )
     duration: float = param(
-        1.5, unit="s", low=0.5, high=5.0, description="time to tilt (and to return)"
+        2.5, unit="s", low=0.5, high=5.0, description="time to tilt (and to return)"
     )
     hold: float = param(1.5, unit="s", low=0.0, high=5.0, description="time held at full tilt")
 
@@ -112,35 +123,22 @@ class Pour(Skill):
                 (abs(math.hypot(pour_at[0], pour_at[1]) - 0.5), sign, tilted, pour_at)
             )
         candidates.sort(key=lambda c: c[0])
-        pour_at, tilted, q_pour, q_tilt = self._choose_pose(ctx, candidates, upright)
+        pour_at, tilt_path = self._choose_pose(ctx, candidates, upright, source.name, p.angle)
+        q_pour = tilt_path[0]
         holding = Holding(source.name, min_width=source.size[0] - 0.015, max_distance=source.height)
         carry = (pour_at[0], pour_at[1], max(CARRY_HEIGHT, pour_at[2] + 0.05))
         q_carry = ctx.solve("carry", carry, upright, [q_pour])
-        # Min-jerk peak angular speed is 15/8 of the mean: this makes the tilt take `duration`.
-        tilt_speed = 1.875 * math.radians(p.angle) / p.duration
         quat_now = ctx.robot.ee_pose().quat
+        lift = (ee[0], ee[1], max(CARRY_HEIGHT, ee[2]))
         steps = [
-            Move(
-                "lift",
-                (ee[0], ee[1], max(CARRY_HEIGHT, ee[2])),
-                quat_now,
-                speed=0.15,
-                guards=[holding],
-            ),
+            # Squeeze harder before tilting: a full cup held by its rim twists in the fingers.
+            Grip("secure", 0.0, POUR_GRIP_FORCE, guards=[holding]),
+            Move("lift", lift, quat_now, speed=0.15, guards=[holding]),
             Move("carry", carry, upright, speed=0.2, guards=[holding], posture=q_carry),
             Move("approach", pour_at, upright, speed=0.1, guards=[holding], posture=q_pour),
-            Move(
-                "tilt", pour_at, tilted, angular_speed=tilt_speed, guards=[holding], posture=q_tilt
-            ),
+            JointPath("tilt", tilt_path, p.duration, guards=[holding]),
             Pause("hold", p.hold, guards=[holding]),
-            Move(
-                "return upright",
-                pour_at,
-                upright,
-                angular_speed=tilt_speed,
-                guards=[holding],
-                posture=q_pour,
-            ),
+            JointPath("return upright", tilt_path[::-1], p.duration, guards=[holding]),
             Move("raise", carry, upright, speed=0.15, guards=[holding], posture=q_carry),
         ]
         program = Program(steps, ctx, "tilt_sideways")
@@ -150,31 +148,36 @@ class Pour(Skill):
 
     @staticmethod
     def _choose_pose(
-        ctx: Context, candidates: list, upright: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The first tilt direction and height whose arm configuration clears the table.
+        ctx: Context, candidates: list, upright: np.ndarray, source: str, angle: float
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The first tilt direction and height whose whole tilt keeps the arm clear of the
+        table and the target: (pour position, joint path from upright to fully tilted).
 
         Tilting swings the wrist down; the pose is raised in steps (the stream then falls
-        further) until links 6 and 7 stay `WRIST_CLEARANCE` above the table.
+        further) until the arm stays `ARM_CLEARANCE` from everything along the tilt.
         """
         failure: SkillFailure | None = None
-        for _, _, tilted, pour_at in candidates:
+        for _, sign, _, pour_at in candidates:
             for raise_by in RAISE_STEPS:
                 at = pour_at + np.array([0.0, 0.0, raise_by])
                 try:
-                    q_pour = ctx.solve("pour position", at, upright)
-                    q = ctx.solve("tilt", at, tilted, [q_pour])
+                    path = [ctx.solve("pour position", at, upright)]
+                    worst = ctx.clearance(path[0], {source})
+                    for k in range(1, TILT_WAYPOINTS + 1):
+                        part = quat_mul(
+                            upright, _about_y(sign * k / TILT_WAYPOINTS * math.radians(angle))
+                        )
+                        path.append(ctx.solve("tilt", at, part, [path[-1]]))
+                        worst = min(worst, ctx.clearance(path[-1], {source}))
                 except SkillFailure as exc:
                     failure = exc
                     break
-                ctx.kin.update_positions_only(q)
-                wrist = min(ctx.kin.data.body(b).xpos[2] for b in WRIST_BODIES)
-                if wrist >= WRIST_CLEARANCE:
-                    return at, tilted, q_pour, q
+                if worst >= ARM_CLEARANCE:
+                    return at, path
                 failure = SkillFailure(
                     Failure.UNREACHABLE,
-                    f"tilting over the target would bring the "
-                    f"wrist within {wrist * 100:.0f} cm of the table",
+                    f"tilting over the target would bring the arm within {worst * 100:.1f} cm "
+                    "of the table or the target",
                 )
         raise failure
 
