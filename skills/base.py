@@ -14,12 +14,13 @@ Failures are typed (`Failure`) and carry a message a person can act on.
 
 from __future__ import annotations
 
+import typing
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
-from skills.params import parse, schema
+from skills.params import ObjectName, parse, schema
 from skills.world import Predicate, WorldState
 
 
@@ -154,11 +155,7 @@ class Skill(ABC):
 
 
 def _object_refs(params: Any) -> list[str]:
-    import typing
-    from dataclasses import fields
-
-    from skills.params import ObjectName
-
+    """The values of a parameter dataclass's `ObjectName` fields."""
     hints = typing.get_type_hints(type(params))
     return [getattr(params, f.name) for f in fields(params) if hints[f.name] is ObjectName]
 
