@@ -146,12 +146,8 @@ def sim(
         err.print(f"video written to {video}")
 
 
-DEMO_CALLS = (
-    ("grasp", {"object": "cup"}),
-    ("pour", {"source": "cup", "target": "bowl"}),
-    ("place", {"object": "cup", "target": "plate"}),
-    ("home", {}),
-)
+DEMO_INSTRUCTION = "pour the cup into the bowl then put the cup on the plate"
+PLANNERS = ("symbolic", "llm")
 
 
 @app.command()
@@ -161,11 +157,107 @@ def demo(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The default sim demo, headless: take the cup, pour it into the bowl, put it on the plate."""
-    from robot.scene import default_scene
+    """The default demo, headless and offline: pour the cup into the bowl, then put it away."""
+    run(
+        DEMO_INSTRUCTION,
+        scene=None,
+        planner="symbolic",
+        backend="mujoco",
+        seed=None,
+        video=video,
+        as_json=as_json,
+        interactive=False,
+        base_url=None,
+        model=None,
+    )
 
-    _run_calls(
-        list(DEMO_CALLS), default_scene(), video, as_json, "demo: pour the cup into the bowl"
+
+@app.command()
+def run(
+    instruction: Annotated[
+        str, typer.Argument(help='What to do, e.g. "put the cube in the bowl".')
+    ],
+    scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON).")] = None,
+    planner: Annotated[str, typer.Option(help="symbolic (offline) or llm.")] = "symbolic",
+    backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
+    seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="Ask for corrections between steps.")
+    ] = False,
+    base_url: Annotated[
+        str | None, typer.Option(help="LLM endpoint (else OPENAI_BASE_URL).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="LLM model (else SKILLSTACK_MODEL).")] = None,
+) -> None:
+    """Carry out an instruction: plan, validate, execute, replan on failure."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from planners.executive import run_instruction
+
+    if planner not in PLANNERS:
+        _fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
+    if backend != "mujoco":
+        _fail(f"backend {backend!r} is not available yet; available: mujoco", code=2)
+    chosen = _make_planner(planner, base_url, model)
+    scene_obj = _load_scene(scene, seed)
+
+    def show(step: dict) -> None:
+        if not as_json:
+            mark = "[green]ok[/]" if step["outcome"] == "success" else f"[red]{step['outcome']}[/]"
+            err.print(
+                f"  {step['skill']} {step['params']}: {mark} {step['message']}", highlight=False
+            )
+
+    ask = _ask_correction if interactive else None
+    with MujocoRobot(scene_obj) as robot:
+        _open_video(robot, video)
+        report = run_instruction(instruction, robot, chosen, on_step=show, corrections=ask)
+    result = report.to_dict()
+    result["video"] = str(video) if video else None
+    if as_json:
+        print(json.dumps(result))
+    else:
+        _print_report(result)
+    if not report.success:
+        if not as_json:
+            print(f"error: {report.error}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _make_planner(name: str, base_url: str | None, model: str | None):
+    if name == "symbolic":
+        from planners.symbolic import SymbolicPlanner
+
+        return SymbolicPlanner()
+    from planners.llm import LLMPlanner
+
+    try:
+        return LLMPlanner(base_url=base_url, model=model)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+
+
+def _ask_correction(step) -> str | None:
+    try:
+        text = input(f"after {step.call}: correction (Enter to continue)> ").strip()
+    except EOFError:
+        return None
+    return text or None
+
+
+def _print_report(result: dict) -> None:
+    table = RichTable(title=f"{result['instruction']!r}")
+    for col in ("skill", "template", "outcome", "time (s)", "details"):
+        table.add_column(col)
+    for s in result["steps"]:
+        details = s["message"] or ", ".join(f"{k}={v:g}" for k, v in s["metrics"].items())
+        table.add_row(s["skill"], s["template"], s["outcome"], f"{s['duration_s']:.1f}", details)
+    Console().print(table)
+    verdict = "[green]success[/]" if result["success"] else "[red]failed[/]"
+    Console().print(
+        f"{verdict}: {len(result['steps'])} skill calls, {result['replans']} replans, "
+        f"planning {sum(result['planning_ms']):.1f} ms"
     )
 
 

@@ -74,7 +74,11 @@ class Pour(Skill):
         n_source = world.contents.get(p.source, 0)
         n_target = world.contents.get(p.target, 0)
         delete = {("contains", p.source, n_source), ("contains", p.target, n_target)}
-        add = {("contains", p.source, 0), ("contains", p.target, n_target + n_source)}
+        add = {
+            ("contains", p.source, 0),
+            ("contains", p.target, n_target + n_source),
+            ("poured", p.source, p.target),
+        }
         return add, delete
 
     def check(self, world: WorldState, p: PourParams) -> Refusal | None:

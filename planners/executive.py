@@ -1,0 +1,169 @@
+"""The executive: plan, validate, execute call by call, watch outcomes, replan on failure.
+
+One `run_instruction` call is one `skillstack run`: the planner proposes a plan for the
+world as observed now; the validator checks it (a rejected plan goes back to the planner
+with the reasons, a bounded number of times, and nothing moves meanwhile); the calls run
+one by one; when one fails, the planner is asked again from the new world state with the
+failure in the history. Optional language corrections between steps go into the history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hw.sim.mujoco_robot import MujocoRobot
+from planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
+from planners.validator import SymbolicWorld, validate_plan
+from skills.executor import execute
+from skills.registry import all_skills
+from skills.world import WorldState, observe
+
+MAX_REPLANS = 2  # after a failed step
+MAX_REPAIRS = 2  # rounds of validation feedback for one proposal
+
+
+@dataclass
+class RunReport:
+    """The outcome of one instruction; `to_dict` is the `skillstack run --json` contract."""
+
+    instruction: str
+    success: bool = False
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    replans: int = 0
+    error: str | None = None
+    planning_ms: list[float] = field(default_factory=list)
+    rejected_plans: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"success", "instruction", "plan", "steps", "replans", "error"}`` plus extras."""
+        return {
+            "success": self.success,
+            "instruction": self.instruction,
+            "plan": self.plan,
+            "steps": self.steps,
+            "replans": self.replans,
+            "error": self.error,
+            "planning_ms": [round(t, 3) for t in self.planning_ms],
+            "rejected_plans": self.rejected_plans,
+        }
+
+
+def propose(
+    planner: Planner, request: PlanningRequest, report: RunReport, max_repairs: int = MAX_REPAIRS
+) -> Plan:
+    """A validated plan, repairing with validation feedback; `PlanningError` if none."""
+    for attempt in range(max_repairs + 1):
+        plan = planner.plan(request)
+        report.planning_ms.append(plan.planning_ms)
+        problems = validate_plan(plan, request.world, request.skills) if plan.calls else []
+        if not problems:
+            return plan
+        report.rejected_plans += 1
+        if attempt == max_repairs:
+            raise PlanningError(
+                "the planner's plan was rejected: " + "; ".join(problems), problems=problems
+            )
+        request.feedback = problems
+    raise AssertionError("unreachable")
+
+
+def run_instruction(
+    instruction: str,
+    robot: MujocoRobot,
+    planner: Planner,
+    *,
+    max_replans: int = MAX_REPLANS,
+    goal_check: Callable[[WorldState], bool] | None = None,
+    corrections: Callable[[StepRecord], str | None] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> RunReport:
+    """Carry out ``instruction`` on ``robot``; see the module docstring.
+
+    ``goal_check`` decides success on the final world (default: every step succeeded and,
+    for planners that can say, their goals hold). ``corrections`` is asked after each step
+    for a person's correction ("a bit more to the left"); any text triggers a replan with it.
+    """
+    report = RunReport(instruction)
+    skills = all_skills()
+    history: list[StepRecord] = []
+    notes: list[str] = []
+    while True:
+        request = PlanningRequest(instruction, observe(robot), skills, history, notes)
+        try:
+            plan = propose(planner, request, report)
+        except PlanningError as exc:
+            report.error = str(exc)
+            return report
+        if not report.plan:
+            report.plan = [c.to_dict() for c in plan.calls]
+        failed = corrected = False
+        for call in plan.calls:
+            t0 = time.perf_counter()
+            result = execute(skills[call.skill], call.params, robot)
+            step = {
+                "skill": call.skill,
+                "params": call.params,
+                "outcome": "success" if result.success else result.failure.value,
+                "duration_s": round(result.duration_s, 3),
+                "message": result.message,
+                "template": result.template,
+                "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()},
+                "wall_s": round(time.perf_counter() - t0, 3),
+            }
+            report.steps.append(step)
+            if on_step:
+                on_step(step)
+            record = StepRecord(
+                call,
+                result.success,
+                result.failure.value if result.failure else None,
+                result.message,
+            )
+            history.append(record)
+            if not result.success:
+                failed = True
+                break
+            if corrections is not None:
+                text = corrections(record)
+                if text:
+                    notes.append(text)
+                    corrected = True
+                    break
+        if not failed and not corrected:
+            report.success = _goal_reached(planner, instruction, robot, goal_check)
+            if not report.success:
+                report.error = "every step succeeded but the goal does not hold in the world"
+            return report
+        if failed and report.replans >= max_replans:
+            last = history[-1]
+            report.error = (
+                f"gave up after {report.replans} replans: {last.call} failed "
+                f"({last.failure}): {last.message}"
+            )
+            return report
+        report.replans += 1
+
+
+def _goal_reached(
+    planner: Planner,
+    instruction: str,
+    robot: MujocoRobot,
+    goal_check: Callable[[WorldState], bool] | None,
+) -> bool:
+    world = observe(robot)
+    if goal_check is not None:
+        return goal_check(world)
+    goals = getattr(planner, "goals", None)
+    if goals is None:
+        return True
+    from planners.symbolic import goal_holds
+
+    state = SymbolicWorld.from_world(world)
+    try:
+        return all(goal_holds(g, state) for g in goals(instruction, world))
+    except Exception:  # the instruction referred to the world as it was
+        return True
