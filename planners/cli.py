@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-BENCHMARKS = ("control", "skills")
+BENCHMARKS = ("control", "skills", "tasks")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -365,7 +365,10 @@ def bench(
         str | None, typer.Option(help="Comma-separated skills to run (skills).")
     ] = None,
     backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
-    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (skills).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per task (tasks).")] = 3,
+    planner: Annotated[str, typer.Option(help="Planner (tasks): symbolic or llm.")] = "symbolic",
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (tasks).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -378,8 +381,10 @@ def bench(
         from hw.benchmarks import control
 
         result = control.run(ticks=ticks, seed=seed)
-    else:
+    elif name == "skills":
         result = _bench_skills(episodes, seed, skills, jobs)
+    else:
+        result = _bench_tasks(seeds, planner, tasks, jobs)
     if as_json:
         print(json.dumps(result))
         return
@@ -416,6 +421,35 @@ def _bench_skills(episodes: int, seed: int, skills: str | None, jobs: int | None
             )
         except ValueError as exc:
             _fail(str(exc), code=2)
+
+
+def _bench_tasks(seeds: int, planner: str, tasks: str | None, jobs: int | None) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from planners import bench
+
+    if planner not in PLANNERS:
+        _fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("task episodes", total=None)
+        try:
+            return bench.run(
+                seeds,
+                planner,
+                names,
+                jobs,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except KeyError as exc:
+            _fail(str(exc.args[0]), code=2)
 
 
 def main() -> None:

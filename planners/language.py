@@ -10,7 +10,7 @@ Sentences (case and articles are ignored; chain them with "then"):
     stack [three|all] blocks [largest|smallest at the bottom]
     pour X into Y                   -> poured(X, Y)
     push X left|right|forward|back [by N cm]
-    clear Y                         -> nothing on or in Y
+    clear Y                         -> everything on or in Y goes on the table
     release | let go                -> gripper_empty
     go home                         -> at home
 
@@ -120,8 +120,10 @@ def _parse_clause(text: str, world: WorldState) -> list[Predicate]:
     if verb == "push":
         return _push(rest, world, text)
     if verb in ("clear", "empty"):
+        # Everything on or in it goes to the table (not just into the hand).
         target = _one(rest, world)
-        return [("cleared", target.name)]
+        on_it = sorted(p[1] for p in world.predicates if p[0] in ("on", "in") and p[2] == target.name)
+        return [("on_table", name) for name in on_it] or [("cleared", target.name)]
     if verb in ("release", "open") or (verb == "let" and rest[:1] == ["go"]):
         return [("gripper_empty",)]
     if verb in ("home", "go", "return") and "home" in w:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -45,6 +46,7 @@ LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 4_000_000  # a request body larger than this is refused with 413
 SHUTDOWN_POLL_S = 0.05  # how often the serving loop checks for shutdown [s]
 CHARS_PER_TOKEN = 4  # the fake token counts in ``usage``: characters / this
+IDLE_CONNECTION_S = 10.0  # a kept-alive connection idle this long is closed [s]
 EXHAUSTED_STATUS = 410  # answered when no scripted reply is left; clients do not retry it
 PROXY_ENV_VARS = (
     "HTTP_PROXY",
@@ -160,6 +162,7 @@ class ChatServer:
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._connections: set[socket.socket] = set()
 
     # -- life cycle --
 
@@ -182,6 +185,13 @@ class ChatServer:
             self._httpd.shutdown()
             self._thread.join(timeout=5.0)
             self._thread = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:  # end kept-alive connections so their threads exit
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._httpd.server_close()
 
     def __enter__(self) -> ChatServer:
@@ -285,6 +295,20 @@ def _completion(server: ChatServer, request: Any, reply: ToolCallsReply | Conten
 def _make_handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_CONNECTION_S
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            try:
+                super().finish()
+            except OSError:
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet under pytest
             pass

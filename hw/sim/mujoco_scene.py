@@ -20,11 +20,12 @@ import numpy as np
 from robot.arms import Arm
 from robot.arms.panda import COLLIDE_ROBOT, COLLIDE_SCENE
 from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
+from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
 
 PHYSICS_DT = 0.001  # s
 IMPRATIO = 10.0  # friction-to-normal impedance ratio; >1 reduces slip in grasps
-CUP_WALL = 0.004  # m, wall thickness of cups and bowls
-FLOOR_THICKNESS = 0.012  # m, floor thickness of cups and bowls
+CUP_WALL = CONTAINER_WALL  # m
+FLOOR_THICKNESS = CONTAINER_FLOOR  # m
 CUP_SEGMENTS = 12  # wall boxes around a cup or bowl
 PARTICLE_MASS = 0.002  # kg per particle (about a coffee bean)
 PARTICLE_SOLREF_TIMECONST = 0.002  # s

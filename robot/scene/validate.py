@@ -10,6 +10,8 @@ from itertools import combinations
 import numpy as np
 
 from robot.scene.model import (
+    CONTAINER_FLOOR,
+    CONTAINER_WALL,
     KINDS,
     MAX_MASS,
     MAX_NAME_LENGTH,
@@ -56,6 +58,19 @@ def xy_gap(a: SceneObject, b: SceneObject) -> float:
     return max(
         float(abs(u @ (pb - pa)) - np.abs(axes_a @ u) @ half_a - np.abs(axes_b @ u) @ half_b)
         for u in (*axes_a, *axes_b)
+    )
+
+
+def inside(o: SceneObject, container: SceneObject) -> bool:
+    """Whether ``o`` sits within ``container``'s walls, on or above its floor."""
+    if not container.is_container() or o is container:
+        return False
+    inner = container.size[0] / 2 - CONTAINER_WALL
+    dx = o.position[0] - container.position[0]
+    dy = o.position[1] - container.position[1]
+    return (
+        math.hypot(dx, dy) + o.footprint_radius() <= inner + OVERLAP_TOLERANCE
+        and o.position[2] >= container.position[2] + CONTAINER_FLOOR - OVERLAP_TOLERANCE
     )
 
 
@@ -201,7 +216,14 @@ def find_problems(scene: Scene, reach: ReachLimits = ReachLimits()) -> list[str]
         if o.position[2] < -OVERLAP_TOLERANCE:
             out.append(f"{label}: below the table top (bottom at z = {o.position[2]:.3f} m)")
         elif o.position[2] > REST_TOLERANCE and not any(
-            p is not o and abs(o.position[2] - p.top()) <= REST_TOLERANCE and xy_gap(o, p) < 0
+            p is not o
+            and (
+                (abs(o.position[2] - p.top()) <= REST_TOLERANCE and xy_gap(o, p) < 0)
+                or (
+                    inside(o, p)
+                    and o.position[2] - p.position[2] - CONTAINER_FLOOR <= REST_TOLERANCE
+                )
+            )
             for _, p in good
         ):
             out.append(
@@ -209,7 +231,7 @@ def find_problems(scene: Scene, reach: ReachLimits = ReachLimits()) -> list[str]
                 f"table (z = 0) nor within {REST_TOLERANCE} m of another object's top"
             )
     for (la, a), (lb, b) in combinations(good, 2):
-        if objects_overlap(a, b):
+        if objects_overlap(a, b) and not inside(a, b) and not inside(b, a):
             out.append(
                 f"{la} and {lb} overlap by {-xy_gap(a, b) * 1000:.1f} mm in xy; "
                 "move them apart or stack one on the other"
