@@ -595,7 +595,8 @@ def _history_line(i: int, record: StepRecord) -> str:
     if record.success:
         outcome = "succeeded"
     else:
-        outcome = f"FAILED ({record.failure or 'failure'})"
+        failure = getattr(record.failure, "value", record.failure)  # a `Failure` or a string
+        outcome = f"FAILED ({failure or 'failure'})"
     line = f"{i}. {record.call} {outcome}"
     return f"{line}: {record.message}" if record.message else line
 

@@ -44,7 +44,7 @@ import pytest
 CHAT_PATH = "/v1/chat/completions"
 LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 4_000_000  # a request body larger than this is refused with 413
-SHUTDOWN_POLL_S = 0.05  # how often the serving loop checks for shutdown [s]
+SHUTDOWN_POLL_S = 0.01  # how often the serving loop checks for shutdown [s]
 CHARS_PER_TOKEN = 4  # the fake token counts in ``usage``: characters / this
 IDLE_CONNECTION_S = 10.0  # a kept-alive connection idle this long is closed [s]
 EXHAUSTED_STATUS = 410  # answered when no scripted reply is left; clients do not retry it
