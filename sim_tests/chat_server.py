@@ -22,7 +22,7 @@ A scripted item is one of
 
 It is bounded: an exhausted script answers ``410 Gone`` (which no client retries) instead of
 blocking, sleeps wake up when the server closes, and ``close`` (or leaving the ``with`` block,
-or the `chat_server` pytest fixture's teardown) stops the serving thread. Any other path or
+or the ``chat_server`` pytest fixture's teardown) stops the serving thread. Any other path or
 method gets a 404 JSON error, as the real API gives.
 """
 
@@ -380,11 +380,13 @@ def _make_handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    """A started `ChatServer` with an empty script (``push`` replies), closed afterwards.
+@pytest.fixture(name="chat_server")
+def chat_server_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
+    """Fixture ``chat_server``: a started `ChatServer` with an empty script, closed afterwards.
 
-    Proxy variables are removed for the test so loopback requests go straight to it.
+    Import it into a test module (``from chat_server import chat_server_fixture``) and ask for
+    ``chat_server``; ``push`` the replies. Proxy variables are removed for the test so loopback
+    requests go straight to the server.
     """
     for var in PROXY_ENV_VARS:
         monkeypatch.delenv(var, raising=False)

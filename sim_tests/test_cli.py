@@ -148,5 +148,30 @@ def test_demo_pours_the_cup_into_the_bowl():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["success"] is True
-    assert [s["skill"] for s in out["steps"]] == ["grasp", "pour", "place", "home"]
+    assert out["instruction"] == "pour the cup into the bowl then put the cup on the plate"
+    assert [s["skill"] for s in out["steps"]] == ["grasp", "pour", "place"]
     assert out["steps"][1]["metrics"]["particles_in_target"] >= 0.8
+
+
+def test_run_json_contract():
+    proc = skillstack("run", "put the red cube in the bowl", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) >= {"success", "instruction", "plan", "steps", "replans", "error"}
+    assert out["success"] is True and out["error"] is None and out["replans"] == 0
+    assert [c["skill"] for c in out["plan"]] == ["grasp", "place"]
+    for step in out["steps"]:
+        assert set(step) >= {"skill", "params", "outcome", "duration_s"}
+
+
+def test_run_refuses_what_it_cannot_read_without_moving():
+    proc = skillstack("run", "juggle the bowl", "--json")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["success"] is False and out["steps"] == [] and "sentences start with" in out["error"]
+
+
+def test_run_with_an_llm_needs_a_model(monkeypatch):
+    monkeypatch.delenv("SKILLSTACK_MODEL", raising=False)
+    proc = skillstack("run", "pick up the cube", "--planner", "llm")
+    assert proc.returncode == 2 and "SKILLSTACK_MODEL" in proc.stderr

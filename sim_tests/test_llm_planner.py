@@ -11,9 +11,9 @@ import logging
 import socket
 
 import pytest
-from chat_server import (  # noqa: F401  (chat_server is a fixture)
+from chat_server import (  # chat_server_fixture provides the `chat_server` fixture
     ChatServer,
-    chat_server,
+    chat_server_fixture,  # noqa: F401
     content,
     delay,
     http_error,
@@ -36,7 +36,10 @@ FAST = {  # tiny back-off so retries cost milliseconds
     "backoff_cap_s": 0.05,
     "retry_after_cap_s": 0.5,
 }
-GOOD = (("grasp", {"object": "cube", "approach": "top"}), ("place", {"object": "cube", "target": "plate"}))
+GOOD = (  # a valid plan for "put the cube on the plate"
+    ("grasp", {"object": "cube", "approach": "top"}),
+    ("place", {"object": "cube", "target": "plate"}),
+)
 
 
 def _obj(name: str, kind: str, size: tuple, position: tuple) -> ObjectState:
@@ -119,8 +122,12 @@ def test_calls_log_and_planning_time_exclude_waiting_on_the_server(chat_server):
 
 def test_history_and_corrections_are_in_the_prompt(chat_server):
     chat_server.push(tool_calls(*GOOD))
-    failed = StepRecord(SkillCall("grasp", {"object": "cube"}), False, Failure.GRASP_MISSED,
-                        "the fingers closed on nothing")
+    failed = StepRecord(
+        SkillCall("grasp", {"object": "cube"}),
+        False,
+        Failure.GRASP_MISSED,
+        "the fingers closed on nothing",
+    )
     request = make_request(history=[failed], corrections=["use a top grasp"])
     make_planner(chat_server).plan(request)
     text = user_text(chat_server.bodies[0])
@@ -340,7 +347,7 @@ def test_server_errors_are_retried_with_backoff_then_raise(chat_server):
     planner = make_planner(
         chat_server, max_retries=3, backoff_s=0.25, backoff_cap_s=0.6, sleep=waits.append
     )
-    with pytest.raises(PlanningError, match="HTTP 500 .* all 4 attempts.*overloaded"):
+    with pytest.raises(PlanningError, match=r"HTTP 500 .* all 4 attempts.*overloaded"):
         planner.plan(make_request())
     assert len(chat_server.bodies) == 4
     assert waits == [0.25, 0.5, 0.6]  # exponential, capped
