@@ -14,7 +14,9 @@ executive feeds its problems back as ``request.feedback`` for a bounded repair l
 
 Retries are the planner's own (the client is built with ``max_retries=0``): timeouts,
 connection errors, HTTP 408/429 and 5xx are retried with exponential back-off (honouring a
-capped ``Retry-After``); any other HTTP error raises `PlanningError` at once.
+capped ``Retry-After``); any other HTTP error raises `PlanningError` at once, except a 400
+that refuses tool calling or the temperature for this model: those are left out from then on
+(the skills then go into the prompt and the plan comes back as JSON text).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ cannot call tools, answer with only a JSON object \
 - If the instruction is impossible or unsafe with these skills and objects, call nothing and \
 say why in one or two sentences."""
 
+OPTIONAL_FEATURES = ("tools", "temperature")  # left out when a server refuses them (HTTP 400)
 # A 400 whose error text contains one of these means "this model/server cannot call tools"
 # (Ollama: "... does not support tools"; vLLM: '"auto" tool choice requires
 # --enable-auto-tool-choice ...'; llama.cpp: "tools param requires --jinja flag").
@@ -94,8 +97,9 @@ class LLMPlanner(Planner):
         timeout: seconds per HTTP request.
         max_retries: retries after the first attempt, for timeouts, connection errors, 408,
             429 and 5xx; ``0`` disables them.
-        temperature: sampling temperature; ``None`` leaves it out of the request (for models
-            that accept only their default).
+        temperature: sampling temperature; ``None`` leaves it out of the request. A server
+            that answers 400 about the temperature (models that accept only their default)
+            gets requests without it from then on.
         client: an existing `openai.OpenAI` to use instead of building one (``base_url`` and
             ``api_key`` are then ignored); it is re-optioned with ``max_retries=0`` and
             ``timeout``.
@@ -159,7 +163,7 @@ class LLMPlanner(Planner):
         elif hasattr(client, "with_options"):
             client = client.with_options(max_retries=0, timeout=self.timeout)
         self.client = client
-        self.base_url = str(getattr(client, "base_url", base_url or ""))
+        self.base_url = str(getattr(client, "base_url", base_url or "")).rstrip("/")
         self.calls_log: list[dict[str, Any]] = []
         self.last_plan: Plan | None = None  # the latest proposal, quoted back with feedback
 
@@ -230,17 +234,23 @@ class LLMPlanner(Planner):
 
     def _plan(self, request: PlanningRequest, entry: dict[str, Any]) -> Plan:
         tools = [_tool(skill) for skill in request.skills.values()]
-        with_tools = self.use_tools is not False
-        messages = self.messages(request, with_tools=with_tools)
-        try:
-            completion, raw = self._complete(messages, tools if with_tools else None, entry)
-        except _ToolsUnsupported:
-            # The server refused tool calling for this model: ask for a JSON plan instead,
-            # with the skills described in the prompt, and keep doing so.
-            LOGGER.info("llm: %s does not accept tools; asking for JSON plans", self.model)
-            self.use_tools = False
-            messages = self.messages(request, with_tools=False)
-            completion, raw = self._complete(messages, None, entry)
+        # Each optional feature (tools, temperature) is dropped at most once, so this loop
+        # makes at most three rounds of requests.
+        for _ in range(len(OPTIONAL_FEATURES) + 1):
+            with_tools = self.use_tools is not False
+            messages = self.messages(request, with_tools=with_tools)
+            try:
+                completion, raw = self._complete(messages, tools if with_tools else None, entry)
+                break
+            except _Unsupported as exc:
+                # The server refused a feature for this model; drop it from now on.
+                LOGGER.info("llm: %s does not accept %s; leaving it out", self.model, exc.feature)
+                if exc.feature == "tools":
+                    self.use_tools = False  # the skills go into the prompt, the plan into JSON
+                else:
+                    self.temperature = None
+        else:  # pragma: no cover - every feature can be dropped only once
+            raise AssertionError("unreachable")
         usage = getattr(completion, "usage", None)
         if usage is not None:
             entry["prompt_tokens"] = getattr(usage, "prompt_tokens", None)
@@ -316,9 +326,9 @@ class LLMPlanner(Planner):
                 status = exc.status_code
                 entry["status"] = f"http_{status}"
                 text = _error_text(exc)
-                if status == 400 and tools is not None and self.use_tools is None:
-                    if any(h in text.lower() for h in TOOLS_UNSUPPORTED_HINTS):
-                        raise _ToolsUnsupported(text) from None
+                feature = self._unsupported_feature(status, text, tools is not None)
+                if feature is not None:
+                    raise _Unsupported(feature) from None
                 if not (status in RETRYABLE_STATUS or status >= 500):
                     raise PlanningError(
                         self._status_message(status, text), prompt=messages, reply=text
@@ -374,6 +384,21 @@ class LLMPlanner(Planner):
             return completion, raw_text
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    def _unsupported_feature(self, status: int, text: str, sent_tools: bool) -> str | None:
+        """Which optional feature a 400 refuses, if it is one we may drop."""
+        if status != 400:
+            return None
+        lower = text.lower()
+        if (
+            sent_tools
+            and self.use_tools is None
+            and any(h in lower for h in TOOLS_UNSUPPORTED_HINTS)
+        ):
+            return "tools"
+        if self.temperature is not None and "temperature" in lower:
+            return "temperature"
+        return None
+
     def _back_off(self, attempt: int, entry: dict[str, Any], retry_after: float | None) -> None:
         """Wait before the next attempt: Retry-After (capped) if given, else exponential."""
         if retry_after is not None:
@@ -417,8 +442,12 @@ class _Malformed(Exception):
         self.status = status
 
 
-class _ToolsUnsupported(Exception):
-    """The server answered 400 about tools: this model cannot call them."""
+class _Unsupported(Exception):
+    """The server answered 400 about an optional ``feature`` ("tools", "temperature")."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(feature)
+        self.feature = feature
 
 
 def parse_reply(completion: Any, raw_body: str | None = None) -> tuple[list[SkillCall], str]:

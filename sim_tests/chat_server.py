@@ -227,14 +227,14 @@ class ChatServer:
     def bodies(self) -> list[Any]:
         """The JSON bodies of the chat requests received, in order."""
         with self._lock:
-            return [r.body for r in self.requests if r.path == CHAT_PATH]
+            return [r.body for r in self.requests if r.path == CHAT_PATH and r.method == "POST"]
 
     # -- used by the handler --
 
     def _record_and_pop(self, request: RecordedRequest) -> Reply | None:
         with self._lock:
             self.requests.append(request)
-            if request.path != CHAT_PATH:
+            if request.path != CHAT_PATH or request.method != "POST":
                 return None
             if not self._script:
                 self.unscripted += 1
@@ -334,7 +334,7 @@ def _make_handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 self.command, path, dict(self.headers.items()), body, text, time.monotonic()
             )
             reply = server._record_and_pop(request)
-            if reply is None or self.command != "POST":
+            if reply is None:
                 self._send_json(404, _error_body(f"no route {self.command} {path}", 404))
                 return
             self._reply(reply, body)

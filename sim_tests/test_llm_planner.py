@@ -182,6 +182,18 @@ def test_a_server_without_tool_support_gets_json_plans_with_skills_in_the_prompt
     assert planner.use_tools is False
 
 
+def test_a_model_that_refuses_the_temperature_gets_requests_without_it(chat_server):
+    chat_server.push(
+        http_error(400, "Unsupported value: 'temperature' does not support 0.0 with this model."),
+        tool_calls(*GOOD),
+    )
+    planner = make_planner(chat_server)
+    assert len(planner.plan(make_request()).calls) == 2
+    first, second = chat_server.bodies
+    assert first["temperature"] == 0 and "temperature" not in second and "tools" in second
+    assert planner.calls_log[-1]["attempts"] == 2
+
+
 # --- 3. malformed replies -----------------------------------------------------------------------
 
 
@@ -230,12 +242,21 @@ def test_an_empty_or_foreign_response_raises(chat_server, reply, match):
     assert err.value.prompt[0]["role"] == "system"
 
 
-def test_a_refusal_without_calls_raises_with_the_models_reason(chat_server):
-    reason = "I cannot do that: there is no banana on the table."
-    chat_server.push(content(reason))
+REFUSAL = "I cannot do that: there is no banana on the table."
+OPENAI_REFUSAL = (  # OpenAI's own field for a refusal, with content null
+    '{"id": "r", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0,'
+    ' "finish_reason": "stop", "message": {"role": "assistant", "content": null,'
+    f' "refusal": "{REFUSAL}"}}}}]}}'
+)
+
+
+@pytest.mark.parametrize("reply", [content(REFUSAL), raw(OPENAI_REFUSAL)], ids=["text", "field"])
+def test_a_refusal_without_calls_raises_with_the_models_reason(chat_server, reply):
+    chat_server.push(reply)
     planner = make_planner(chat_server)
-    with pytest.raises(PlanningError, match="no banana on the table"):
+    with pytest.raises(PlanningError, match="no banana on the table") as err:
         planner.plan(make_request("give me the banana"))
+    assert err.value.reply == REFUSAL
     assert planner.calls_log[-1]["status"] == "refused"
 
 
@@ -326,7 +347,7 @@ def test_a_timeout_then_an_answer_succeeds(chat_server):
 
 @pytest.mark.parametrize(
     "retry_after, low, high",
-    [("0.3", 0.3, 0.45), ("120", 0.5, 0.65)],  # the second is capped at retry_after_cap_s
+    [("0.3", 0.3, 0.7), ("120", 0.5, 0.9)],  # the second is capped at retry_after_cap_s
     ids=["honoured", "capped"],
 )
 def test_rate_limit_is_retried_after_retry_after_within_the_cap(
