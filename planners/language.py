@@ -122,7 +122,9 @@ def _parse_clause(text: str, world: WorldState) -> list[Predicate]:
     if verb in ("clear", "empty"):
         # Everything on or in it goes to the table (not just into the hand).
         target = _one(rest, world)
-        on_it = sorted(p[1] for p in world.predicates if p[0] in ("on", "in") and p[2] == target.name)
+        on_it = sorted(
+            p[1] for p in world.predicates if p[0] in ("on", "in") and p[2] == target.name
+        )
         return [("on_table", name) for name in on_it] or [("cleared", target.name)]
     if verb in ("release", "open") or (verb == "let" and rest[:1] == ["go"]):
         return [("gripper_empty",)]
