@@ -246,14 +246,18 @@ def _ask_correction(step) -> str | None:
     return text or None
 
 
-def _print_report(result: dict) -> None:
-    table = RichTable(title=f"{result['instruction']!r}")
+def _print_steps(title: str, steps: list[dict]) -> None:
+    table = RichTable(title=title)
     for col in ("skill", "template", "outcome", "time (s)", "details"):
         table.add_column(col)
-    for s in result["steps"]:
+    for s in steps:
         details = s["message"] or ", ".join(f"{k}={v:g}" for k, v in s["metrics"].items())
         table.add_row(s["skill"], s["template"], s["outcome"], f"{s['duration_s']:.1f}", details)
     Console().print(table)
+
+
+def _print_report(result: dict) -> None:
+    _print_steps(repr(result["instruction"]), result["steps"])
     verdict = "[green]success[/]" if result["success"] else "[red]failed[/]"
     Console().print(
         f"{verdict}: {len(result['steps'])} skill calls, {result['replans']} replans, "
@@ -291,15 +295,7 @@ def _run_calls(
             json.dumps({"success": success, "steps": steps, "video": str(video) if video else None})
         )
     else:
-        table = RichTable(title=title)
-        for col in ("skill", "template", "outcome", "time (s)", "details"):
-            table.add_column(col)
-        for s in steps:
-            details = s["message"] or ", ".join(f"{k}={v:g}" for k, v in s["metrics"].items())
-            table.add_row(
-                s["skill"], s["template"], s["outcome"], f"{s['duration_s']:.1f}", details
-            )
-        Console().print(table)
+        _print_steps(title, steps)
         if video:
             err.print(f"video written to {video}")
     if not success:

@@ -17,6 +17,7 @@ import time
 from planners.language import InstructionError, parse_instruction
 from planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall, StepRecord
 from planners.validator import SymbolicWorld
+from robot.scene.model import CONTAINER_WALL
 from skills.base import Skill
 from skills.library.geometry import GRIPPER_MARGIN, top_grasp
 from skills.world import Predicate, WorldState
@@ -25,7 +26,7 @@ MAX_EXPANSIONS = 20_000  # search nodes per clause before giving up
 GRASPABLE = ("box", "cylinder", "cup")
 TABLE_RING = (0.36, 0.62)  # m, radii searched for free table spots
 SPOT_CLEARANCE = 0.03  # m, between a table spot and its neighbours
-CONTAINER_RING = 0.03  # m, radius of the offsets used when several things go in one container
+CONTAINER_MARGIN = 0.006  # m, kept between an object and a container's wall
 ACTION_GOALS = ("poured", "pushed", "home")
 
 
@@ -178,15 +179,19 @@ def _done_before(goal: Predicate, history: list[StepRecord]) -> bool:
 
 
 def _fill_geometry(calls: list[SkillCall], world: WorldState) -> list[SkillCall]:
-    """Choose table spots and offsets in containers, tracking where things will end up."""
+    """Choose table spots and places in containers, tracking where things will end up.
+
+    Several objects going into one container are spread on a ring inside it (by the number
+    that will end up there), so that none lands on another.
+    """
     where = {name: (o.position[0], o.position[1]) for name, o in world.objects.items()}
     radius = {name: o.radius for name, o in world.objects.items()}
-    in_container: dict[str, int] = {name: 0 for name in world.objects}
-    for name in world.objects:
-        for other in world.objects.values():
-            if other.is_container and world.holds("in", name, other.name):
-                in_container[other.name] += 1
-    out = []
+    incoming: dict[str, list[str]] = {}
+    for call in calls:
+        target = call.params.get("target")
+        if call.skill == "place" and target != "table" and world.objects[target].is_container:
+            incoming.setdefault(target, []).append(call.params["object"])
+    out, slot = [], dict.fromkeys(incoming, 0)
     for call in calls:
         params = dict(call.params)
         if call.skill == "place":
@@ -196,17 +201,22 @@ def _fill_geometry(calls: list[SkillCall], world: WorldState) -> list[SkillCall]
                 params["position"] = [round(spot[0], 3), round(spot[1], 3)]
                 where[obj] = spot
             else:
-                k = in_container.get(target, 0) if world.objects[target].is_container else 0
-                if k:
-                    a = 2 * math.pi * (k - 1) / 3
-                    params["offset"] = [
-                        round(CONTAINER_RING * math.cos(a), 3),
-                        round(CONTAINER_RING * math.sin(a), 3),
-                    ]
-                in_container[target] = k + 1
+                if target in incoming and len(incoming[target]) > 1:
+                    params["offset"] = _ring_offset(
+                        world.objects[target], incoming[target], slot[target], radius
+                    )
+                    slot[target] += 1
                 where[obj] = where[target]
         out.append(SkillCall(call.skill, params))
     return out
+
+
+def _ring_offset(container, items: list[str], k: int, radius: dict[str, float]) -> list[float]:
+    """Offset of the k-th of ``items`` on a ring inside ``container``."""
+    inner = container.size[0] / 2 - CONTAINER_WALL
+    ring = max(0.0, inner - max(radius[i] for i in items) - CONTAINER_MARGIN)
+    a = 2 * math.pi * k / len(items)
+    return [round(ring * math.cos(a), 3), round(ring * math.sin(a), 3)]
 
 
 def _free_spot(obj: str, where: dict[str, tuple], radius: dict[str, float]) -> tuple[float, float]:
