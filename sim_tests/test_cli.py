@@ -175,3 +175,15 @@ def test_run_with_an_llm_needs_a_model(monkeypatch):
     monkeypatch.delenv("SKILLSTACK_MODEL", raising=False)
     proc = skillstack("run", "pick up the cube", "--planner", "llm")
     assert proc.returncode == 2 and "SKILLSTACK_MODEL" in proc.stderr
+
+
+def test_bench_tasks_json_contract():
+    proc = skillstack(
+        "bench", "tasks", "--tasks", "pick_cube,push_left", "--seeds", "1", "--json", timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["success_rate"] == 1.0 and out["planning_ms_median"] < 20.0
+    assert set(out["tasks"]) == {"pick_cube", "push_left"}
+    for figures in out["tasks"].values():
+        assert {"success_rate", "episodes", "replans"} <= set(figures)
