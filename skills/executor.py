@@ -12,8 +12,10 @@ from typing import Any
 from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
 from robot.loop import ControlLoop
 from skills.base import Failure, Skill, SkillFailure, SkillResult
+from skills.context import Context
+from skills.guards import NoCollision
 from skills.params import ParameterError
-from skills.program import Context, NoCollision, Program
+from skills.program import Program
 from skills.world import observe
 
 REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skills.base import Failure, Outcome, Refusal, Skill
+from skills.context import Context, side_on, top_down
+from skills.guards import Holding
 from skills.library.geometry import GRIPPER_MARGIN, SIDE_PITCH, side_grasp, top_grasp
 from skills.params import ObjectName, param
-from skills.program import Context, Grip, Holding, JointMove, Move, Program, side_on, top_down
+from skills.program import Grip, JointMove, Move, Program
 from skills.registry import register
 from skills.world import WorldState
 

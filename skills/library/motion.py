@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from skills.base import Failure, Outcome, Refusal, Skill
+from skills.context import Context, top_down
 from skills.params import param
-from skills.program import Context, Grip, Move, Program, top_down
+from skills.program import Grip, Move, Program
 from skills.registry import register
 from skills.world import WorldState
 

@@ -9,8 +9,10 @@ import numpy as np
 
 from hw.sim.mujoco_scene import CUP_WALL
 from skills.base import Failure, Outcome, Refusal, Skill
+from skills.context import Context
+from skills.guards import Holding
 from skills.params import ObjectName, param
-from skills.program import Context, Grip, Holding, Move, Program
+from skills.program import Grip, Move, Program
 from skills.registry import register
 from skills.world import WorldState
 

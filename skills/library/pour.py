@@ -9,19 +9,11 @@ import mujoco
 import numpy as np
 
 from skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
+from skills.context import Context, quat_mul, top_down
+from skills.guards import Holding
 from skills.library.geometry import RIM_DEPTH
 from skills.params import ObjectName, param
-from skills.program import (
-    Context,
-    Grip,
-    Holding,
-    JointPath,
-    Move,
-    Pause,
-    Program,
-    quat_mul,
-    top_down,
-)
+from skills.program import Grip, JointPath, Move, Pause, Program
 from skills.registry import register
 from skills.world import WorldState
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from skills.base import Failure, Outcome, Refusal, Skill
+from skills.context import Context, top_down
 from skills.library.geometry import PAD_HALF_THICKNESS, half_extent_along, wrap_half_turn
 from skills.params import ObjectName, param
-from skills.program import Context, Grip, Move, Program, top_down
+from skills.program import Grip, Move, Program
 from skills.registry import register
 from skills.world import WorldState
 

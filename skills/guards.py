@@ -1,0 +1,78 @@
+"""Guards: conditions watched while a primitive runs, attached to it as data.
+
+The program evaluates a running primitive's guards every few ticks; the first that trips
+ends the program with its typed failure (the object slipped, the arm hit something).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from hw.sim.mujoco_scene import PARTICLE_PREFIX
+from robot.arms.panda import COLLIDE_ROBOT
+from robot.types import RobotState
+from skills.base import Failure, SkillFailure
+from skills.context import Context
+
+
+class Guard(ABC):
+    """A condition watched while a primitive runs; `check` returns a failure or None."""
+
+    @abstractmethod
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """Evaluate the condition now."""
+
+
+class Holding(Guard):
+    """The object must stay between the fingers (width and distance to the hand)."""
+
+    def __init__(self, name: str, min_width: float, max_distance: float):
+        self.name, self.min_width, self.max_distance = name, min_width, max_distance
+
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        if state.gripper_width < self.min_width:
+            return SkillFailure(
+                Failure.OBJECT_SLIPPED,
+                f"{self.name} slipped out of the gripper "
+                f"(fingers closed to {state.gripper_width * 1e3:.1f} mm)",
+            )
+        gap = np.linalg.norm(
+            ctx.robot.object_pose(self.name).position - ctx.robot.ee_pose().position
+        )
+        if gap > self.max_distance:
+            return SkillFailure(
+                Failure.OBJECT_SLIPPED, f"{self.name} slipped: {gap * 1e3:.0f} mm from the hand"
+            )
+        return None
+
+
+class NoCollision(Guard):
+    """No arm link other than the finger pads may touch anything but ``allowed`` bodies.
+
+    Particles never count: pouring them over the hand is part of the job.
+    """
+
+    def __init__(self, allowed: set[str] = frozenset()):
+        self.allowed_bodies = set(allowed)
+        self._allowed: set[int] | None = None
+
+    def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        m, d = ctx.robot.model, ctx.robot.data
+        if self._allowed is None:
+            self._allowed = {
+                m.geom(f"{b}_pad").id for b in ("panda_leftfinger", "panda_rightfinger")
+            }
+        for i in range(d.ncon):
+            c = d.contact[i]
+            for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
+                if m.geom_contype[g] == COLLIDE_ROBOT and g not in self._allowed:
+                    what = m.body(m.geom_bodyid[other]).name
+                    if what in self.allowed_bodies or what.startswith(PARTICLE_PREFIX):
+                        continue
+                    what = what if what != "world" else (m.geom(other).name or "the table")
+                    return SkillFailure(
+                        Failure.COLLISION, f"the arm ({m.body(m.geom_bodyid[g]).name}) hit {what}"
+                    )
+        return None
