@@ -14,12 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hw.sim.mujoco_robot import MujocoRobot
 from planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 from planners.validator import SymbolicWorld, validate_plan
-from skills.executor import execute
+from skills.arm import Arm, as_arm
 from skills.registry import all_skills
-from skills.world import WorldState, observe
+from skills.world import WorldState
 
 MAX_REPLANS = 2  # after a failed step
 MAX_REPAIRS = 2  # rounds of validation feedback for one proposal
@@ -73,7 +72,7 @@ def propose(
 
 def run_instruction(
     instruction: str,
-    robot: MujocoRobot,
+    robot: Arm | Any,
     planner: Planner,
     *,
     max_replans: int = MAX_REPLANS,
@@ -88,11 +87,12 @@ def run_instruction(
     for a person's correction ("a bit more to the left"); any text triggers a replan with it.
     """
     report = RunReport(instruction)
+    arm = as_arm(robot)
     skills = all_skills()
     history: list[StepRecord] = []
     notes: list[str] = []
     while True:
-        request = PlanningRequest(instruction, observe(robot), skills, history, notes)
+        request = PlanningRequest(instruction, arm.observe(), skills, history, notes)
         try:
             plan = propose(planner, request, report)
         except PlanningError as exc:
@@ -103,7 +103,7 @@ def run_instruction(
         failed = corrected = False
         for call in plan.calls:
             t0 = time.perf_counter()
-            result = execute(skills[call.skill], call.params, robot)
+            result = arm.execute(call.skill, call.params)
             step = {
                 "skill": call.skill,
                 "params": call.params,
@@ -134,7 +134,7 @@ def run_instruction(
                     corrected = True
                     break
         if not failed and not corrected:
-            report.success = _goal_reached(planner, instruction, robot, goal_check)
+            report.success = _goal_reached(planner, instruction, arm, goal_check)
             if not report.success:
                 report.error = "every step succeeded but the goal does not hold in the world"
             return report
@@ -149,12 +149,9 @@ def run_instruction(
 
 
 def _goal_reached(
-    planner: Planner,
-    instruction: str,
-    robot: MujocoRobot,
-    goal_check: Callable[[WorldState], bool] | None,
+    planner: Planner, instruction: str, arm: Arm, goal_check: Callable[[WorldState], bool] | None
 ) -> bool:
-    world = observe(robot)
+    world = arm.observe()
     if goal_check is not None:
         return goal_check(world)
     goals = getattr(planner, "goals", None)

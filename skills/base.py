@@ -96,8 +96,25 @@ class SkillResult:
             "message": self.message,
             "duration_s": round(self.duration_s, 4),
             "template": self.template,
+            "moved": self.moved,
             "metrics": {k: round(float(v), 6) for k, v in self.metrics.items()},
         }
+
+
+def result_from_dict(data: dict[str, Any]) -> SkillResult:
+    """Inverse of `SkillResult.to_dict` (for results that crossed the network)."""
+    failure = data.get("failure")
+    return SkillResult(
+        skill=data["skill"],
+        params=dict(data.get("params", {})),
+        success=bool(data["success"]),
+        failure=Failure(failure) if failure else None,
+        message=data.get("message", ""),
+        duration_s=float(data.get("duration_s", 0.0)),
+        template=data.get("template", ""),
+        moved=bool(data.get("moved", True)),
+        metrics=dict(data.get("metrics", {})),
+    )
 
 
 class Skill(ABC):

@@ -133,6 +133,52 @@ class WorldState:
         """``world.holds("on", "cube", "plate")``."""
         return tuple(predicate) in self.predicates
 
+    def to_dict(self) -> dict:
+        """A JSON/msgpack-friendly form (the robot server sends world states this way)."""
+        return {
+            "objects": [
+                {
+                    "name": o.name,
+                    "kind": o.kind,
+                    "color": o.color,
+                    "size": list(o.size),
+                    "position": list(o.position),
+                    "quat": list(o.quat),
+                }
+                for o in self.objects.values()
+            ],
+            "held": self.held,
+            "gripper_width": self.gripper_width,
+            "ee_position": list(self.ee_position),
+            "contents": dict(self.contents),
+            "spilled": self.spilled,
+            "time": self.time,
+        }
+
+    @staticmethod
+    def from_dict(data: dict) -> WorldState:
+        """Inverse of `to_dict`."""
+        objects = {
+            o["name"]: ObjectState(
+                o["name"],
+                o["kind"],
+                o["color"],
+                tuple(o["size"]),
+                tuple(o["position"]),
+                tuple(o["quat"]),
+            )
+            for o in data["objects"]
+        }
+        return WorldState(
+            objects,
+            data.get("held"),
+            float(data.get("gripper_width", 0.0)),
+            tuple(data.get("ee_position", (0.0, 0.0, 0.0))),
+            dict(data.get("contents", {})),
+            int(data.get("spilled", 0)),
+            float(data.get("time", 0.0)),
+        )
+
     def describe(self) -> str:
         """A compact, human- and LLM-readable description, one object per line."""
         lines = []

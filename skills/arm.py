@@ -1,0 +1,52 @@
+"""Where skills run: something that can observe the world and execute skill calls.
+
+The executive talks to an `Arm`, not to a robot, so the same plan runs on a simulated arm in
+this process (`LocalArm`) or on a robot server across the network (`hw.server.RemoteArm`):
+the control loop always stays next to the robot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hw.robot import Robot
+from skills.base import SkillResult
+from skills.executor import execute
+from skills.registry import get_skill
+from skills.world import WorldState, observe
+
+
+class Arm(Protocol):
+    """What the executive needs."""
+
+    def observe(self) -> WorldState:
+        """The world state now."""
+        ...
+
+    def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
+        """Run one skill call to its end."""
+        ...
+
+
+class LocalArm:
+    """A robot in this process; the world comes from the simulator's ground truth."""
+
+    def __init__(self, robot: Robot, on_tick: Callable | None = None):
+        self.robot = robot
+        self.on_tick = on_tick
+
+    def observe(self) -> WorldState:
+        """Ground truth from the simulation."""
+        return observe(self.robot)
+
+    def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
+        """Execute through `skills.executor.execute`."""
+        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick)
+
+
+def as_arm(target: Any) -> Arm:
+    """``target`` if it is an `Arm` already, else a `LocalArm` around a robot."""
+    if hasattr(target, "observe") and hasattr(target, "execute") and not isinstance(target, Robot):
+        return target
+    return LocalArm(target)
