@@ -169,6 +169,8 @@ def demo(
         interactive=False,
         base_url=None,
         model=None,
+        robot=None,
+        token=None,
     )
 
 
@@ -190,6 +192,10 @@ def run(
         str | None, typer.Option(help="LLM endpoint (else OPENAI_BASE_URL).")
     ] = None,
     model: Annotated[str | None, typer.Option(help="LLM model (else SKILLSTACK_MODEL).")] = None,
+    robot: Annotated[
+        str | None, typer.Option(help="A robot server, tcp://HOST:PORT (default: a local sim).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
 ) -> None:
     """Carry out an instruction: plan, validate, execute, replan on failure."""
     from hw.sim.mujoco_robot import MujocoRobot
@@ -200,7 +206,7 @@ def run(
     if backend != "mujoco":
         _fail(f"backend {backend!r} is not available yet; available: mujoco", code=2)
     chosen = _make_planner(planner, base_url, model)
-    scene_obj = _load_scene(scene, seed)
+    scene_obj = _load_scene(scene, seed) if robot is None else None
 
     def show(step: dict) -> None:
         if not as_json:
@@ -210,9 +216,12 @@ def run(
             )
 
     ask = _ask_correction if interactive else None
-    with MujocoRobot(scene_obj) as robot:
-        _open_video(robot, video)
-        report = run_instruction(instruction, robot, chosen, on_step=show, corrections=ask)
+    if robot is not None:
+        report = _run_remote(instruction, robot, token, chosen, show, ask)
+    else:
+        with MujocoRobot(scene_obj) as sim:
+            _open_video(sim, video)
+            report = run_instruction(instruction, sim, chosen, on_step=show, corrections=ask)
     result = report.to_dict()
     result["video"] = str(video) if video else None
     if as_json:
@@ -223,6 +232,82 @@ def run(
         if not as_json:
             print(f"error: {report.error}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _run_remote(instruction, address, token, planner, show, ask):
+    """The executive on this machine, the skills on the robot server."""
+    from hw.server.client import RemoteArm, RemoteError, RobotClient, ServerLost
+    from planners.executive import run_instruction
+
+    try:
+        client = RobotClient(address, token=token)
+        with client:
+            return run_instruction(
+                instruction, RemoteArm(client), planner, on_step=show, corrections=ask
+            )
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    except (ServerLost, RemoteError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def serve(
+    robot: Annotated[str, typer.Option(help="mujoco, or a real arm: franka, ur, xarm.")] = "mujoco",
+    bind: Annotated[str, typer.Option(help="HOST:PORT to listen on (telemetry: PORT+1).")] = (
+        "127.0.0.1:5555"
+    ),
+    token: Annotated[str | None, typer.Option(help="Shared token, required off loopback.")] = None,
+    host: Annotated[str | None, typer.Option(help="The real arm's address.")] = None,
+    scene: Annotated[Path | None, typer.Option(help="Scene file for the simulated arm.")] = None,
+    heartbeat_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds of client silence that stop a skill.")
+    ] = 0.1,
+    telemetry_hz: Annotated[float, typer.Option(min=1.0, help="Telemetry rate.")] = 50.0,
+) -> None:
+    """Serve one robot: the control loop next to the arm, skills run locally, clients anywhere."""
+    import logging
+    import signal
+    import threading
+
+    from hw.server.client import parse_address
+    from hw.server.server import RobotServer, ServerConfig
+
+    try:
+        bind_host, port = parse_address(bind)
+        config = ServerConfig(bind_host, port, token, heartbeat_timeout, telemetry_hz)
+        config.check()
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    arm = _make_robot(robot, host, scene)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with RobotServer(arm, config):
+        err.print(
+            f"serving {robot} on tcp://{bind_host}:{port} (telemetry on {port + 1}); Ctrl-C stops"
+        )
+        done.wait()
+
+
+def _make_robot(kind: str, host: str | None, scene: Path | None):
+    if kind == "mujoco":
+        from hw.sim.mujoco_robot import MujocoRobot
+
+        return MujocoRobot(_load_scene(scene, None))
+    if kind == "pybullet":
+        _fail("the PyBullet backend is not available yet; use --robot mujoco", code=2)
+    try:
+        from hw.drivers import make_driver
+    except ImportError:
+        _fail("vendor drivers are not part of this build", code=2)
+    if host is None:
+        _fail(f"--robot {kind} needs --host (the arm's IP address)", code=2)
+    try:
+        return make_driver(kind, host)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc), code=2)
 
 
 def _make_planner(name: str, base_url: str | None, model: str | None):

@@ -28,8 +28,13 @@ def execute(
     ctx: Context | None = None,
     realtime: bool = False,
     on_tick: Callable | None = None,
+    abort: Callable[[], str | None] | None = None,
 ) -> SkillResult:
-    """Execute ``skill`` with untrusted ``raw_params`` on a connected robot."""
+    """Execute ``skill`` with untrusted ``raw_params`` on a connected robot.
+
+    ``abort`` is asked every control tick; a non-empty answer ends the skill at once with
+    `Failure.SAFETY_STOP` and that reason (the robot server uses it for supervision).
+    """
     raw = dict(raw_params or {})
     try:
         params = skill.parse(raw)
@@ -45,6 +50,7 @@ def execute(
     except SkillFailure as exc:
         return SkillResult(skill.name, raw, False, exc.failure, exc.message)
     program.guards.append(NoCollision(program.allowed_contacts))
+    program.abort = abort  # checked every tick: supervision (silent client, late ticks)
     refusals_before = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
     t0 = robot.read().time
     loop = ControlLoop(robot, realtime=realtime, on_tick=on_tick)

@@ -271,6 +271,7 @@ class Program:
         self.template = template
         self.guards = list(guards)  # watched during the whole program
         self.allowed_contacts: set[str] = set()  # bodies the hand may touch (the held object)
+        self.abort = None  # optional callable checked every tick: a reason to stop, or None
         self.failure: SkillFailure | None = None
         self.index = 0
         self._ticks = 0
@@ -305,6 +306,10 @@ class Program:
             current = self.primitives[self.index]
             current.start(self.ctx, state)
         self._ticks += 1
+        if self.abort is not None:
+            reason = self.abort()
+            if reason:
+                return self._fail(SkillFailure(Failure.SAFETY_STOP, reason), current, state)
         if self._ticks % GUARD_PERIOD == 0:
             for guard in (*self.guards, *current.guards):
                 failure = guard.check(self.ctx, state)

@@ -1,0 +1,221 @@
+"""Clients of the robot server: a skill-execution client and a `Robot`-compatible one.
+
+`RobotClient` sends requests and keeps the connection supervised: a background thread sends
+heartbeats (on its own socket: ZeroMQ sockets are not shared between threads). A server that
+does not answer within ``timeout`` raises `ServerLost` — a client never hangs.
+`RemoteArm` lets the executive plan and run skills on a remote robot unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import zmq
+
+from hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
+from skills.base import SkillResult, result_from_dict
+from skills.world import WorldState
+
+HEARTBEAT_PERIOD = 0.02  # s, five heartbeats per default 100 ms timeout
+POLL_PERIOD = 0.02  # s between job-status polls
+
+
+class ServerLost(RuntimeError):
+    """The server stopped answering (killed, unplugged, overloaded)."""
+
+
+class RemoteError(RuntimeError):
+    """The server answered with an error."""
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``tcp://host:port`` or ``host:port`` -> (host, port)."""
+    rest = address.removeprefix("tcp://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"robot address {address!r} must look like tcp://HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+class RobotClient:
+    """Talk to a robot server; see the module docstring."""
+
+    def __init__(
+        self,
+        address: str = "tcp://127.0.0.1:5555",
+        token: str | None = None,
+        timeout: float = 2.0,
+        heartbeat_period: float = HEARTBEAT_PERIOD,
+    ):
+        self.host, self.port = parse_address(address)
+        self.address = f"tcp://{self.host}:{self.port}"
+        self.token = token
+        self.timeout = timeout
+        self.heartbeat_period = heartbeat_period
+        self.client_id = f"client-{uuid.uuid4().hex[:8]}"
+        self._context = zmq.Context()
+        self._socket = self._new_socket()
+        self._lock = threading.Lock()
+        self._beating = threading.Event()
+        self._beat_thread: threading.Thread | None = None
+        self.heartbeat_error: str | None = None
+        self.info: dict[str, Any] = {}
+
+    def _new_socket(self) -> zmq.Socket:
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.address)
+        return sock
+
+    # -- requests -----------------------------------------------------------------------------
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait for its reply; `ServerLost` after ``timeout``."""
+        with self._lock:
+            return self._request(self._socket, op, fields)
+
+    def _request(self, sock: zmq.Socket, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+        message = {"op": op, "client": self.client_id, **fields}
+        if self.token:
+            message["token"] = self.token
+        sock.send_multipart([b"", pack(message)])
+        if not sock.poll(int(self.timeout * 1000)):
+            # The request may be stuck in the socket: start afresh so later calls work.
+            sock.close()
+            if sock is self._socket:
+                self._socket = self._new_socket()
+            raise ServerLost(
+                f"the robot server at {self.address} did not answer {op!r} within "
+                f"{self.timeout:.1f} s (is `skillstack serve` running?)"
+            )
+        reply = unpack(sock.recv_multipart()[-1])
+        if not reply.get("ok"):
+            raise RemoteError(reply.get("error", "the server refused the request"))
+        return reply
+
+    # -- session ---------------
+    def connect(self) -> dict[str, Any]:
+        """Take control of the robot and start heartbeats."""
+        self.info = self.request("hello")
+        self._beating.set()
+        self._beat_thread = threading.Thread(
+            target=self._heartbeats, name="heartbeats", daemon=True
+        )
+        self._beat_thread.start()
+        return self.info
+
+    def close(self) -> None:
+        """Give control back and stop heartbeats."""
+        self._beating.clear()
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout=1.0)
+        try:
+            self.request("bye")
+        except (ServerLost, RemoteError):
+            pass
+        self._socket.close()
+        self._context.term()
+
+    def __enter__(self) -> RobotClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _heartbeats(self) -> None:
+        sock = self._new_socket()
+        try:
+            while self._beating.is_set():
+                try:
+                    self._request(sock, "heartbeat", {})
+                except ServerLost as exc:
+                    self.heartbeat_error = str(exc)
+                    sock = self._new_socket()
+                time.sleep(self.heartbeat_period)
+        finally:
+            sock.close()
+
+    # -- skills and state --------------------------------------------------------------------------
+    def execute(
+        self, skill: str, params: dict[str, Any] | None = None, timeout: float = 120.0
+    ) -> SkillResult:
+        """Run a skill on the server and wait for its result."""
+        job = self.request("execute", skill=skill, params=params or {})["id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = self.request("job", id=job)
+            if reply["status"] == "done":
+                return result_from_dict(reply["result"])
+            time.sleep(POLL_PERIOD)
+        self.request("stop")
+        raise TimeoutError(f"{skill} did not finish within {timeout:.0f} s; it was stopped")
+
+    def observe(self) -> WorldState:
+        """The world state, as the server sees it."""
+        return WorldState.from_dict(self.request("observe")["world"])
+
+    def state(self) -> dict[str, Any]:
+        """The latest robot state (time, q, dq, gripper width, last command, e-stop)."""
+        reply = self.request("state")
+        return {
+            k: np.asarray(v) if isinstance(v, list) else v for k, v in reply.items() if k != "ok"
+        }
+
+    def estop(self, reason: str = "") -> None:
+        """Emergency stop (latched on the server until `reset_estop`)."""
+        self.request("estop", reason=reason)
+
+    def reset_estop(self) -> None:
+        """Clear a latched emergency stop."""
+        self.request("reset_estop")
+
+    def stop(self) -> None:
+        """Stop the running skill; the arm holds."""
+        self.request("stop")
+
+    def events(self, last: int = 100) -> list[dict[str, Any]]:
+        """The server's event log."""
+        return self.request("events", last=last)["events"]
+
+    def telemetry(self) -> TelemetrySubscriber:
+        """A subscriber to the server's telemetry stream."""
+        return TelemetrySubscriber(f"tcp://{self.host}:{self.port + 1}", self._context)
+
+
+class TelemetrySubscriber:
+    """Receives the telemetry frames the server publishes."""
+
+    def __init__(self, address: str, context: zmq.Context):
+        self._socket = context.socket(zmq.SUB)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.SUBSCRIBE, TELEMETRY_TOPIC)
+        self._socket.connect(address)
+
+    def receive(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The next frame, or None after ``timeout`` seconds."""
+        if not self._socket.poll(int(timeout * 1000)):
+            return None
+        return unpack(self._socket.recv_multipart()[-1])
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._socket.close()
+
+
+class RemoteArm:
+    """An `skills.arm.Arm` on a robot server: the executive runs unchanged against it."""
+
+    def __init__(self, client: RobotClient):
+        self.client = client
+
+    def observe(self) -> WorldState:
+        """The remote world state."""
+        return self.client.observe()
+
+    def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
+        """Run the skill remotely."""
+        return self.client.execute(skill, params)
