@@ -145,4 +145,4 @@ def _sleep_until(deadline: float, clock) -> None:
     if remaining > SPIN_BEFORE_DEADLINE:
         time.sleep(remaining - SPIN_BEFORE_DEADLINE)
     while clock() < deadline:
-        pass
+        time.sleep(0)  # yield the GIL: other threads (a robot server's) keep answering

@@ -2,13 +2,13 @@
 
 Three adapters, one per vendor SDK; none of the SDKs is a dependency of skillstack:
 
-=========  ============================  =======================  ==========================
-kind       class                         SDK (pip extra)          rate and modes (default)
-=========  ============================  =======================  ==========================
-``franka`` `hw.drivers.franka.FrankaRobot` franky-control (franka)  100 Hz position, velocity
-``ur``     `hw.drivers.ur.URRobot`         ur_rtde (ur)             500 Hz servoJ, speedJ
-``xarm``   `hw.drivers.xarm.XArmRobot`     xarm-python-sdk (xarm)   100 Hz servo, velocity
-=========  ============================  =======================  ==========================
+==========  =================================  ========================  =========================
+kind        class                              SDK (pip extra)           default rate, modes
+==========  =================================  ========================  =========================
+``franka``  `hw.drivers.franka.FrankaRobot`    franky-control (franka)   100 Hz position, velocity
+``ur``      `hw.drivers.ur.URRobot`            ur_rtde (ur)              500 Hz servoJ, speedJ
+``xarm``    `hw.drivers.xarm.XArmRobot`        xarm-python-sdk (xarm)    100 Hz servo, velocity
+==========  =================================  ========================  =========================
 
 Each module documents what its adapter really achieves (rate, modes, what the SDK does
 between our ticks) and cites the source of its limits. Every driver

@@ -197,9 +197,12 @@ class TelemetrySubscriber:
 
     def receive(self, timeout: float = 1.0) -> dict[str, Any] | None:
         """The next frame, or None after ``timeout`` seconds."""
-        if not self._socket.poll(int(timeout * 1000)):
+        try:
+            if not self._socket.poll(int(timeout * 1000)):
+                return None
+            return unpack(self._socket.recv_multipart()[-1])
+        except zmq.ContextTerminated:  # the client was closed under us
             return None
-        return unpack(self._socket.recv_multipart()[-1])
 
     def close(self) -> None:
         """Close the socket."""

@@ -8,8 +8,9 @@ the robot is handed to the control thread, which picks it up within a tick. The
 **telemetry thread** publishes the latest state on a PUB socket at ``telemetry_hz``.
 
 Supervision: the controlling client must send heartbeats; if it is silent for longer than
-``heartbeat_timeout`` while a skill runs, the skill is stopped and the arm holds (a
-controlled stop). An emergency stop latches until an explicit reset. A run of late control
+``heartbeat_timeout`` while a skill runs, the skill is stopped and the arm holds its
+commanded position from the next tick (a protective stop, cleared when a client takes
+control again). An emergency stop latches until an explicit reset. A run of late control
 ticks stops the skill too. Every event is logged with a timestamp.
 """
 
@@ -40,6 +41,7 @@ log = logging.getLogger("skillstack.server")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 IDLE_CHUNK = 0.05  # s of holding between checks for new jobs
+STILL = 0.02  # rad/s, every joint slower than this: the arm is holding still
 MAILBOX_TIMEOUT = 2.0  # s the command thread waits for the control thread
 LEASE_GRACE = 5.0  # heartbeat timeouts after which a silent controller loses its lease
 
@@ -128,6 +130,13 @@ class RobotServer:
         self._threads: list[threading.Thread] = []
         self.late_ticks = 0
         self.ticks = 0
+        self.estop_latency_ticks: int | None = None
+        self.silence_stop_delay: float | None = None  # s after the heartbeat timeout
+        self.silence_stopped_at = 0.0
+        self._protective = False  # the latched stop came from silence, not from an e-stop
+        self._watch_still: float | None = None
+        self.silence_still_delay: float | None = None  # s from the timeout to an arm at rest
+        self._estop_requested_at = 0.0
         self._context = zmq.Context()
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -212,6 +221,10 @@ class RobotServer:
         if self._estop_request is not None:
             reason, self._estop_request = self._estop_request, None
             self.robot.estop(reason)
+            # Ticks from the request's arrival to the latch (from then on: holds only).
+            self.estop_latency_ticks = round(
+                (state.time - self._estop_requested_at) / self.robot.capabilities.control_dt
+            )
         now = time.perf_counter()
         period = self.robot.capabilities.control_dt
         if self._last_tick_wall and now - self._last_tick_wall > 2.0 * period:
@@ -226,6 +239,9 @@ class RobotServer:
         while not self._mailbox.empty():
             kind, payload, reply = self._mailbox.get_nowait()
             reply.put(self._serve_mail(kind, payload))
+        if self._watch_still is not None and float(np.max(np.abs(state.dq))) < STILL:
+            self.silence_still_delay = state.time - self._watch_still
+            self._watch_still = None
         self._snapshot = {
             "time": state.time,
             "q": state.q,
@@ -241,11 +257,21 @@ class RobotServer:
             return self._stop_request
         if self._late_reason:
             return self._late_reason
-        silent = time.monotonic() - self._last_heartbeat
+        now = time.monotonic()
+        silent = now - self._last_heartbeat
         if self._controller is not None and silent > self.config.heartbeat_timeout:
+            # How late after the timeout the stop came (the benchmark reports it).
+            self.silence_stop_delay = silent - self.config.heartbeat_timeout
+            self.silence_stopped_at = now
+            # Robot time at which the timeout expired: the benchmark times the arm's rest from it.
+            self._watch_still = float(self._snapshot.get("time", 0.0)) - self.silence_stop_delay
             reason = f"client {self._controller} silent for {silent * 1e3:.0f} ms"
-            self._event("silence", reason + ": skill stopped, holding position")
+            self._event("silence", reason + ": skill stopped, protective stop (holding)")
             self._stop_request = reason
+            # A protective stop: hold the commanded position from the next tick (no ramp),
+            # cleared when the controlling client says hello again.
+            self._estop_request, self._protective = reason, True
+            self._estop_requested_at = float(self._snapshot.get("time", 0.0))
             return reason
         return None
 
@@ -291,6 +317,8 @@ class RobotServer:
             return {"ok": False, "error": "wrong or missing token"}
         client = str(msg.get("client", "anonymous"))
         if op == "estop":  # anyone may stop the robot
+            self._estop_requested_at = float(self._snapshot.get("time", 0.0))
+            self._protective = False  # an operator's e-stop needs an explicit reset
             self._estop_request = f"emergency stop from {client}: {msg.get('reason', '')}".strip()
             self._stop_request = "emergency stop"
             self._event("estop", self._estop_request)
@@ -317,6 +345,10 @@ class RobotServer:
             return {"ok": False, "error": f"busy: the robot is controlled by {self._controller}"}
         self._controller, self._last_heartbeat = client, time.monotonic()
         self._event("control", f"{client} has control")
+        if self._protective:  # a silence stop, not an operator's e-stop: clear it
+            self._protective = False
+            self._mail("reset_estop")
+            self._event("estop", "protective stop cleared: a client is back in control")
         caps = self.robot.capabilities
         return {
             "ok": True,

@@ -1,0 +1,127 @@
+"""`skillstack bench server`: the robot server on loopback with the MuJoCo arm behind it.
+
+Measures, in one run: the fraction of late 1 kHz control ticks while a skill runs and a
+client streams telemetry; how long after the heartbeat timeout a silent client's skill is
+stopped and the arm is still; how many control ticks an emergency stop takes to latch; and
+the round trip of requests (a state read, and a skill call from send to "accepted").
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+
+from hw.benchmarks.control import bench_scene
+from hw.server.client import RobotClient
+from hw.server.server import RobotServer, ServerConfig
+from hw.sim.mujoco_robot import MujocoRobot
+
+MOVE = {"position": [0.35, 0.25, 0.35], "speed": 0.15}
+BACK = {"position": [0.45, -0.2, 0.3], "speed": 0.15}
+
+
+def _free_port() -> int:
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free ports")
+
+
+def _wait(predicate, timeout: float) -> float | None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return time.monotonic()
+        time.sleep(0.001)
+    return None
+
+
+def run(repeats: int = 3) -> dict:
+    """Run the benchmark; returns the JSON-ready figures."""
+    config = ServerConfig(port=_free_port(), heartbeat_timeout=0.1, telemetry_hz=100.0)
+    with (
+        RobotServer(MujocoRobot(bench_scene()), config) as srv,
+        RobotClient(f"tcp://127.0.0.1:{config.port}") as client,
+    ):
+        # Telemetry consumer running throughout, as a dashboard would.
+        frames = []
+        stop = threading.Event()
+
+        def consume():
+            sub = client.telemetry()
+            while not stop.is_set():
+                frame = sub.receive(timeout=0.2)
+                if frame:
+                    frames.append(frame)
+            sub.close()
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        # 1. Late ticks while skills run.
+        ticks0, late0 = srv.ticks, srv.late_ticks
+        for _ in range(repeats):
+            client.execute("move_to", MOVE)
+            client.execute("move_to", BACK)
+        ticks, late = srv.ticks - ticks0, srv.late_ticks - late0
+        # 2. Round trips.
+        rtt = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            client.request("state")
+            rtt.append(time.perf_counter() - t0)
+        accept = []
+        for target in (MOVE, BACK) * repeats:
+            t0 = time.perf_counter()
+            job = client.request("execute", skill="move_to", params=target)["id"]
+            accept.append(time.perf_counter() - t0)
+            _wait(lambda job=job: client.request("job", id=job)["status"] == "done", 30.0)
+        # 3. Silence: stop heartbeats mid-motion; time to the stop and to an arm at rest.
+        silence_stop, silence_still = [], []
+        for target in (MOVE, BACK)[:repeats]:
+            job = client.request("execute", skill="move_to", params=target)["id"]
+            time.sleep(0.5)
+            srv.silence_still_delay = None
+            client._beating.clear()
+            _wait(lambda job=job: client.request("job", id=job)["status"] == "done", 2.0)
+            _wait(lambda: srv.silence_still_delay is not None, 2.0)
+            silence_stop.append(srv.silence_stop_delay * 1e3)
+            silence_still.append(srv.silence_still_delay * 1e3)
+            client.connect()  # heartbeats again
+        # 4. Emergency stop latency in control ticks.
+        estop_ticks = []
+        for _ in range(repeats):
+            job = client.request("execute", skill="move_to", params=MOVE)["id"]
+            time.sleep(0.4)
+            client.estop("benchmark")
+            _wait(lambda: srv.estop_latency_ticks is not None and client.state()["estopped"], 1.0)
+            estop_ticks.append(srv.estop_latency_ticks)
+            srv.estop_latency_ticks = None
+            _wait(lambda job=job: client.request("job", id=job)["status"] == "done", 2.0)
+            client.reset_estop()
+            client.execute("move_to", BACK)
+        stop.set()
+        reader.join(timeout=1.0)
+    return {
+        "benchmark": "server",
+        "late_tick_fraction": round(late / max(ticks, 1), 5),
+        "control_ticks": ticks,
+        "telemetry_frames": len(frames),
+        # ms after the heartbeat timeout: until the skill is stopped, and until the arm is still
+        "silence_stop_ms": round(float(np.median(silence_stop)), 2),
+        "silence_still_ms": round(float(np.median(silence_still)), 2),
+        "heartbeat_timeout_ms": config.heartbeat_timeout * 1e3,
+        "estop_ticks": int(max(estop_ticks)),
+        "rtt_ms_median": round(float(np.median(rtt)) * 1e3, 3),
+        "rtt_ms_p99": round(float(np.percentile(rtt, 99)) * 1e3, 3),
+        "skill_accept_ms_median": round(float(np.median(accept)) * 1e3, 3),
+    }
