@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-BENCHMARKS = ("control", "skills", "tasks")
+BENCHMARKS = ("control", "skills", "tasks", "server")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -291,6 +291,51 @@ def serve(
         done.wait()
 
 
+hw_app = typer.Typer(help="Hardware tools: check a robot against the HAL conformance suite.")
+app.add_typer(hw_app, name="hw")
+
+
+@hw_app.command("check")
+def hw_check(
+    robot: Annotated[str, typer.Option(help="mujoco, franka, ur, xarm, or tcp://HOST:PORT.")] = (
+        "mujoco"
+    ),
+    host: Annotated[str | None, typer.Option(help="The real arm's address.")] = None,
+    token: Annotated[str | None, typer.Option(help="A robot server's shared token.")] = None,
+    amplitude: Annotated[float, typer.Option(help="Wrist test motion, rad (max 0.2).")] = 0.05,
+    speed: Annotated[float, typer.Option(help="Wrist test speed, rad/s (max 0.5).")] = 0.1,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before moving a real arm.")
+    ] = False,
+) -> None:
+    """Run the HAL conformance checks (small, slow wrist motions) and print the results."""
+    from hw.conformance import run_conformance
+
+    if robot.startswith("tcp://"):
+        from hw.server.client import RemoteRobot, ServerLost
+
+        try:
+            arm = RemoteRobot(robot, token=token)
+        except (ServerLost, ValueError) as exc:
+            _fail(str(exc), code=2)
+    else:
+        arm = _make_robot(robot, host, None)
+    if (
+        robot != "mujoco"
+        and not yes
+        and not typer.confirm(
+            f"The wrist of {robot} will move {amplitude} rad at {speed} rad/s. Is the area clear?"
+        )
+    ):
+        _fail("not confirmed; nothing moved")
+    try:
+        results = run_conformance(arm, amplitude=amplitude, speed=speed, log=err.print)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    if any(not r.passed and not r.skipped for r in results):
+        raise typer.Exit(1)
+
+
 def _make_robot(kind: str, host: str | None, scene: Path | None):
     if kind == "mujoco":
         from hw.sim.mujoco_robot import MujocoRobot
@@ -464,6 +509,10 @@ def bench(
         result = control.run(ticks=ticks, seed=seed)
     elif name == "skills":
         result = _bench_skills(episodes, seed, skills, jobs)
+    elif name == "server":
+        from hw.benchmarks import server as server_bench
+
+        result = server_bench.run()
     else:
         result = _bench_tasks(seeds, planner, tasks, jobs)
     if as_json:

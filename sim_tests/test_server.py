@@ -270,3 +270,12 @@ def test_estop_latches_and_stops_commanding_motion_at_once(server):
         client.reset_estop()
         result = client.execute("home")
         assert result.success, result.message
+
+
+def test_the_conformance_suite_passes_over_loopback(server):
+    from hw.conformance import run_conformance
+    from hw.server.client import RemoteRobot
+
+    results = run_conformance(RemoteRobot(address(server)), log=None)
+    failed = [(r.name, r.detail) for r in results if not r.passed and not r.skipped]
+    assert not failed and len(results) >= 9

@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import zmq
 
+from hw.robot import Robot
 from hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
+from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
 from skills.base import SkillResult, result_from_dict
 from skills.world import WorldState
 
 HEARTBEAT_PERIOD = 0.02  # s, five heartbeats per default 100 ms timeout
 POLL_PERIOD = 0.02  # s between job-status polls
+TICK_WAIT_PERIODS = 50  # control periods a RemoteRobot waits for the server's next tick
 
 
 class ServerLost(RuntimeError):
@@ -117,7 +120,8 @@ class RobotClient:
         except (ServerLost, RemoteError):
             pass
         self._socket.close()
-        self._context.term()
+        # destroy, not term: a telemetry subscriber in another thread must not block the exit.
+        self._context.destroy(linger=0)
 
     def __enter__(self) -> RobotClient:
         self.connect()
@@ -222,3 +226,79 @@ class RemoteArm:
     def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
         """Run the skill remotely."""
         return self.client.execute(skill, params)
+
+
+class RemoteRobot(Robot):
+    """A `Robot` whose arm is behind a robot server (for the conformance suite, teleop, ...).
+
+    Commands stream over the network and the server's control loop follows them (its own
+    safety filter and watchdog included: a stream that stops is a stale command, and the arm
+    stops). Skills should run on the server instead (`RemoteArm`); this is for joint-level use.
+    """
+
+    def __init__(self, address: str = "tcp://127.0.0.1:5555", token: str | None = None):
+        self.client = RobotClient(address, token=token)
+        d = self.client.request("describe")
+        gripper = None if d["gripper"] is None else GripperSpec(*d["gripper"])
+        caps = Capabilities(
+            name=f"remote {d['name']}",
+            dof=d["dof"],
+            joint_names=tuple(d["joint_names"]),
+            joint_lower=np.asarray(d["joint_lower"]),
+            joint_upper=np.asarray(d["joint_upper"]),
+            velocity_limit=np.asarray(d["velocity_limit"]),
+            acceleration_limit=np.asarray(d["acceleration_limit"]),
+            torque_limit=np.asarray(d["torque_limit"]),
+            control_rate_hz=d["control_rate_hz"],
+            command_modes=tuple(d["command_modes"]),
+            gripper=gripper,
+        )
+        super().__init__(caps)
+
+    def _connect(self) -> None:
+        self.client.connect()
+
+    def _disconnect(self) -> None:
+        self.client.close()
+
+    def read(self) -> RobotState:
+        s = self.client.state()
+        state = RobotState(
+            time=float(s["time"]),
+            q=np.asarray(s["q"], dtype=float),
+            dq=np.asarray(s["dq"], dtype=float),
+            tau=np.zeros(self.capabilities.dof),
+            gripper_width=float(s["gripper_width"]),
+            q_desired=np.asarray(s["command"], dtype=float),
+        )
+        self._last_state = state
+        return state
+
+    def _send(self, cmd: JointCommand) -> None:
+        self.client.request("command", mode=cmd.mode, values=np.asarray(cmd.values).tolist())
+
+    def _send_gripper(self, cmd: GripperCommand) -> None:
+        self.client.request("gripper", width=cmd.width, force=cmd.force, speed=cmd.speed)
+
+    def wait_for_tick(self) -> None:
+        """Wait until the server's control loop has ticked past the last state read."""
+        last = self._last_state.time if self._last_state is not None else float("-inf")
+        dt = self.capabilities.control_dt
+        deadline = time.monotonic() + TICK_WAIT_PERIODS * dt
+        while time.monotonic() < deadline:
+            time.sleep(dt / 4)
+            if float(self.client.state()["time"]) > last:
+                return
+        raise ServerLost(
+            f"the server's control loop has not ticked for {TICK_WAIT_PERIODS} periods"
+        )
+
+    def estop(self, reason: str = "emergency stop") -> None:
+        """Latch the e-stop here and on the server."""
+        super().estop(reason)
+        self.client.estop(reason)
+
+    def reset_estop(self) -> None:
+        """Clear it here and on the server."""
+        super().reset_estop()
+        self.client.reset_estop()

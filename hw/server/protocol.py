@@ -19,6 +19,7 @@ import msgpack
 
 OPS = {
     "hello": "take control (one client at a time); returns the robot's description",
+    "describe": "the robot's capabilities (no control needed)",
     "bye": "give control back",
     "heartbeat": "I am alive (send at least every heartbeat_timeout)",
     "execute": "start a skill: {skill, params}; returns a job id at once",

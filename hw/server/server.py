@@ -323,7 +323,7 @@ class RobotServer:
             self._stop_request = "emergency stop"
             self._event("estop", self._estop_request)
             return {"ok": True}
-        if op in ("state", "events", "job", "observe", "heartbeat", "hello"):
+        if op in ("state", "events", "job", "observe", "heartbeat", "hello", "describe"):
             return getattr(self, f"_op_{op}")(msg, client)
         if not self._has_control(client):
             return {
@@ -359,6 +359,26 @@ class RobotServer:
             "joint_upper": caps.joint_upper,
             "heartbeat_timeout": self.config.heartbeat_timeout,
             "telemetry_port": self.config.port + 1,
+        }
+
+    def _op_describe(self, msg: dict, client: str) -> dict:
+        caps = self.robot.capabilities
+        gripper = caps.gripper
+        return {
+            "ok": True,
+            "name": caps.name,
+            "dof": caps.dof,
+            "joint_names": list(caps.joint_names),
+            "joint_lower": caps.joint_lower,
+            "joint_upper": caps.joint_upper,
+            "velocity_limit": caps.velocity_limit,
+            "acceleration_limit": caps.acceleration_limit,
+            "torque_limit": caps.torque_limit,
+            "control_rate_hz": caps.control_rate_hz,
+            "command_modes": list(caps.command_modes),
+            "gripper": None
+            if gripper is None
+            else [gripper.max_width, gripper.max_force, gripper.max_speed],
         }
 
     def _op_bye(self, msg: dict, client: str) -> dict:
