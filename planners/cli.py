@@ -291,6 +291,68 @@ def serve(
         done.wait()
 
 
+@app.command()
+def deploy(
+    instruction: Annotated[str, typer.Argument(help="What to do.")],
+    robot: Annotated[str, typer.Option(help="tcp://HOST:PORT of a robot server, or mujoco.")] = (
+        "mujoco"
+    ),
+    token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
+    scene: Annotated[Path | None, typer.Option(help="Scene file (with --robot mujoco).")] = None,
+    planner: Annotated[str, typer.Option(help="symbolic (offline) or llm.")] = "symbolic",
+    yes: Annotated[bool, typer.Option("--yes", help="Execute without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Plan, rehearse the whole plan in a MuJoCo twin of the current state, then execute."""
+    from planners.deploy import deploy as run_deploy
+
+    chosen = _make_planner(planner, None, None)
+
+    def confirm(report) -> bool:
+        if not as_json:
+            _print_steps("rehearsal in the simulated twin", report.rehearsal)
+        if yes:
+            return True
+        return typer.confirm(
+            f"Rehearsal succeeded. Execute {len(report.plan)} skill calls on {robot}?"
+        )
+
+    if robot.startswith("tcp://"):
+        from hw.server.client import RemoteArm, RemoteError, RobotClient, ServerLost
+
+        try:
+            with RobotClient(robot, token=token) as client:
+                report = run_deploy(
+                    instruction,
+                    RemoteArm(client),
+                    chosen,
+                    confirm,
+                    joints=lambda: client.state()["q"],
+                )
+        except (ServerLost, RemoteError) as exc:
+            _fail(str(exc))
+    elif robot == "mujoco":
+        from hw.sim.mujoco_robot import MujocoRobot
+        from skills.arm import LocalArm
+
+        with MujocoRobot(_load_scene(scene, None)) as sim:
+            report = run_deploy(
+                instruction, LocalArm(sim), chosen, confirm, joints=lambda: sim.read().q
+            )
+    else:
+        _fail(
+            f"deploy needs --robot tcp://HOST:PORT (a robot server) or mujoco, got {robot!r}",
+            code=2,
+        )
+    if as_json:
+        print(json.dumps(report.to_dict()))
+    elif report.steps:
+        _print_steps(f"{instruction!r} on {robot}", report.steps)
+    if not report.success:
+        print(f"error: {report.error}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
 hw_app = typer.Typer(help="Hardware tools: check a robot against the HAL conformance suite.")
 app.add_typer(hw_app, name="hw")
 

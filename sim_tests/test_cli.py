@@ -64,7 +64,7 @@ def test_unknown_benchmark_is_a_one_line_error():
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown benchmark 'nope'; available: control, skills, tasks"
+        "error: unknown benchmark 'nope'; available: control, skills, tasks, server"
     ]
 
 
@@ -187,3 +187,12 @@ def test_bench_tasks_json_contract():
     assert set(out["tasks"]) == {"pick_cube", "push_left"}
     for figures in out["tasks"].values():
         assert {"success_rate", "episodes", "replans"} <= set(figures)
+
+
+def test_bench_server_json_contract():
+    proc = skillstack("bench", "server", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for field in ("late_tick_fraction", "silence_stop_ms", "estop_ticks", "rtt_ms_median"):
+        assert field in out
+    assert out["late_tick_fraction"] < 0.05 and out["estop_ticks"] <= 2 and out["rtt_ms_median"] < 5

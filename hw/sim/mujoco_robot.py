@@ -104,15 +104,17 @@ class MujocoRobot(_Robot):
             self.recorder.close()
             self.recorder = None
 
-    def reset(self) -> RobotState:
-        """Put the arm at home with the gripper open and every object at its scene pose."""
+    def reset(self, q: np.ndarray | None = None) -> RobotState:
+        """Put the arm at ``q`` (default: home) with the gripper open and every object at its
+        scene pose."""
         m, d = self._require()
+        q = self.arm.home_q if q is None else np.asarray(q, dtype=float)
         mujoco.mj_resetData(m, d)
-        d.qpos[: self.capabilities.dof] = self.arm.home_q
+        d.qpos[: self.capabilities.dof] = q
         for adr in self._finger_adr:
             d.qpos[adr] = self.arm.finger_travel
         self._set_mode("joint_position")
-        self._ctrl_arm[:] = self.arm.home_q
+        self._ctrl_arm[:] = q
         d.ctrl[self._grip_act] = self.arm.finger_travel
         self._grip_goal = self._grip_target = self.arm.finger_travel
         self._grip_rate = 0.0

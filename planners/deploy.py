@@ -1,0 +1,128 @@
+"""Rehearse before moving: plan, try the whole plan in a MuJoCo twin, then run it for real.
+
+`deploy` takes the world state from the robot (perception, or whatever the robot server
+reports), plans, and replays the plan in a fresh simulation built from that state (the
+objects where they are, the arm where it is). Only a plan that succeeds in rehearsal is
+shown for confirmation and executed on the robot; a plan that fails there never moves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hw.sim.mujoco_robot import MujocoRobot
+from planners.executive import propose
+from planners.types import Planner, PlanningError, PlanningRequest
+from robot.scene import COLORS, Scene, SceneError, SceneObject, Table, validate_scene
+from skills.arm import Arm, LocalArm
+from skills.registry import all_skills
+from skills.world import WorldState
+
+
+@dataclass
+class DeployReport:
+    """What happened: the plan, its rehearsal, and (if confirmed) the real execution."""
+
+    instruction: str
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    rehearsal: list[dict[str, Any]] = field(default_factory=list)
+    rehearsed_ok: bool = False
+    confirmed: bool = False
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    success: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+def twin_scene(world: WorldState) -> Scene:
+    """A scene reproducing ``world``: every object at its observed pose and size."""
+    if world.held is not None:
+        raise SceneError(f"the robot holds {world.held}: put it down before rehearsing a plan")
+    objects = []
+    for o in world.objects.values():
+        objects.append(
+            SceneObject(
+                o.name,
+                o.kind,
+                tuple(o.size),
+                (o.position[0], o.position[1], max(0.0, o.bottom)),
+                yaw=o.yaw,
+                color=COLORS.get(o.color, COLORS["gray"]),
+                color_name=o.color,
+                contents=world.contents.get(o.name, 0) if o.kind == "cup" else 0,
+            )
+        )
+    scene = Scene(Table(), tuple(objects), name="twin")
+    validate_scene(scene)
+    return scene
+
+
+def rehearse(calls: list, world: WorldState, q: np.ndarray | None) -> tuple[bool, list[dict]]:
+    """Run ``calls`` in a twin of ``world`` with the arm at ``q``; (all succeeded, steps)."""
+    steps = []
+    with MujocoRobot(twin_scene(world)) as twin:
+        if q is not None:
+            twin.reset(q)
+        arm = LocalArm(twin)
+        for call in calls:
+            result = arm.execute(call.skill, call.params)
+            steps.append(result.to_dict())
+            if not result.success:
+                return False, steps
+    return True, steps
+
+
+def deploy(
+    instruction: str,
+    arm: Arm,
+    planner: Planner,
+    confirm: Callable[[DeployReport], bool],
+    joints: Callable[[], np.ndarray | None] = lambda: None,
+) -> DeployReport:
+    """Plan, rehearse in a twin, ask ``confirm``, then execute on ``arm``."""
+    report = DeployReport(instruction)
+    world = arm.observe()
+    try:
+        plan = propose(planner, PlanningRequest(instruction, world, all_skills()), _Scratch())
+    except PlanningError as exc:
+        report.error = str(exc)
+        return report
+    report.plan = [c.to_dict() for c in plan.calls]
+    try:
+        report.rehearsed_ok, report.rehearsal = rehearse(plan.calls, world, joints())
+    except SceneError as exc:
+        report.error = f"cannot build the rehearsal twin: {exc}"
+        return report
+    if not report.rehearsed_ok:
+        last = report.rehearsal[-1]
+        report.error = (
+            f"the plan failed in rehearsal at {last['skill']}: {last['message']}; not executed"
+        )
+        return report
+    report.confirmed = confirm(report)
+    if not report.confirmed:
+        report.error = "not confirmed; nothing moved"
+        return report
+    for call in plan.calls:
+        result = arm.execute(call.skill, call.params)
+        report.steps.append(result.to_dict())
+        if not result.success:
+            report.error = f"{call} failed on the robot: {result.message}"
+            return report
+    report.success = True
+    return report
+
+
+class _Scratch:
+    """Collects the planning figures `propose` records (not reported by deploy)."""
+
+    def __init__(self):
+        self.planning_ms: list[float] = []
+        self.rejected_plans = 0

@@ -1,0 +1,70 @@
+"""Rehearse before moving: a plan runs on the robot only after it succeeded in a twin."""
+
+from __future__ import annotations
+
+from hw.sim.mujoco_robot import MujocoRobot
+from planners.deploy import deploy, twin_scene
+from planners.symbolic import SymbolicPlanner
+from planners.types import Plan, Planner, SkillCall
+from robot.scene import default_scene
+from skills.arm import LocalArm
+from skills.world import observe
+
+
+class Fixed(Planner):
+    """Always proposes the same calls."""
+
+    name = "fixed"
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def plan(self, request):
+        return Plan(self.calls, self.name)
+
+
+def test_a_rehearsed_plan_is_executed_after_confirmation():
+    asked = []
+    with MujocoRobot(default_scene()) as robot:
+        report = deploy(
+            "put the cube in the bowl",
+            LocalArm(robot),
+            SymbolicPlanner(),
+            confirm=lambda r: asked.append(r.rehearsal) or True,
+            joints=lambda: robot.read().q,
+        )
+        assert report.success, report.error
+        assert observe(robot).holds("in", "cube", "bowl")
+    assert report.rehearsed_ok and [s["skill"] for s in asked[0]] == ["grasp", "place"]
+
+
+def test_a_plan_that_fails_in_rehearsal_never_moves_the_robot():
+    bad = [
+        SkillCall("grasp", {"object": "cube"}),
+        SkillCall("place", {"object": "cube", "target": "table", "position": [0.45, 0.2]}),
+    ]  # the cup is there
+    with MujocoRobot(default_scene()) as robot:
+        report = deploy("put the cube down", LocalArm(robot), Fixed(bad), confirm=lambda r: True)
+        assert robot.read().time == 0.0
+    assert not report.rehearsed_ok and not report.confirmed and report.steps == []
+    assert "failed in rehearsal at place" in report.error and "not executed" in report.error
+
+
+def test_declining_moves_nothing():
+    with MujocoRobot(default_scene()) as robot:
+        report = deploy(
+            "put the cube in the bowl", LocalArm(robot), SymbolicPlanner(), confirm=lambda r: False
+        )
+        assert robot.read().time == 0.0
+    assert report.rehearsed_ok and not report.success and "nothing moved" in report.error
+
+
+def test_the_twin_reproduces_the_observed_world():
+    with MujocoRobot(default_scene()) as robot:
+        world = observe(robot)
+    twin = twin_scene(world)
+    assert twin.names == world.objects.keys() or set(twin.names) == set(world.objects)
+    assert twin.object("cup").contents == world.contents["cup"]
+    with MujocoRobot(twin) as sim:
+        again = observe(sim)
+    assert again.predicates == world.predicates
