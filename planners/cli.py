@@ -555,6 +555,7 @@ def bench(
     backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per task (tasks).")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Trials per measurement (server).")] = 3,
     planner: Annotated[str, typer.Option(help="Planner (tasks): symbolic or llm.")] = "symbolic",
     tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (tasks).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
@@ -574,7 +575,7 @@ def bench(
     elif name == "server":
         from hw.benchmarks import server as server_bench
 
-        result = server_bench.run()
+        result = server_bench.run(repeats)
     else:
         result = _bench_tasks(seeds, planner, tasks, jobs)
     if as_json:

@@ -190,7 +190,7 @@ def test_bench_tasks_json_contract():
 
 
 def test_bench_server_json_contract():
-    proc = skillstack("bench", "server", "--json", timeout=300)
+    proc = skillstack("bench", "server", "--repeats", "1", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     for field in ("late_tick_fraction", "silence_stop_ms", "estop_ticks", "rtt_ms_median"):
