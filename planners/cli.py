@@ -589,60 +589,45 @@ def bench(
     Console().print(table)
 
 
-def _bench_skills(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
+def _with_progress(description: str, work):
+    """Run ``work(progress)`` under a progress bar on stderr; progress(done, total)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from skills import bench
-
-    names = [s.strip() for s in skills.split(",")] if skills else None
-    with Progress(
+    columns = (
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("skill episodes", total=None)
-        try:
-            return bench.run(
-                episodes,
-                seed,
-                names,
-                jobs,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except ValueError as exc:
-            _fail(str(exc), code=2)
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _bench_skills(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
+    from skills import bench
+
+    names = [s.strip() for s in skills.split(",")] if skills else None
+    try:
+        return _with_progress(
+            "skill episodes", lambda progress: bench.run(episodes, seed, names, jobs, progress)
+        )
+    except ValueError as exc:
+        _fail(str(exc), code=2)
 
 
 def _bench_tasks(seeds: int, planner: str, tasks: str | None, jobs: int | None) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from planners import bench
 
     if planner not in PLANNERS:
         _fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
     names = [t.strip() for t in tasks.split(",")] if tasks else None
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("task episodes", total=None)
-        try:
-            return bench.run(
-                seeds,
-                planner,
-                names,
-                jobs,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except KeyError as exc:
-            _fail(str(exc.args[0]), code=2)
+    try:
+        return _with_progress(
+            "task episodes", lambda progress: bench.run(seeds, planner, names, jobs, progress)
+        )
+    except KeyError as exc:
+        _fail(str(exc.args[0]), code=2)
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ Every test is bounded in time and talks only to 127.0.0.1.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
+from hw.server import free_port_pair
 from hw.server.client import RemoteArm, RemoteError, RobotClient, ServerLost
 from hw.server.protocol import pack, unpack
 from hw.server.server import RobotServer, ServerConfig
@@ -29,21 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STILL = 0.02  # rad/s: an arm slower than this is holding still
 
 
-def free_port() -> int:
-    """A free port whose successor (the telemetry port) is free too."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no pair of free ports")
-
-
 def scene() -> Scene:
     cube = SceneObject("cube", "box", (0.05, 0.05, 0.05), (0.5, 0.0, 0.0))
     bowl = SceneObject("bowl", "bowl", (0.16, 0.06), (0.45, -0.22, 0.0))
@@ -52,7 +37,7 @@ def scene() -> Scene:
 
 @pytest.fixture
 def server():
-    port = free_port()
+    port = free_port_pair()
     srv = RobotServer(MujocoRobot(scene()), ServerConfig(port=port, heartbeat_timeout=0.1))
     srv.start()
     yield srv
@@ -95,7 +80,7 @@ def test_telemetry_streams_at_its_rate(server):
 
 
 def test_a_wrong_token_is_refused():
-    port = free_port()
+    port = free_port_pair()
     with RobotServer(MujocoRobot(scene()), ServerConfig(port=port, token="s3cret")) as srv:
         with pytest.raises(RemoteError, match="token"):
             RobotClient(address(srv), token="guess").connect()
@@ -230,7 +215,7 @@ SERVER_SCRIPT = textwrap.dedent("""
 
 
 def test_a_server_killed_mid_skill_is_reported_not_waited_for():
-    port = free_port()
+    port = free_port_pair()
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVER_SCRIPT, str(port)],
         cwd=ROOT,

@@ -8,33 +8,19 @@ the round trip of requests (a state read, and a skill call from send to "accepte
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import numpy as np
 
 from hw.benchmarks.control import bench_scene
+from hw.server import free_port_pair
 from hw.server.client import RobotClient
 from hw.server.server import RobotServer, ServerConfig
 from hw.sim.mujoco_robot import MujocoRobot
 
 MOVE = {"position": [0.35, 0.25, 0.35], "speed": 0.15}
 BACK = {"position": [0.45, -0.2, 0.3], "speed": 0.15}
-
-
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free ports")
 
 
 def _wait(predicate, timeout: float) -> float | None:
@@ -48,7 +34,7 @@ def _wait(predicate, timeout: float) -> float | None:
 
 def run(repeats: int = 3) -> dict:
     """Run the benchmark; returns the JSON-ready figures."""
-    config = ServerConfig(port=_free_port(), heartbeat_timeout=0.1, telemetry_hz=100.0)
+    config = ServerConfig(port=free_port_pair(), heartbeat_timeout=0.1, telemetry_hz=100.0)
     address = f"tcp://127.0.0.1:{config.port}"
     with RobotServer(MujocoRobot(bench_scene()), config) as srv, RobotClient(address) as client:
         frames: list[dict] = []
