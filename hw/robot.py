@@ -121,7 +121,7 @@ class Robot(ABC):
     def estop(self, reason: str = "emergency stop") -> None:
         """Latch the emergency stop; every later command is replaced by a hold."""
         state = self._last_state if self._last_state is not None else self.read()
-        self.safety.estop(reason, state.time)
+        self.safety.estop(reason, state.time, hold=state.q)
         self._send(
             self.safety.filter(
                 JointCommand("joint_position", self.safety.q_prev, state.time), state

@@ -141,11 +141,22 @@ class SafetyFilter:
         self._track_violation()
         self._initialised = True
 
-    def estop(self, reason: str = "emergency stop requested", time: float = 0.0) -> None:
-        """Latch the emergency stop: hold still until `reset_estop`."""
+    def estop(
+        self,
+        reason: str = "emergency stop requested",
+        time: float = 0.0,
+        hold: np.ndarray | None = None,
+    ) -> None:
+        """Latch the emergency stop: hold still until `reset_estop`.
+
+        ``hold`` is where to hold (the measured joints, normally): holding the last command
+        instead would first carry the arm on by its tracking lag.
+        """
         if not self.estopped:
             self.estopped = True
             self._record(time, "estop", reason)
+            if hold is not None and np.isfinite(hold).all():
+                self._qp = np.asarray(hold, dtype=float).tolist()
 
     def reset_estop(self) -> None:
         """Clear a latched emergency stop. Motion resumes from rest at the held position."""

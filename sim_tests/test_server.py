@@ -246,6 +246,7 @@ def test_estop_latches_and_stops_commanding_motion_at_once(server):
         time.sleep(0.5)
         client.estop("test")
         assert wait_for(lambda: client.state()["estopped"], 0.2)
+        time.sleep(0.005)  # the snapshot of the latching tick still shows that tick's command
         held = client.state()["command"]
         time.sleep(0.2)
         assert np.array_equal(client.state()["command"], held)  # no further motion command
