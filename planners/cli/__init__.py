@@ -1,0 +1,22 @@
+"""The `skillstack` command line: a thin shell over the packages.
+
+Every command exits 0 on success and non-zero with a one-line reason on failure or bad
+input; ``--json`` prints exactly one JSON object on stdout (logs go to stderr). One module
+per group of commands; they register themselves on the shared `app`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from planners.cli import bench_cmd, robot_cmd, run_cmd, sim_cmd, skills_cmd  # noqa: F401
+from planners.cli.common import app, err
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,5 @@
+"""`python -m planners.cli`."""
+
+from planners.cli import main
+
+main()

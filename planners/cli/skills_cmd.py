@@ -1,0 +1,107 @@
+"""`skillstack skills` and `skillstack do`: the skill library from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from planners.cli.common import (
+    app,
+    err,
+    fail,
+    load_scene,
+    open_video,
+    print_steps,
+)
+
+
+def _run_calls(
+    calls: list[tuple[str, dict]], scene, video: Path | None, as_json: bool, title: str
+) -> None:
+    """Execute skill calls in order on a simulated arm; print a table or one JSON object."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    for name, _ in calls:
+        try:
+            get_skill(name)
+        except KeyError as exc:
+            fail(str(exc.args[0]), code=2)
+    steps = []
+    with MujocoRobot(scene) as robot:
+        open_video(robot, video)
+        for name, params in calls:
+            result = execute(get_skill(name), params, robot)
+            steps.append(result.to_dict())
+            if not as_json:
+                mark = "[green]ok[/]" if result.success else f"[red]{result.failure.value}[/]"
+                err.print(f"{name} {params}: {mark} {result.message}", highlight=False)
+            if not result.success:
+                break
+    success = len(steps) == len(calls) and all(s["success"] for s in steps)
+    if as_json:
+        print(
+            json.dumps({"success": success, "steps": steps, "video": str(video) if video else None})
+        )
+    else:
+        print_steps(title, steps)
+        if video:
+            err.print(f"video written to {video}")
+    if not success:
+        raise typer.Exit(1)
+
+
+@app.command("skills")
+def list_skills(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON Schemas.")] = False,
+) -> None:
+    """List the skills with their parameters (``--json``: the tool schemas a planner sees)."""
+    from skills.registry import schemas
+
+    tools = schemas()
+    if as_json:
+        print(json.dumps(tools))
+        return
+    table = RichTable(title="skills")
+    table.add_column("skill")
+    table.add_column("parameters")
+    table.add_column("description")
+    for tool in tools:
+        props = tool["parameters"]["properties"]
+        required = set(tool["parameters"]["required"])
+        params = ", ".join(k if k in required else f"{k}={props[k].get('default')}" for k in props)
+        table.add_row(tool["name"], params, tool["description"])
+    Console().print(table)
+
+
+def _parse_call(text: str) -> tuple[str, dict]:
+    """``"place object=cube target=bowl offset=[0.01,0]"`` -> ("place", {...})."""
+    import yaml
+
+    name, *pairs = text.split()
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"cannot read {pair!r} in {text!r}: write parameters as key=value", code=2)
+        params[key] = yaml.safe_load(value)
+    return name, params
+
+
+@app.command()
+def do(
+    calls: Annotated[list[str], typer.Argument(help='Skill calls, e.g. "grasp object=cube".')],
+    scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
+    video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run skill calls in order on the simulated arm, stopping at the first failure."""
+    parsed = [_parse_call(c) for c in calls]
+    _run_calls(parsed, load_scene(scene, seed), video, as_json, "skill calls")
