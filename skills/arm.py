@@ -41,7 +41,11 @@ class LocalArm:
         return observe(self.robot)
 
     def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
-        """Execute through `skills.executor.execute`."""
+        """Execute through `skills.executor.execute` (captioning a video being recorded)."""
+        recorder = getattr(self.robot, "recorder", None)
+        if recorder is not None and hasattr(recorder, "set_caption"):
+            args = ", ".join(f"{k}={v}" for k, v in params.items())
+            recorder.set_caption(f"{skill}({args})")
         return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick)
 
 

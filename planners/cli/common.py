@@ -19,7 +19,6 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
-
 def fail(message: str, code: int = 1) -> None:
     # One plain line on stderr: scripts read it, and rich would wrap it at the terminal width.
     print(f"error: {message}", file=sys.stderr)
