@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from quaternions import angle_between, quat_mul
 
 from robot.arms import get_arm
 from robot.ik import DifferentialIK, IKConfig
@@ -42,23 +43,6 @@ def pose_of(fk: KinematicModel, q: np.ndarray) -> Pose:
 
 def target_at(pose: Pose) -> TrajectorySample:
     return TrajectorySample(pose.position.copy(), pose.quat.copy(), np.zeros(6))
-
-
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return np.array(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ]
-    )
-
-
-def angle_between(qa: np.ndarray, qb: np.ndarray) -> float:
-    return 2.0 * math.acos(min(1.0, abs(float(np.dot(qa, qb)))))
 
 
 def errors(fk: KinematicModel, q: np.ndarray, target: TrajectorySample) -> tuple[float, float]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
+from quaternions import quat_conj, quat_mul, quat_to_mat, quat_to_rotvec
 
 from robot.arms import ARMS, get_arm, panda
 from robot.kinematics import KinematicModel, KinematicsError
@@ -30,42 +31,6 @@ def random_configs(n: int, seed: int, shrink: float = 0.1) -> list[np.ndarray]:
 
 
 # -- quaternion helpers written here, independent of MuJoCo --------------------------------
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return np.array(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ]
-    )
-
-
-def quat_conj(q: np.ndarray) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
-
-
-def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
-    q = q / np.linalg.norm(q)
-    if q[0] < 0:
-        q = -q
-    s = np.linalg.norm(q[1:])
-    if s < 1e-300:
-        return np.zeros(3)
-    return q[1:] / s * 2.0 * np.arctan2(s, q[0])
-
-
-def quat_to_mat(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def ee_pos_quat(kin: KinematicModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

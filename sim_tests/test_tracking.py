@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from quaternions import angle_between, axis_angle_quat, quat_mul
 
 from hw.sim.mujoco_robot import MujocoRobot
 from hw.sim.tour import Mover, pick_and_shake, run_tour
@@ -23,28 +24,6 @@ SLIP_TOL_MM = 2.0  # mm, a gripped 5 cm cube shaken at 0.6 m/s
 def scene() -> Scene:
     cube = SceneObject("cube", "box", (0.05, 0.05, 0.05), (0.5, 0.0, 0.0), mass=0.15)
     return Scene(Table(), (cube,))
-
-
-def quat_about(axis, angle: float) -> np.ndarray:
-    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
-    return np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
-
-
-def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ]
-    )
-
-
-def angle_between(qa: np.ndarray, qb: np.ndarray) -> float:
-    return 2.0 * float(np.arccos(min(1.0, abs(float(np.dot(qa, qb))))))
 
 
 def test_tour_ends_within_2mm_and_tracks_within_1cm():
@@ -70,7 +49,7 @@ def test_tour_ends_within_2mm_and_tracks_within_1cm():
 def test_point_to_point_with_orientation_change(position, rotation):
     with MujocoRobot(scene()) as robot:
         mover = Mover(robot)
-        goal_quat = qmul(mover.down, quat_about(*rotation))
+        goal_quat = quat_mul(mover.down, axis_angle_quat(*rotation))
         mover.move(position, quat=goal_quat)
         truth = robot.ee_pose()
         assert np.linalg.norm(truth.position - np.array(position)) < FINAL_POSITION_TOL

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from quaternions import angle_between, axis_angle_quat, quat_conj, quat_mul, quat_to_rotvec
 
 from robot.trajectory import (
     DEFAULT_MAX_ANGULAR_SPEED,
@@ -24,40 +25,6 @@ DOWN = (0.0, 1.0, 0.0, 0.0)  # gripper pointing down: 180 deg about x
 
 
 # -- quaternion helpers independent of MuJoCo ---------------------------------------------
-def quat_mul(a, b) -> np.ndarray:
-    aw, ax, ay, az = a
-    bw, bx, by, bz = b
-    return np.array(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ]
-    )
-
-
-def quat_conj(q) -> np.ndarray:
-    return np.array([q[0], -q[1], -q[2], -q[3]])
-
-
-def quat_to_rotvec(q) -> np.ndarray:
-    q = np.asarray(q, dtype=float) / np.linalg.norm(q)
-    if q[0] < 0:
-        q = -q
-    s = np.linalg.norm(q[1:])
-    if s < 1e-300:
-        return np.zeros(3)
-    return q[1:] / s * 2.0 * math.atan2(s, q[0])
-
-
-def axis_angle_quat(axis, angle) -> np.ndarray:
-    axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
-    return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * axis])
-
-
-def angle_between(qa, qb) -> float:
-    return float(np.linalg.norm(quat_to_rotvec(quat_mul(qa, quat_conj(qb)))))
 
 
 def assert_same_rotation(qa, qb, atol=1e-12):
