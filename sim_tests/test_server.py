@@ -265,3 +265,14 @@ def test_the_conformance_suite_passes_over_loopback(server):
     results = run_conformance(RemoteRobot(address(server)), log=None)
     failed = [(r.name, r.detail) for r in results if not r.passed and not r.skipped]
     assert not failed and len(results) >= 9
+
+
+@pytest.mark.parametrize(("period", "stopped"), [(0.05, False), (0.25, True)])
+def test_delayed_heartbeats_stop_a_skill_only_past_the_timeout(server, period, stopped):
+    client = RobotClient(address(server), heartbeat_period=period)  # 100 ms timeout
+    client.connect()
+    try:
+        result = client.execute("move_to", {"position": [0.4, 0.15, 0.35], "speed": 0.2})
+    finally:
+        client.close()
+    assert (result.failure == Failure.SAFETY_STOP) is stopped, result.message
