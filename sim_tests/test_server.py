@@ -276,3 +276,19 @@ def test_delayed_heartbeats_stop_a_skill_only_past_the_timeout(server, period, s
     finally:
         client.close()
     assert (result.failure == Failure.SAFETY_STOP) is stopped, result.message
+
+
+def test_telemetry_reports_the_running_skill_and_its_progress(server):
+    with RobotClient(address(server)) as client:
+        sub = client.telemetry()
+        job = client.request("execute", skill="grasp", params={"object": "cube"})["id"]
+        seen = set()
+        end = time.monotonic() + 15
+        while time.monotonic() < end and client.request("job", id=job)["status"] != "done":
+            frame = sub.receive(timeout=0.5)
+            if frame and frame["skill"] == "grasp" and frame["step"] is not None:
+                seen.add((frame["step"], frame["progress"]))
+        sub.close()
+    steps = {s for s, _ in seen}
+    assert {"approach", "descend", "close", "lift"} <= steps
+    assert max(p for _, p in seen) > min(p for _, p in seen)

@@ -29,11 +29,13 @@ def execute(
     realtime: bool = False,
     on_tick: Callable | None = None,
     abort: Callable[[], str | None] | None = None,
+    on_program: Callable[[Program], None] | None = None,
 ) -> SkillResult:
     """Execute ``skill`` with untrusted ``raw_params`` on a connected robot.
 
     ``abort`` is asked every control tick; a non-empty answer ends the skill at once with
     `Failure.SAFETY_STOP` and that reason (the robot server uses it for supervision).
+    ``on_program`` receives the planned `Program` before it starts (to report progress).
     """
     raw = dict(raw_params or {})
     try:
@@ -51,6 +53,8 @@ def execute(
         return SkillResult(skill.name, raw, False, exc.failure, exc.message)
     program.guards.append(NoCollision(program.allowed_contacts))
     program.abort = abort  # checked every tick: supervision (silent client, late ticks)
+    if on_program is not None:
+        on_program(program)
     refusals_before = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
     t0 = robot.read().time
     loop = ControlLoop(robot, realtime=realtime, on_tick=on_tick)

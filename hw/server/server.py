@@ -125,6 +125,7 @@ class RobotServer:
         self._late_run = 0
         self._last_tick_wall = 0.0
         self._remote_command: JointCommand | None = None
+        self._program = None  # the running skill's program (for telemetry)
         self._snapshot: dict[str, Any] = {}
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -193,6 +194,7 @@ class RobotServer:
 
     def _run_job(self, job: Job) -> None:
         job.status = "running"
+        self._program = None  # set by the executor once the skill has planned
         self._stop_request = self._late_reason = None
         self._late_run = 0
         self._remote_command = None
@@ -205,6 +207,7 @@ class RobotServer:
                 realtime=self.config.realtime,
                 on_tick=self._tick,
                 abort=self._abort_reason,
+                on_program=self._set_program,
             )
         except KeyError as exc:
             job.result = SkillResult(job.skill, job.params, False, None, str(exc.args[0]))
@@ -250,6 +253,9 @@ class RobotServer:
             "command": sent.values,
             "estopped": self.robot.safety.estopped,
         }
+
+    def _set_program(self, program) -> None:
+        self._program = program
 
     def _abort_reason(self) -> str | None:
         """Why the running skill must stop now (checked every tick), or None."""
@@ -450,10 +456,18 @@ class RobotServer:
         next_time = time.monotonic()
         while self._running.is_set():
             running = next((j for j in self._all_jobs.values() if j.status == "running"), None)
+            program = self._program
             frame = {
                 **self._snapshot,
                 "skill": running.skill if running else None,
                 "job": running.id if running else None,
+                # What the skill is doing now: its current primitive, and how far along.
+                "step": program.label if running and program else None,
+                "progress": round(
+                    min(program.index, len(program.primitives)) / len(program.primitives), 3
+                )
+                if running and program
+                else None,
                 "late_ticks": self.late_ticks,
                 "ticks": self.ticks,
                 "events": len(self.events),
