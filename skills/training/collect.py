@@ -1,0 +1,211 @@
+"""Collect demonstrations: the scripted skills as experts on randomised, seeded scenes.
+
+Each episode builds a random scene from its own seed with the scene builders of
+`skills.bench`, runs the skill through the executor exactly as a planner would, and samples
+observations and commands every ``1 / rate_hz`` seconds of simulated time from the
+executor's ``on_tick`` hook. Skills that need something in hand (place) are set up with an
+unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
+Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
+
+Episodes run in worker processes, which return arrays; the parent writes the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from skills.bench import _container, _graspable, _place_objects
+from skills.training.dataset import (
+    DEFAULT_CONTROL_RATE_HZ,
+    OBS_KEYS,
+    Episode,
+    actions_from_path,
+    write_dataset,
+)
+
+COLLECTABLE_SKILLS = ("grasp", "place")
+DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
+DEFAULT_JOBS = 2
+SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a place) succeeds
+SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
+SIDE_GRASP_FRACTION = 0.25  # grasp episodes that approach from the side, where possible
+SIDE_GRASP_MIN_HEIGHT_M = 0.05
+SIDE_GRASP_MIN_REACH_M = 0.45
+TABLE_SPOT_RADIUS_M = 0.45  # place-on-table goals lie on this circle around the base
+TABLE_SPOT_CLEARANCE_M = 0.12  # from the item's start
+TIME_EPS_S = 1e-9
+
+
+def episode_setup(skill: str, seed: int) -> tuple:
+    """The random scene, unrecorded set-up calls, skill parameters and target object name."""
+    rng = np.random.default_rng(seed)
+    setup: list[tuple[str, dict]] = []
+    if skill == "grasp":
+        scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
+        target = scene.object("target")
+        side_ok = (
+            target.kind != "cup"
+            and target.height() >= SIDE_GRASP_MIN_HEIGHT_M
+            and math.hypot(*target.position[:2]) >= SIDE_GRASP_MIN_REACH_M
+        )
+        side = side_ok and rng.random() < SIDE_GRASP_FRACTION
+        return scene, setup, {"object": "target", "approach": "side" if side else "top"}, "target"
+    if skill == "place":
+        kind = ("plate", "bowl", "table")[int(rng.integers(3))]
+        makers = [_graspable("item", ("box", "cylinder"))]
+        if kind != "table":
+            makers.append(_container("goal", kind))
+        scene = _place_objects(rng, makers)
+        setup = [("grasp", {"object": "item"})]
+        if kind != "table":
+            return scene, setup, {"object": "item", "target": "goal"}, "item"
+        a = float(rng.uniform(-0.9, 0.9))
+        item = scene.object("item").position
+        spot = (TABLE_SPOT_RADIUS_M * math.cos(a), TABLE_SPOT_RADIUS_M * math.sin(a))
+        if math.dist(spot, item[:2]) < TABLE_SPOT_CLEARANCE_M:
+            spot = (spot[0], -spot[1])
+        params = {
+            "object": "item",
+            "target": "table",
+            "position": [round(spot[0], 3), round(spot[1], 3)],
+        }
+        return scene, setup, params, "item"
+    raise ValueError(f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}")
+
+
+class _Recorder:
+    """Samples the robot every ``1 / rate_hz`` s of sim time; tracks the gripper command."""
+
+    def __init__(self, robot, target: str, rate_hz: float):
+        self.robot, self.target, self.period = robot, target, 1.0 / rate_hz
+        self.rows: dict[str, list] = {k: [] for k in (*OBS_KEYS, "joint_targets", "gripper")}
+        self.t0: float | None = None
+        self.gripper_command = 2 * robot.arm.finger_travel  # reset() opens the gripper
+        send = robot.gripper
+
+        def gripper(cmd):
+            sent = send(cmd)
+            self.gripper_command = float(sent.width)
+            return sent
+
+        robot.gripper = gripper  # this robot instance only: it lives for one episode
+
+    def on_tick(self, state, sent) -> None:
+        if self.t0 is None:
+            self.t0 = state.time
+        if state.time + TIME_EPS_S >= self.t0 + len(self.rows["joint_targets"]) * self.period:
+            self.sample()
+
+    def sample(self) -> None:
+        """Record the state after the tick: all observations are of the same instant."""
+        robot, rows = self.robot, self.rows
+        state = robot.read()
+        ee, obj = robot.ee_pose(), robot.object_pose(self.target)
+        rows["robot0_joint_pos"].append(state.q)
+        rows["robot0_joint_vel"].append(state.dq)
+        rows["robot0_eef_pos"].append(ee.position)
+        rows["robot0_eef_quat"].append(ee.quat)
+        rows["robot0_gripper_width"].append([state.gripper_width])
+        rows["object"].append(np.concatenate([obj.position, obj.quat]))
+        q_desired = state.q_desired if state.q_desired is not None else state.q
+        rows["joint_targets"].append(q_desired)
+        rows["gripper"].append(self.gripper_command)
+
+    def episode(self, success: bool, seed: int, params: dict) -> Episode:
+        if not self.rows["joint_targets"]:  # refused before any motion: one sample
+            self.sample()
+        obs = {k: np.asarray(self.rows[k], dtype=float) for k in OBS_KEYS}
+        n = len(self.rows["joint_targets"])
+        rewards, dones = np.zeros(n), np.zeros(n, dtype=np.uint8)
+        rewards[-1], dones[-1] = float(success), 1
+        actions = actions_from_path(
+            obs["robot0_eef_pos"], obs["robot0_eef_quat"], np.asarray(self.rows["gripper"])
+        )
+        return Episode(
+            obs,
+            actions,
+            np.asarray(self.rows["joint_targets"], dtype=float),
+            rewards,
+            dones,
+            success,
+            seed,
+            params,
+        )
+
+
+def record_episode(skill: str, seed: int, rate_hz: float = DEFAULT_RATE_HZ) -> Episode | None:
+    """One expert episode on the scene of ``seed``; None if its set-up failed."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    scene, setup, params, target = episode_setup(skill, seed)
+    with MujocoRobot(scene) as robot:
+        recorder = _Recorder(robot, target, rate_hz)
+        for name, p in setup:
+            if not execute(get_skill(name), p, robot).success:
+                return None
+        result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
+        return recorder.episode(result.success, seed, params)
+
+
+def _episode(skill: str, base_seed: int, rate_hz: float) -> Episode:
+    for attempt in range(SETUP_TRIES):
+        episode = record_episode(skill, base_seed + attempt, rate_hz)
+        if episode is not None:
+            return episode
+    raise RuntimeError(
+        f"{skill}: the set-up failed on {SETUP_TRIES} seeds from {base_seed}; "
+        "the scripted expert is broken"
+    )
+
+
+def collect(
+    skill: str,
+    episodes: int,
+    seed: int,
+    out_dir: str | Path,
+    jobs: int | None = DEFAULT_JOBS,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
+
+    The same ``seed`` gives the same file contents. ``jobs`` worker processes run the
+    episodes (1: in this process); ``progress(done, total)`` is called as they finish.
+
+    Raises:
+        ValueError: an unknown skill, no episodes, or a rate the control loop cannot sample.
+    """
+    if skill not in COLLECTABLE_SKILLS:
+        raise ValueError(
+            f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
+        )
+    if episodes < 1:
+        raise ValueError(f"episodes must be at least 1, not {episodes}")
+    if episodes * SETUP_TRIES >= SEED_STRIDE:
+        raise ValueError(f"at most {SEED_STRIDE // SETUP_TRIES - 1} episodes per collection")
+    if not 0 < rate_hz <= DEFAULT_CONTROL_RATE_HZ:
+        raise ValueError(f"rate_hz must be in (0, {DEFAULT_CONTROL_RATE_HZ:g}] Hz, not {rate_hz}")
+    seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, episodes))
+    results: list[Episode | None] = [None] * episodes
+    if jobs == 1:
+        for i, s in enumerate(seeds):
+            results[i] = _episode(skill, s, rate_hz)
+            if progress:
+                progress(i + 1, episodes)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_episode, skill, s, rate_hz): i for i, s in enumerate(seeds)}
+            for done, fut in enumerate(as_completed(futures), 1):
+                results[futures[fut]] = fut.result()
+                if progress:
+                    progress(done, episodes)
+    return write_dataset(Path(out_dir) / f"{skill}.hdf5", skill, results, rate_hz)
