@@ -17,8 +17,8 @@ Rules, checked on every command of every backend (simulated or real):
 
 A *refused* command is replaced by a controlled stop: the joints decelerate at their
 acceleration limits from the previous output and then hold still. The emergency stop is
-stricter: the previous output is held from the very next tick (the brake of a real arm),
-so no further motion is commanded. Each refusal is recorded as a `SafetyEvent`.
+stricter: from the very next tick the arm is held where it is measured to be (the brake of
+a real arm), so no further motion is commanded. Each refusal is recorded as a `SafetyEvent`.
 """
 
 from __future__ import annotations

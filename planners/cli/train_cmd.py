@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from planners.cli.bench_cmd import _with_progress
-from planners.cli.common import app, err, fail
+from planners.cli.common import app, fail
 
 
 @app.command()
@@ -45,9 +45,7 @@ def collect(
     demos = reader.episodes(successful_only=False)
     wins = sum(e.success for e in demos)
     samples = sum(e.num_samples for e in demos)
-    err.print(
+    print(
         f"collected {len(demos)} {skill} episodes ({wins} successful, {samples} samples) "
-        f"→ {path} in {seconds:.1f} s",
-        highlight=False,
-        soft_wrap=True,
+        f"→ {path} in {seconds:.1f} s"
     )
