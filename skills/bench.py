@@ -148,12 +148,9 @@ class Episode:
     setup_failed: bool = False
 
 
-def run_episode(skill: str, seed: int) -> Episode:
-    """One seeded episode of ``skill`` (in a worker process)."""
-    from hw.sim.mujoco_robot import MujocoRobot
-    from skills.executor import execute
-    from skills.registry import get_skill
-
+def episode_setup(skill: str, seed: int) -> tuple[Scene, list[tuple[str, dict]], dict]:
+    """The seeded random scene of an episode of ``skill``, the unmeasured set-up calls that
+    come first (a grasp before a place, ...), and the parameters of the call under test."""
     rng = np.random.default_rng(seed)
     setup: list[tuple[str, dict]] = []
     if skill == "grasp":
@@ -224,6 +221,16 @@ def run_episode(skill: str, seed: int) -> Episode:
         scene = _place_objects(rng, [_graspable("thing", ("box",))])
         setup = [("move_to", {"position": [0.45, 0.1, 0.25]})]
         params = {}
+    return scene, setup, params
+
+
+def run_episode(skill: str, seed: int) -> Episode:
+    """One seeded episode of ``skill`` (in a worker process)."""
+    from hw.sim.mujoco_robot import MujocoRobot
+    from skills.executor import execute
+    from skills.registry import get_skill
+
+    scene, setup, params = episode_setup(skill, seed)
     with MujocoRobot(scene) as robot:
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)

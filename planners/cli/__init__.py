@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from planners.cli import bench_cmd, robot_cmd, run_cmd, sim_cmd, skills_cmd  # noqa: F401
+from planners.cli import (  # noqa: F401  (each module registers its commands)
+    bench_cmd,
+    robot_cmd,
+    run_cmd,
+    sim_cmd,
+    skills_cmd,
+    train_cmd,
+)
 from planners.cli.common import app, err
 
 

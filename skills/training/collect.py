@@ -12,7 +12,6 @@ Episodes run in worker processes, which return arrays; the parent writes the fil
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skills.bench import _container, _graspable, _place_objects
+from skills.bench import episode_setup as bench_episode_setup
 from skills.training.dataset import (
     DEFAULT_CONTROL_RATE_HZ,
     OBS_KEYS,
@@ -34,49 +33,18 @@ DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
 DEFAULT_JOBS = 2
 SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a place) succeeds
 SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
-SIDE_GRASP_FRACTION = 0.25  # grasp episodes that approach from the side, where possible
-SIDE_GRASP_MIN_HEIGHT_M = 0.05
-SIDE_GRASP_MIN_REACH_M = 0.45
-TABLE_SPOT_RADIUS_M = 0.45  # place-on-table goals lie on this circle around the base
-TABLE_SPOT_CLEARANCE_M = 0.12  # from the item's start
 TIME_EPS_S = 1e-9
 
 
 def episode_setup(skill: str, seed: int) -> tuple:
-    """The random scene, unrecorded set-up calls, skill parameters and target object name."""
-    rng = np.random.default_rng(seed)
-    setup: list[tuple[str, dict]] = []
-    if skill == "grasp":
-        scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
-        target = scene.object("target")
-        side_ok = (
-            target.kind != "cup"
-            and target.height() >= SIDE_GRASP_MIN_HEIGHT_M
-            and math.hypot(*target.position[:2]) >= SIDE_GRASP_MIN_REACH_M
+    """The random scene, unrecorded set-up calls, skill parameters and target object name
+    (the same episodes as `skillstack bench skills`)."""
+    if skill not in COLLECTABLE_SKILLS:
+        raise ValueError(
+            f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
         )
-        side = side_ok and rng.random() < SIDE_GRASP_FRACTION
-        return scene, setup, {"object": "target", "approach": "side" if side else "top"}, "target"
-    if skill == "place":
-        kind = ("plate", "bowl", "table")[int(rng.integers(3))]
-        makers = [_graspable("item", ("box", "cylinder"))]
-        if kind != "table":
-            makers.append(_container("goal", kind))
-        scene = _place_objects(rng, makers)
-        setup = [("grasp", {"object": "item"})]
-        if kind != "table":
-            return scene, setup, {"object": "item", "target": "goal"}, "item"
-        a = float(rng.uniform(-0.9, 0.9))
-        item = scene.object("item").position
-        spot = (TABLE_SPOT_RADIUS_M * math.cos(a), TABLE_SPOT_RADIUS_M * math.sin(a))
-        if math.dist(spot, item[:2]) < TABLE_SPOT_CLEARANCE_M:
-            spot = (spot[0], -spot[1])
-        params = {
-            "object": "item",
-            "target": "table",
-            "position": [round(spot[0], 3), round(spot[1], 3)],
-        }
-        return scene, setup, params, "item"
-    raise ValueError(f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}")
+    scene, setup, params = bench_episode_setup(skill, seed)
+    return scene, setup, params, params["object"]
 
 
 class _Recorder:
