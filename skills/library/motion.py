@@ -57,24 +57,13 @@ class MoveTo(Skill):
     def plan(self, world: WorldState, p: MoveToParams, ctx: Context) -> Program:
         quat = top_down(ctx, math.radians(p.yaw))
         posture = ctx.solve("move", p.position, quat)
-        program = Program(
-            [Move("move", p.position, quat, speed=p.speed, posture=posture)], ctx, "cartesian"
-        )
-        if world.held:
-            program.allowed_contacts = {world.held}
-        return program
+        move = Move("move", p.position, quat, speed=p.speed, posture=posture)
+        return _carrying(Program([move], ctx, "cartesian"), world)
 
     def verify(
         self, before: WorldState, after: WorldState, p: MoveToParams, program: Program
     ) -> Outcome:
-        err = float(np.linalg.norm(np.array(after.ee_position) - np.array(p.position)))
-        ok = err <= ARRIVAL_TOLERANCE
-        return Outcome(
-            ok,
-            None if ok else Failure.MISSED_TARGET,
-            "" if ok else f"ended {err * 1e3:.1f} mm from the target",
-            {"position_error_m": err},
-        )
+        return _arrived(after, p.position, "the target")
 
 
 @dataclass(frozen=True)
@@ -103,10 +92,7 @@ class Release(Skill):
             Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
             Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1),
         ]
-        program = Program(steps, ctx, "open")
-        if world.held:
-            program.allowed_contacts = {world.held}
-        return program
+        return _carrying(Program(steps, ctx, "open"), world)
 
     def verify(
         self, before: WorldState, after: WorldState, p: NoParams, program: Program
@@ -129,22 +115,27 @@ class Home(Skill):
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
         ctx.kin.update(ctx.robot.arm.home_q)
         home = ctx.kin.ee_pose()
-        program = Program(
-            [Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)], ctx, "cartesian"
-        )
+        move = Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)
+        program = _carrying(Program([move], ctx, "cartesian"), world)
         program.home = home.position
-        if world.held:
-            program.allowed_contacts = {world.held}
         return program
 
     def verify(
         self, before: WorldState, after: WorldState, p: NoParams, program: Program
     ) -> Outcome:
-        err = float(np.linalg.norm(np.array(after.ee_position) - program.home))
-        ok = err <= ARRIVAL_TOLERANCE
-        return Outcome(
-            ok,
-            None if ok else Failure.MISSED_TARGET,
-            "" if ok else f"ended {err * 1e3:.1f} mm from home",
-            {"position_error_m": err},
-        )
+        return _arrived(after, program.home, "home")
+
+
+def _carrying(program: Program, world: WorldState) -> Program:
+    """Let the hand touch whatever it holds while the program runs."""
+    if world.held:
+        program.allowed_contacts = {world.held}
+    return program
+
+
+def _arrived(after: WorldState, goal, name: str) -> Outcome:
+    """Success when the fingertips ended within `ARRIVAL_TOLERANCE` of ``goal``."""
+    err = float(np.linalg.norm(np.array(after.ee_position) - np.array(goal)))
+    ok = err <= ARRIVAL_TOLERANCE
+    message = "" if ok else f"ended {err * 1e3:.1f} mm from {name}"
+    return Outcome(ok, None if ok else Failure.MISSED_TARGET, message, {"position_error_m": err})
