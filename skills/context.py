@@ -16,7 +16,7 @@ import numpy as np
 
 from hw.sim.mujoco_robot import MujocoRobot
 from hw.sim.mujoco_scene import PARTICLE_PREFIX
-from robot.arms.panda import COLLIDE_ROBOT
+from robot.arms.common import COLLIDE_ROBOT
 from robot.ik_solve import solve_ik
 from robot.kinematics import KinematicModel
 from robot.types import Pose

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from hw.sim.mujoco_scene import PARTICLE_PREFIX
-from robot.arms.panda import COLLIDE_ROBOT
+from robot.arms.common import COLLIDE_ROBOT
 from robot.types import RobotState
 from skills.base import Failure, SkillFailure
 from skills.context import Context
@@ -61,9 +61,7 @@ class NoCollision(Guard):
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
         m, d = ctx.robot.model, ctx.robot.data
         if self._allowed is None:
-            self._allowed = {
-                m.geom(f"{b}_pad").id for b in ("panda_leftfinger", "panda_rightfinger")
-            }
+            self._allowed = {m.geom(name).id for name in ctx.robot.arm.pad_geoms}
         for i in range(d.ncon):
             c = d.contact[i]
             for g, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):

@@ -270,9 +270,7 @@ def observe(robot: MujocoRobot) -> WorldState:
 def _held_object(robot: MujocoRobot, objects: dict[str, ObjectState]) -> str | None:
     """The object both finger pads touch, if any."""
     m, d = robot.model, robot.data
-    pads = {
-        m.geom(f"{b}_pad").id: i for i, b in enumerate(("panda_leftfinger", "panda_rightfinger"))
-    }
+    pads = {m.geom(name).id: i for i, name in enumerate(robot.arm.pad_geoms)}
     touching: dict[str, set[int]] = {}
     for i in range(d.ncon):
         c = d.contact[i]

@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 from robot.arms import Arm
-from robot.arms.panda import COLLIDE_ROBOT, COLLIDE_SCENE
+from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
 from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
 

@@ -30,6 +30,7 @@ class Arm:
     finger_joints: tuple[str, ...]
     gripper_actuator: str
     finger_travel: float  # m of opening per finger
+    pad_geoms: tuple[str, str]  # left and right finger pads: the geoms that grip
 
 
 ARMS: dict[str, Arm] = {
@@ -42,6 +43,7 @@ ARMS: dict[str, Arm] = {
         finger_joints=panda.FINGER_JOINTS,
         gripper_actuator="gripper_servo",
         finger_travel=panda.FINGER_TRAVEL,
+        pad_geoms=panda.PAD_GEOMS,
     ),
 }
 

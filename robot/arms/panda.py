@@ -25,6 +25,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
 from robot.types import Capabilities, GripperSpec
 
 NAME = "panda"
@@ -65,10 +66,7 @@ PAD_HALF_SIZE = (0.0085, 0.0035, 0.0105)  # m
 PAD_CENTER = (0.0, 0.0035, 0.0435)  # m, in the left finger frame; mirrored for the right
 PAD_FRICTION = (1.5, 0.02, 0.002)  # sliding, torsional, rolling
 
-# Collision bit masks shared with the scene builder: the arm collides with the scene
-# (table and objects) but not with itself (adjacent links overlap in the meshes).
-COLLIDE_SCENE = 1
-COLLIDE_ROBOT = 2
+PAD_GEOMS = tuple(f"{b}_pad" for b in FINGER_BODIES)  # the only arm geoms meant to touch objects
 
 
 def urdf_path() -> Path:
