@@ -27,6 +27,7 @@ from skills.training.dataset import (
     actions_from_path,
     write_dataset,
 )
+from skills.training.observation import observe_robot
 
 COLLECTABLE_SKILLS = ("grasp", "place")
 DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
@@ -74,13 +75,8 @@ class _Recorder:
         """Record the state after the tick: all observations are of the same instant."""
         robot, rows = self.robot, self.rows
         state = robot.read()
-        ee, obj = robot.ee_pose(), robot.object_pose(self.target)
-        rows["robot0_joint_pos"].append(state.q)
-        rows["robot0_joint_vel"].append(state.dq)
-        rows["robot0_eef_pos"].append(ee.position)
-        rows["robot0_eef_quat"].append(ee.quat)
-        rows["robot0_gripper_width"].append([state.gripper_width])
-        rows["object"].append(np.concatenate([obj.position, obj.quat]))
+        for key, value in observe_robot(robot, self.target).items():
+            rows[key].append(value)
         q_desired = state.q_desired if state.q_desired is not None else state.q
         rows["joint_targets"].append(q_desired)
         rows["gripper"].append(self.gripper_command)
