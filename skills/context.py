@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from hw.sim.mujoco_scene import PARTICLE_PREFIX
-from robot.arms.common import COLLIDE_ROBOT
+from hw.robot import Robot
 from robot.ik_solve import solve_ik
 from robot.kinematics import KinematicModel
 from robot.types import Pose
@@ -27,11 +25,9 @@ from skills.base import Failure, SkillFailure
 class Context:
     """What primitives need: the robot, a controller-side kinematic model, the posture."""
 
-    robot: MujocoRobot
+    robot: Robot  # a simulated backend: MujocoRobot or PybulletRobot (`hw.sim.truth.SimTruth`)
     kin: KinematicModel
     down: np.ndarray  # end-effector orientation pointing straight down (the home one)
-    _scratch: mujoco.MjData | None = None
-    _arm_geoms: list[int] | None = None
 
     def solve(self, label: str, position, quat, seeds: Sequence[np.ndarray] = ()) -> np.ndarray:
         """A joint configuration for a pose, or `SkillFailure(UNREACHABLE)` before any motion."""
@@ -56,36 +52,14 @@ class Context:
         """Smallest distance (m, capped at ``within``) from the arm at ``q`` to the table and the
         objects, other than ``ignore`` (the held object) and particles; negative = penetrating.
 
-        Checked on a scratch copy of the simulation, with every object where it is now.
+        Answered by the backend with its own distance queries, with every object where it is
+        now and without disturbing the simulation (MuJoCo: a scratch `MjData`; PyBullet: a
+        shadow client, see `hw.sim.pybullet_robot`).
         """
-        m = self.robot.model
-        if self._scratch is None:
-            self._scratch = mujoco.MjData(m)
-            # Moving links only: the base (fused into the world body) always touches the table.
-            self._arm_geoms = [
-                g for g in range(m.ngeom) if m.geom_contype[g] == COLLIDE_ROBOT and m.geom_bodyid[g]
-            ]
-        d = self._scratch
-        d.qpos[:] = self.robot.data.qpos
-        d.qpos[: len(q)] = q
-        mujoco.mj_kinematics(m, d)
-        scene = [
-            g
-            for g in range(m.ngeom)
-            if m.geom_contype[g] != COLLIDE_ROBOT
-            and m.geom_contype[g] != 0
-            and not (name := m.body(m.geom_bodyid[g]).name).startswith(PARTICLE_PREFIX)
-            and name not in ignore
-            and m.geom(g).name != "floor"
-        ]
-        best = within
-        for a in self._arm_geoms:
-            for b in scene:
-                best = min(best, mujoco.mj_geomDistance(m, d, a, b, within, None))
-        return best
+        return self.robot.clearance(q, set(ignore), within)
 
     @staticmethod
-    def for_robot(robot: MujocoRobot) -> Context:
+    def for_robot(robot: Robot) -> Context:
         """A context with a fresh kinematic model of the robot's arm."""
         kin = KinematicModel(robot.arm)
         kin.update(robot.arm.home_q)

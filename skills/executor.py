@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+from hw.robot import Robot
+from hw.sim.truth import SimulationDiverged
 from robot.loop import ControlLoop
 from skills.base import Failure, Skill, SkillFailure, SkillResult
 from skills.context import Context
 from skills.guards import NoCollision
 from skills.params import ParameterError
 from skills.program import Program
-from skills.world import observe
+from skills.world import WorldState, observe
 
 REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")
 
@@ -24,25 +25,29 @@ REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shap
 def execute(
     skill: Skill,
     raw_params: dict[str, Any] | None,
-    robot: MujocoRobot,
+    robot: Robot,
     ctx: Context | None = None,
     realtime: bool = False,
     on_tick: Callable | None = None,
     abort: Callable[[], str | None] | None = None,
     on_program: Callable[[Program], None] | None = None,
+    observer: Callable[[], WorldState] | None = None,
 ) -> SkillResult:
     """Execute ``skill`` with untrusted ``raw_params`` on a connected robot.
 
     ``abort`` is asked every control tick; a non-empty answer ends the skill at once with
     `Failure.SAFETY_STOP` and that reason (the robot server uses it for supervision).
     ``on_program`` receives the planned `Program` before it starts (to report progress).
+    ``observer`` gives the world before and after (default: the simulator's ground truth;
+    `skills.perceive.CameraPerception.observe` for the world as the cameras see it).
     """
     raw = dict(raw_params or {})
     try:
         params = skill.parse(raw)
     except ParameterError as exc:
         return SkillResult(skill.name, raw, False, Failure.INVALID_PARAMETERS, str(exc))
-    before = observe(robot)
+    look = observer or (lambda: observe(robot))
+    before = look()
     refusal = skill.check(before, params)
     if refusal is not None:
         return SkillResult(skill.name, raw, False, refusal.failure, refusal.message)
@@ -89,7 +94,7 @@ def execute(
             f"{skill.name} did not finish within {skill.timeout_s:.0f} s ({program.label})"
         )
     else:
-        outcome = skill.verify(before, observe(robot), params, program)
+        outcome = skill.verify(before, look(), params, program)
         result.success, result.failure = outcome.success, outcome.failure
         result.message, result.metrics = outcome.message, outcome.metrics
     return result

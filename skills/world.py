@@ -9,8 +9,9 @@ gripper holds, and the predicates derived from geometry:
 * ``clear(x)`` — nothing rests on x
 * ``contains(c, n)`` — container c holds n particles
 
-Today the state is built from the simulator's ground truth (`observe`); perception will
-produce the same type from camera images.
+Today the state is built from the simulator's ground truth (`observe`, through the
+backend-neutral `hw.sim.truth.SimTruth` queries that MuJoCo and PyBullet both answer);
+perception will produce the same type from camera images.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from hw.sim.mujoco_scene import CUP_WALL, PARTICLE_PREFIX
+from hw.sim.truth import SimTruth
 from robot.scene import PARTICLE_RADIUS
+from robot.scene.model import CONTAINER_WALL as CUP_WALL
 
 ON_TOLERANCE = 0.015  # m, gap between x's bottom and y's top still counted as "on"
 TABLE_TOLERANCE = 0.01  # m, bottom this close to z = 0 counts as "on the table"
@@ -239,9 +240,8 @@ def _inside(x: ObjectState, container: ObjectState) -> bool:
     )
 
 
-def observe(robot: MujocoRobot) -> WorldState:
-    """The world state from the simulator's ground truth."""
-    d = robot.data
+def observe(robot: SimTruth) -> WorldState:
+    """The world state from the simulator's ground truth (any `SimTruth` backend)."""
     objects: dict[str, ObjectState] = {}
     for obj in robot.scene.objects:
         pose = robot.object_pose(obj.name)
@@ -263,38 +263,24 @@ def observe(robot: MujocoRobot) -> WorldState:
         ee_position=tuple(float(v) for v in robot.ee_pose().position),
         contents=contents,
         spilled=spilled,
-        time=float(d.time),
+        time=float(robot.sim_time),
     )
 
 
-def _held_object(robot: MujocoRobot, objects: dict[str, ObjectState]) -> str | None:
+def _held_object(robot: SimTruth, objects: dict[str, ObjectState]) -> str | None:
     """The object both finger pads touch, if any."""
-    m, d = robot.model, robot.data
-    pads = {m.geom(name).id: i for i, name in enumerate(robot.arm.pad_geoms)}
-    touching: dict[str, set[int]] = {}
-    for i in range(d.ncon):
-        c = d.contact[i]
-        for pad_geom, other in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
-            if pad_geom in pads:
-                body = m.body(m.geom_bodyid[other]).name
-                if body in objects:
-                    touching.setdefault(body, set()).add(pads[pad_geom])
-    both = [name for name, sides in touching.items() if len(sides) == 2]
+    touching = robot.pad_contacts()
+    both = [name for name, sides in touching.items() if len(sides) == 2 and name in objects]
     return both[0] if both else None
 
 
 def _count_particles(
-    robot: MujocoRobot, objects: dict[str, ObjectState]
+    robot: SimTruth, objects: dict[str, ObjectState]
 ) -> tuple[dict[str, int], int]:
-    m, d = robot.model, robot.data
     containers = [o for o in objects.values() if o.is_container]
     contents = {o.name: 0 for o in containers}
     spilled = 0
-    for b in range(m.nbody):
-        name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b) or ""
-        if not name.startswith(PARTICLE_PREFIX):
-            continue
-        p = d.xpos[b]
+    for p in robot.particle_positions():
         for c in containers:
             if _particle_inside(p, c):
                 contents[c.name] += 1

@@ -48,6 +48,8 @@ __all__ = [
     "RenderUnavailable",
     "VideoRecorder",
     "configure_gl",
+    "draw_caption",
+    "open_mp4_writer",
     "rendering_available",
 ]
 
@@ -320,8 +322,10 @@ class FrameClock:
         return True
 
 
-def _draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
-    """Return ``frame`` with ``text`` drawn top-left; unchanged if no drawing library."""
+def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
+    """Return ``frame`` with ``text`` drawn top-left; unchanged if no drawing library.
+
+    Shared by every recorder (MuJoCo here, PyBullet in `hw.sim.pybullet_camera`)."""
     try:
         import cv2
     except ImportError:
@@ -366,6 +370,28 @@ def _draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
         stroke_fill=_CAPTION_OUTLINE_RGB,
     )
     return np.asarray(image)
+
+
+_draw_caption = draw_caption  # the name this module used before the caption was shared
+
+
+def open_mp4_writer(
+    path: str | os.PathLike[str], fps: float, quality: int = DEFAULT_VIDEO_QUALITY
+) -> Any:
+    """An imageio H.264 writer for ``path`` (parent folders created); ``append_data(frame)``
+    adds an H x W x 3 uint8 frame with even sides, ``close()`` finalises the file."""
+    import imageio.v2 as imageio
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return imageio.get_writer(
+        Path(path),
+        fps=float(fps),
+        codec="libx264",
+        quality=quality,
+        pixelformat="yuv420p",  # the only chroma layout every player decodes
+        macro_block_size=_X264_BLOCK_PX,
+        ffmpeg_log_level="error",
+    )
 
 
 def _release(renderer: Any, writer: Any) -> None:
@@ -426,7 +452,6 @@ class VideoRecorder:
         if not ok:
             raise RenderUnavailable(reason)
 
-        import imageio.v2 as imageio
         import mujoco
 
         self.path = Path(path)
@@ -446,15 +471,7 @@ class VideoRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         renderer = mujoco.Renderer(model, height=height, width=width)
         try:
-            writer = imageio.get_writer(
-                self.path,
-                fps=self.fps,
-                codec="libx264",
-                quality=quality,
-                pixelformat="yuv420p",  # the only chroma layout every player decodes
-                macro_block_size=_X264_BLOCK_PX,
-                ffmpeg_log_level="error",
-            )
+            writer = open_mp4_writer(self.path, self.fps, quality)
         except Exception:
             renderer.close()
             raise
@@ -499,7 +516,7 @@ class VideoRecorder:
         self._renderer.update_scene(self._data, camera=self._camera)
         frame = self._renderer.render()
         if self.caption:
-            frame = _draw_caption(frame, self.caption)
+            frame = draw_caption(frame, self.caption)
         self._writer.append_data(frame)
         self.frame_count += 1
         return frame
