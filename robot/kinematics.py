@@ -26,12 +26,14 @@ class KinematicModel:
     def __init__(self, arm: Arm):
         spec = arm.build_spec(with_actuators=False)
         spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
-        # Only the arm joints move frames we ask about: drop the fingers (and their coupling),
-        # so Jacobians are contiguous (6, dof) arrays that MuJoCo's routines take without a copy.
+        # Only the arm joints move frames we ask about: drop the gripper's joints (and their
+        # coupling), so Jacobians are contiguous (6, dof) arrays that MuJoCo's routines take
+        # without a copy.
         for element in [*spec.equalities, *spec.keys]:
             spec.delete(element)
-        for name in arm.finger_joints:
-            spec.delete(spec.joint(name))
+        arm_joints = set(arm.capabilities.joint_names)
+        for joint in [j for j in spec.joints if j.name not in arm_joints]:
+            spec.delete(joint)
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.dof = arm.capabilities.dof

@@ -23,21 +23,25 @@ import mujoco
 import numpy as np
 
 from hw.robot import Robot as _Robot
-from hw.robot import RobotError
+from hw.sim.mujoco_cameras import CameraRig
 from hw.sim.mujoco_scene import PHYSICS_DT, build_model
+from hw.sim.mujoco_truth import MujocoTruth
+from hw.sim.truth import SimulationDiverged
 from robot.arms import Arm, get_arm
+from robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
 from robot.kinematics import KinematicModel
 from robot.safety import SafetyConfig
 from robot.scene import Scene, default_scene
 from robot.types import GripperCommand, JointCommand, Pose, RobotState
 
-
-class SimulationDiverged(RobotError):
-    """MuJoCo reported unstable accelerations (NaN/inf); the episode must not count."""
+__all__ = ["MujocoRobot", "SimulationDiverged"]
 
 
-class MujocoRobot(_Robot):
+class MujocoRobot(MujocoTruth, _Robot):
     """A simulated arm (Panda by default) on the table of ``scene``.
+
+    Ground-truth queries for the skills (`hw.sim.truth.SimTruth`: contacts, particles,
+    clearance) come from `hw.sim.mujoco_truth.MujocoTruth`.
 
     Args:
         scene: objects on the table; `default_scene()` if None.
@@ -71,6 +75,7 @@ class MujocoRobot(_Robot):
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self.recorder = None  # anything with maybe_capture(sim_time), e.g. a VideoRecorder
+        self._rig: CameraRig | None = None  # renderers, created on the first capture
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -83,6 +88,7 @@ class MujocoRobot(_Robot):
         self._qfrc_act = d.qfrc_actuator[:n]
         self._qfrc_applied = d.qfrc_applied[:n]
         self._finger_adr = [m.joint(j).qposadr[0] for j in self.arm.finger_joints]
+        self._opening = self.arm.finger_opening  # finger joint position -> opening (m)
         self._grip_act = m.actuator(self.arm.gripper_actuator).id
         self._servo_gain = m.actuator_gainprm[:n, 0].copy()
         self._servo_bias = m.actuator_biasprm[:n, :3].copy()
@@ -103,6 +109,9 @@ class MujocoRobot(_Robot):
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
+        if self._rig is not None:
+            self._rig.close()
+            self._rig = None
 
     def reset(self, q: np.ndarray | None = None) -> RobotState:
         """Put the arm at ``q`` (default: home) with the gripper open and every object at its
@@ -112,10 +121,10 @@ class MujocoRobot(_Robot):
         mujoco.mj_resetData(m, d)
         d.qpos[: self.capabilities.dof] = q
         for adr in self._finger_adr:
-            d.qpos[adr] = self.arm.finger_travel
+            d.qpos[adr] = self.arm.finger_joint_position(self.arm.finger_travel)
         self._set_mode("joint_position")
         self._ctrl_arm[:] = q
-        d.ctrl[self._grip_act] = self.arm.finger_travel
+        d.ctrl[self._grip_act] = self.arm.gripper_ctrl(self.arm.finger_travel)
         self._grip_goal = self._grip_target = self.arm.finger_travel
         self._grip_rate = 0.0
         mujoco.mj_forward(m, d)
@@ -136,7 +145,8 @@ class MujocoRobot(_Robot):
             q=self._qpos_arm.copy(),
             dq=self._qvel_arm.copy(),
             tau=self._qfrc_act + self._qfrc_applied,
-            gripper_width=qpos[self._finger_adr[0]] + qpos[self._finger_adr[1]],
+            gripper_width=self._opening(qpos[self._finger_adr[0]])
+            + self._opening(qpos[self._finger_adr[1]]),
             gripper_force=-d.actuator_force[self._grip_act],
             q_desired=self._ctrl_arm.copy() if self._mode != "joint_torque" else None,
         )
@@ -174,8 +184,12 @@ class MujocoRobot(_Robot):
             self._qfrc_applied[:] = cmd.values
 
     def _send_gripper(self, cmd: GripperCommand) -> None:
-        m, _ = self._require()
+        m, d = self._require()
         self._grip_goal = cmd.width / 2
+        # The fingers move on from where they are, as a real gripper's do: after a grasp the
+        # last target lies inside the object, and ramping from there would hold the fingers
+        # shut for width/speed seconds after a release was asked for.
+        self._grip_target = self._opening(d.qpos[self._finger_adr[0]])
         self._grip_rate = cmd.speed / 2 * self.capabilities.control_dt  # per finger, per tick
         m.actuator_forcerange[self._grip_act] = (-cmd.force, cmd.force)
 
@@ -187,6 +201,25 @@ class MujocoRobot(_Robot):
         if bid < 0 or name not in self.scene.names:
             raise KeyError(f"no object {name!r}; objects: {', '.join(self.scene.names)}")
         return Pose(d.xpos[bid].copy(), d.xquat[bid].copy())
+
+    @property
+    def cameras(self) -> dict[str, CameraSpec]:
+        """The RGB-D cameras of this robot's model (`robot.camera.DEFAULT_CAMERAS`)."""
+        return dict(DEFAULT_CAMERAS)
+
+    def capture(self, name: str) -> RGBDFrame:
+        """Render camera ``name`` now (`hw.sim.mujoco_cameras`); `RenderUnavailable` where
+        offscreen OpenGL is missing, `KeyError` listing the cameras for an unknown name."""
+        m, d = self._require()
+        if self._rig is None or self._rig.model is not m:
+            objects = set(self.scene.names)
+            robot_bodies = {
+                b
+                for b in range(1, m.nbody)
+                if m.body(b).name not in objects and not m.body(b).name.startswith("particle_")
+            }
+            self._rig = CameraRig(m, d, self.cameras, robot_bodies)
+        return self._rig.capture(name)
 
     def ee_pose(self) -> Pose:
         """Ground-truth end-effector pose."""
@@ -224,4 +257,4 @@ class MujocoRobot(_Robot):
         else:
             target += math.copysign(step, goal - target)
         self._grip_target = target
-        self.data.ctrl[self._grip_act] = target
+        self.data.ctrl[self._grip_act] = self.arm.gripper_ctrl(target)

@@ -3,7 +3,8 @@
 An `Arm` bundles the model builder (a `mujoco.MjSpec` used both for simulation and as
 the kinematics engine), the declared `Capabilities`, the home posture and the names of
 the end-effector site and gripper parts. Add an arm by writing a module like
-`robot.arms.panda` and registering it in `ARMS`.
+`robot.arms.panda` (a slide gripper) or `robot.arms.xarm6` (a linkage gripper whose finger
+joints turn) and registering it in `ARMS`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robot.arms import panda
+from robot.arms import panda, xarm6
 from robot.types import Capabilities
+
+
+def _same(value: float) -> float:
+    return value
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm model with its gripper."""
+    """One arm model with its gripper.
+
+    The finger conversions default to a slide gripper whose finger joints are the openings
+    (m); a linkage gripper supplies its own (its finger joints are angles).
+    """
 
     name: str
     build_spec: Callable[..., mujoco.MjSpec]
@@ -31,6 +40,9 @@ class Arm:
     gripper_actuator: str
     finger_travel: float  # m of opening per finger
     pad_geoms: tuple[str, str]  # left and right finger pads: the geoms that grip
+    finger_opening: Callable[[float], float] = _same  # finger joint position -> opening (m)
+    finger_joint_position: Callable[[float], float] = _same  # opening (m) -> joint position
+    gripper_ctrl: Callable[[float], float] = _same  # opening of one finger -> servo target
 
 
 ARMS: dict[str, Arm] = {
@@ -44,6 +56,20 @@ ARMS: dict[str, Arm] = {
         gripper_actuator="gripper_servo",
         finger_travel=panda.FINGER_TRAVEL,
         pad_geoms=panda.PAD_GEOMS,
+    ),
+    "xarm6": Arm(
+        name=xarm6.NAME,
+        build_spec=xarm6.build_spec,
+        capabilities=xarm6.capabilities(),
+        home_q=xarm6.HOME_Q,
+        ee_site=xarm6.EE_SITE,
+        finger_joints=xarm6.FINGER_JOINTS,
+        gripper_actuator="gripper_servo",
+        finger_travel=xarm6.FINGER_TRAVEL,
+        pad_geoms=xarm6.PAD_GEOMS,
+        finger_opening=xarm6.finger_opening,
+        finger_joint_position=xarm6.finger_angle,
+        gripper_ctrl=xarm6.gripper_ctrl,
     ),
 }
 
