@@ -17,8 +17,11 @@ import math
 import mujoco
 import numpy as np
 
+from hw.sim.mujoco_cameras import add_cameras
+from hw.sim.truth import PARTICLE_PREFIX
 from robot.arms import Arm
 from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
+from robot.camera import DEFAULT_CAMERAS
 from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
 
@@ -29,7 +32,6 @@ FLOOR_THICKNESS = CONTAINER_FLOOR  # m
 CUP_SEGMENTS = 12  # wall boxes around a cup or bowl
 PARTICLE_MASS = 0.002  # kg per particle (about a coffee bean)
 PARTICLE_SOLREF_TIMECONST = 0.002  # s
-PARTICLE_PREFIX = "particle_"
 OBJECT_CONDIM = 4  # sliding + torsional friction on objects
 SCENE_ALL = COLLIDE_SCENE | COLLIDE_ROBOT  # scene geoms touch the robot and each other
 
@@ -52,6 +54,7 @@ def build_spec(scene: Scene, arm: Arm) -> mujoco.MjSpec:
     spec.visual.global_.offwidth = 1280
     spec.visual.global_.offheight = 960
     _add_environment(spec, scene)
+    add_cameras(spec, DEFAULT_CAMERAS, arm.ee_site)  # RGB-D cameras (hw.sim.mujoco_cameras)
     for obj in scene.objects:
         _add_object(spec, obj)
     return spec
@@ -97,9 +100,6 @@ def _add_environment(spec: mujoco.MjSpec, scene: Scene) -> None:
                 contype=0,
                 conaffinity=0,
             )
-    world.add_camera(
-        name="scene", pos=[1.75, 0.0, 0.95], xyaxes=[0.0, 1.0, 0.0, -0.45, 0.0, 0.9], fovy=50.0
-    )
 
 
 def _add_object(spec: mujoco.MjSpec, obj: SceneObject) -> None:
