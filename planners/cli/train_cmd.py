@@ -1,7 +1,8 @@
-"""`skillstack collect SKILL`: record expert demonstrations into a robomimic-style HDF5 file."""
+"""`skillstack collect`, `train` and `eval`: demonstrations → a policy → its measured success."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,10 @@ def collect(
     seed: Annotated[int, typer.Option(help="Seed of the random scenes.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for <skill>.hdf5.")] = Path("data"),
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    random_starts: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Fraction of episodes from a random hand pose."),
+    ] = 0.0,
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
     from skills.training import collect as collecting
@@ -35,7 +40,13 @@ def collect(
         path = _with_progress(
             f"{skill} demonstrations",
             lambda progress: collecting.collect(
-                skill, episodes, seed, out, jobs=jobs or collecting.DEFAULT_JOBS, progress=progress
+                skill,
+                episodes,
+                seed,
+                out,
+                jobs=jobs or collecting.DEFAULT_JOBS,
+                progress=progress,
+                random_starts=random_starts,
             ),
         )
         reader = open_dataset(path, skill)
@@ -48,4 +59,104 @@ def collect(
     print(
         f"collected {len(demos)} {skill} episodes ({wins} successful, {samples} samples) "
         f"→ {path} in {seconds:.1f} s"
+    )
+
+
+@app.command()
+def train(
+    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp).")],
+    data: Annotated[Path, typer.Option(help="Dataset file, or a folder with <skill>.hdf5.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint to write (a .png loss curve beside).")],
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per gradient step.")] = 256,
+    chunk: Annotated[int, typer.Option(min=1, help="Future actions predicted per step.")] = 20,
+    hidden: Annotated[int, typer.Option(min=8, help="Width of the MLP's hidden layers.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the split, weights and batches.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Behaviour cloning: fit an action-chunking MLP to demonstrations, save a checkpoint."""
+    from skills.training import train as training
+    from skills.training.dataset import DatasetError
+    from skills.training.learned import LEARNABLE_SKILLS
+
+    if skill not in LEARNABLE_SKILLS:
+        fail(f"cannot train {skill!r}; learnable skills: {', '.join(LEARNABLE_SKILLS)}", code=2)
+    try:
+        training.check_device(device)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    path = training.resolve_data(data, skill)
+    try:
+        report = _with_progress(
+            f"training {skill}",
+            lambda progress: training.train(
+                path,
+                out,
+                skill,
+                epochs=epochs,
+                batch_size=batch_size,
+                chunk=chunk,
+                hidden=hidden,
+                seed=seed,
+                device=device,
+                progress=lambda e, n, *_: progress(e, n),
+            ),
+        )
+    except (DatasetError, ValueError, OSError) as exc:
+        fail(str(exc), code=2)
+    result = {
+        "checkpoint": str(report.checkpoint),
+        "loss_curve": str(report.curve) if report.curve else None,
+        "epochs": report.epochs,
+        "best_epoch": report.best_epoch,
+        "train_loss": round(report.train_loss[-1], 5),
+        "val_loss": round(report.val_loss[report.best_epoch - 1], 5),
+        "train_episodes": report.train_episodes,
+        "val_episodes": report.val_episodes,
+        "samples": report.samples,
+        "seconds": round(report.seconds, 1),
+        "device": device,
+    }
+    if as_json:
+        print(json.dumps(result))
+        return
+    print(
+        f"trained {skill} on {report.train_episodes} demos ({report.samples} samples, "
+        f"{report.val_episodes} held out) in {report.seconds:.0f} s: validation loss "
+        f"{result['val_loss']:.4f} at epoch {report.best_epoch}/{report.epochs} "
+        f"→ {report.checkpoint} (curve {report.curve})"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp).")],
+    policy: Annotated[Path, typer.Option(help="Checkpoint written by skillstack train.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Held-out scenes.")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the held-out scenes.")] = 0,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Success rate of a learned skill on held-out scenes, with the scripted skill's beside."""
+    from skills.training import evaluate as evaluating
+    from skills.training.policy import PolicyError
+
+    try:
+        result = _with_progress(
+            f"{skill} episodes (learned and scripted)",
+            lambda progress: evaluating.evaluate(policy, skill, episodes, seed, jobs, progress),
+        )
+    except (PolicyError, ValueError) as exc:
+        fail(str(exc), code=2)
+    if as_json:
+        print(json.dumps(result))
+        return
+    lo, hi = result["ci95"]
+    slo, shi = result["scripted_ci95"]
+    print(
+        f"{skill} on {result['episodes']} held-out scenes: learned "
+        f"{result['success_rate']:.0%} (95 % CI {lo:.0%}–{hi:.0%}), scripted "
+        f"{result['scripted_success_rate']:.0%} ({slo:.0%}–{shi:.0%}); "
+        f"learned failures {result['failures'] or 'none'}"
     )

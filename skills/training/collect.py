@@ -35,16 +35,30 @@ DEFAULT_JOBS = 2
 SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a place) succeeds
 SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
 TIME_EPS_S = 1e-9
+# Where the hand starts in episodes with a random start (m; yaw in degrees): the poses a
+# task leaves it in (above a bowl or plate after a place, ...), not only the home pose.
+START_BOX = ((0.30, 0.62), (-0.35, 0.35), (0.18, 0.45))
+START_YAW_DEG = 90.0
 
 
-def episode_setup(skill: str, seed: int) -> tuple:
+def episode_setup(skill: str, seed: int, random_starts: float = 0.0) -> tuple:
     """The random scene, unrecorded set-up calls, skill parameters and target object name
-    (the same episodes as `skillstack bench skills`)."""
+    (the same episodes as `skillstack bench skills`).
+
+    With probability ``random_starts`` (drawn from ``seed``) the set-up ends with an
+    unrecorded `move_to` to a random hand pose (`START_BOX`), so the demonstration starts
+    from there instead of the home pose.
+    """
     if skill not in COLLECTABLE_SKILLS:
         raise ValueError(
             f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
         )
     scene, setup, params = bench_episode_setup(skill, seed)
+    rng = np.random.default_rng([seed, 11])
+    if rng.random() < random_starts:
+        position = [round(float(rng.uniform(lo, hi)), 3) for lo, hi in START_BOX]
+        yaw = round(float(rng.uniform(-START_YAW_DEG, START_YAW_DEG)), 1)
+        setup = [*setup, ("move_to", {"position": position, "yaw": yaw})]
     return scene, setup, params, params["object"]
 
 
@@ -103,13 +117,15 @@ class _Recorder:
         )
 
 
-def record_episode(skill: str, seed: int, rate_hz: float = DEFAULT_RATE_HZ) -> Episode | None:
+def record_episode(
+    skill: str, seed: int, rate_hz: float = DEFAULT_RATE_HZ, random_starts: float = 0.0
+) -> Episode | None:
     """One expert episode on the scene of ``seed``; None if its set-up failed."""
     from hw.sim.mujoco_robot import MujocoRobot
     from skills.executor import execute
     from skills.registry import get_skill
 
-    scene, setup, params, target = episode_setup(skill, seed)
+    scene, setup, params, target = episode_setup(skill, seed, random_starts)
     with MujocoRobot(scene) as robot:
         recorder = _Recorder(robot, target, rate_hz)
         for name, p in setup:
@@ -119,9 +135,9 @@ def record_episode(skill: str, seed: int, rate_hz: float = DEFAULT_RATE_HZ) -> E
         return recorder.episode(result.success, seed, params)
 
 
-def _episode(skill: str, base_seed: int, rate_hz: float) -> Episode:
+def _episode(skill: str, base_seed: int, rate_hz: float, random_starts: float) -> Episode:
     for attempt in range(SETUP_TRIES):
-        episode = record_episode(skill, base_seed + attempt, rate_hz)
+        episode = record_episode(skill, base_seed + attempt, rate_hz, random_starts)
         if episode is not None:
             return episode
     raise RuntimeError(
@@ -138,11 +154,13 @@ def collect(
     jobs: int | None = DEFAULT_JOBS,
     rate_hz: float = DEFAULT_RATE_HZ,
     progress: Callable[[int, int], None] | None = None,
+    random_starts: float = 0.0,
 ) -> Path:
     """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
 
     The same ``seed`` gives the same file contents. ``jobs`` worker processes run the
     episodes (1: in this process); ``progress(done, total)`` is called as they finish.
+    ``random_starts``: the fraction of episodes that start from a random hand pose.
 
     Raises:
         ValueError: an unknown skill, no episodes, or a rate the control loop cannot sample.
@@ -157,17 +175,22 @@ def collect(
         raise ValueError(f"at most {SEED_STRIDE // SETUP_TRIES - 1} episodes per collection")
     if not 0 < rate_hz <= DEFAULT_CONTROL_RATE_HZ:
         raise ValueError(f"rate_hz must be in (0, {DEFAULT_CONTROL_RATE_HZ:g}] Hz, not {rate_hz}")
+    if not 0.0 <= random_starts <= 1.0:
+        raise ValueError(f"random_starts is a fraction in [0, 1], not {random_starts}")
     seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, episodes))
     results: list[Episode | None] = [None] * episodes
     if jobs == 1:
         for i, s in enumerate(seeds):
-            results[i] = _episode(skill, s, rate_hz)
+            results[i] = _episode(skill, s, rate_hz, random_starts)
             if progress:
                 progress(i + 1, episodes)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_episode, skill, s, rate_hz): i for i, s in enumerate(seeds)}
+            futures = {
+                pool.submit(_episode, skill, s, rate_hz, random_starts): i
+                for i, s in enumerate(seeds)
+            }
             for done, fut in enumerate(as_completed(futures), 1):
                 results[futures[fut]] = fut.result()
                 if progress:

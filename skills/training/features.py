@@ -1,0 +1,183 @@
+"""Policy inputs: the recorded observations plus a few derived features, as one flat vector.
+
+A behaviour-cloning policy sees, at each policy step, the dataset's observation keys
+(`skills.training.dataset.OBS_KEYS`) turned into features that make the task easier to
+learn, and a small *call context* that is fixed for the whole skill call:
+
+* the hand: end-effector position, its orientation as the
+  first two columns of the rotation matrix (continuous, unlike a quaternion's sign), the
+  finger width and the gripper command in force (open / closed);
+* the object relative to the hand: position difference (world frame), and the object's
+  yaw relative to the hand's yaw as sin/cos of twice the angle (a two-finger hand and a
+  box are both symmetric under a half turn);
+* the call context: the object's kind (one-hot), its extents (narrower and wider side,
+  height; a round object is as wide one way as the other) and the template (top or side)
+  the skill would run.
+
+A box is described from its narrower side: when its x side is the wider one, its frame is
+taken turned by 90° (yaw and extents together). The scripted grasp closes the fingers
+across the narrower side, so in raw terms the target yaw jumps by 90° where the two sides
+are equal, and a cube (both equal, as in most tasks) got half of each: the hand came down
+45° off. From the narrower side the target is the same on both sides of that boundary.
+
+The kind and extents come from the world state at run time (`skills.world.ObjectState`);
+for recorded demonstrations they are recovered from the episode's seed by rebuilding its
+scene, and checked against the recorded object position (`context_from_episode`).
+Every feature's name is listed in `FEATURE_NAMES`; a checkpoint records them, so a policy
+trained on other features is refused rather than fed the wrong numbers.
+
+Joint positions and velocities are recorded but deliberately not fed to the policy. With
+velocities it learns to continue whatever motion is under way (the "copycat" shortcut of
+behaviour cloning): on the robot a slow start stayed slow and the hand stalled above the
+object. Joint positions only restate the hand pose (through the IK's posture) and would
+make the corrective augmentation of `skills.training.train` inconsistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from skills.training.dataset import DatasetError, Episode
+
+KINDS = ("box", "cylinder", "cup", "other")
+TEMPLATES = ("top", "side")
+OPEN_FRACTION = 0.5  # a gripper command wider than this fraction of the travel means "open"
+CONTEXT_MATCH_M = 0.002  # a rebuilt scene must put the object within this of the recording
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "eef_x",
+    "eef_y",
+    "eef_z",
+    *(f"eef_rot6d_{i}" for i in range(6)),
+    "gripper_width",
+    "gripper_open_cmd",
+    "obj_rel_x",
+    "obj_rel_y",
+    "obj_rel_z",
+    "obj_rel_yaw_sin2",
+    "obj_rel_yaw_cos2",
+    "obj_extent_narrow",
+    "obj_extent_wide",
+    "obj_height",
+    *(f"kind_{k}" for k in KINDS),
+    *(f"template_{t}" for t in TEMPLATES),
+)
+FEATURE_DIM = len(FEATURE_NAMES)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What stays fixed during one skill call: the object's kind and size, the template."""
+
+    kind: str
+    extents: tuple[float, float, float]  # m: x, y, height
+    template: str
+
+    @property
+    def quarter_turn(self) -> bool:
+        """Whether the object's frame is turned 90° so that its x side is the narrower one."""
+        return self.extents[0] > self.extents[1]
+
+    def vector(self) -> np.ndarray:
+        """One-hot kind, extents (narrow, wide, height), one-hot template (the last
+        features of `FEATURE_NAMES`)."""
+        kind = np.array([self.kind == k for k in KINDS[:-1]] + [self.kind not in KINDS[:-1]])
+        template = np.array([self.template == t for t in TEMPLATES])
+        x, y, h = self.extents
+        sizes = np.array([min(x, y), max(x, y), h])
+        return np.concatenate([sizes, kind, template]).astype(float)
+
+
+def extents(kind: str, size) -> tuple[float, float, float]:
+    """(x, y, height) extents of an object of ``kind`` with scene ``size``."""
+    size = tuple(float(s) for s in size)
+    if kind == "box":
+        return size[0], size[1], size[2]
+    return size[0], size[0], size[1] if len(size) > 1 else size[0]
+
+
+def context_from_object(obj, template: str) -> CallContext:
+    """The call context of a skill call on ``obj`` (a `skills.world.ObjectState`)."""
+    return CallContext(obj.kind, extents(obj.kind, obj.size), template)
+
+
+def context_from_episode(skill: str, episode: Episode) -> CallContext:
+    """Rebuild the call context of a recorded episode from its seed and parameters.
+
+    Raises:
+        DatasetError: the rebuilt scene does not put the object where the recording has it
+            (the dataset was collected with other scene generators).
+    """
+    from skills.bench import episode_setup
+
+    scene, _, _ = episode_setup(skill, episode.seed)
+    name = episode.params.get("object")
+    try:
+        obj = scene.object(name)
+    except (KeyError, ValueError) as exc:
+        raise DatasetError(f"demo seed {episode.seed}: no object {name!r} in its scene") from exc
+    recorded = np.asarray(episode.obs["object"][0, :2], dtype=float)
+    if np.linalg.norm(recorded - np.asarray(obj.position[:2])) > CONTEXT_MATCH_M:
+        raise DatasetError(
+            f"demo seed {episode.seed}: its scene cannot be rebuilt (object at {recorded} "
+            f"recorded, {obj.position[:2]} rebuilt); collect it again with this version"
+        )
+    approach = episode.params.get("approach", "top")
+    template = "top" if approach == "auto" else approach
+    return CallContext(obj.kind, extents(obj.kind, obj.size), template)
+
+
+def _yaw_of_x_axis(matrices: np.ndarray) -> np.ndarray:
+    """Heading of each frame's x axis projected on the table (rad)."""
+    return np.arctan2(matrices[:, 1, 0], matrices[:, 0, 0])
+
+
+def features(
+    obs: dict[str, np.ndarray],
+    gripper_command: np.ndarray,
+    context: CallContext,
+    max_width: float,
+) -> np.ndarray:
+    """Feature rows (T, `FEATURE_DIM`) for observations ``obs`` (each key (T, dim)).
+
+    ``gripper_command`` (T,) is the finger width commanded when each sample was taken;
+    ``max_width`` the gripper's full opening (to tell open from closed commands).
+    """
+    eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
+    n = len(eef)
+    quat = np.atleast_2d(obs["robot0_eef_quat"]).astype(float)
+    width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
+    obj = np.atleast_2d(obs["object"]).astype(float)
+    hand = Rotation.from_quat(quat[:, [1, 2, 3, 0]]).as_matrix()
+    rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
+    obj_rot = Rotation.from_quat(obj[:, [4, 5, 6, 3]]).as_matrix()
+    rel_yaw = _yaw_of_x_axis(obj_rot) - _yaw_of_x_axis(hand)
+    if context.quarter_turn:  # measure the yaw from the narrower side (see module docstring)
+        rel_yaw = rel_yaw + np.pi / 2
+    opened = np.asarray(gripper_command, dtype=float).reshape(n, 1) > OPEN_FRACTION * max_width
+    ctx = np.broadcast_to(context.vector(), (n, len(context.vector())))
+    out = np.concatenate(
+        [
+            eef,
+            rot6d,
+            width,
+            opened.astype(float),
+            obj[:, :3] - eef,
+            np.sin(2 * rel_yaw)[:, None],
+            np.cos(2 * rel_yaw)[:, None],
+            ctx,
+        ],
+        axis=1,
+    )
+    assert out.shape[1] == FEATURE_DIM, out.shape
+    return out
+
+
+def episode_features(skill: str, episode: Episode, max_width: float) -> np.ndarray:
+    """Feature rows of a recorded episode (the gripper command in force is the previous
+    sample's commanded width; the first sample's is the open gripper of the reset)."""
+    commands = np.concatenate([[max_width], episode.actions[:-1, 6]])
+    return features(episode.obs, commands, context_from_episode(skill, episode), max_width)

@@ -1,0 +1,278 @@
+"""Behaviour-cloning policies: an MLP that predicts a chunk of future actions, and its checkpoint.
+
+The policy maps one feature vector (`skills.training.features`) to the next ``chunk``
+actions in the dataset's layout (`skills.training.dataset.ACTION_LAYOUT`). Inputs and
+outputs are normalised inside the module with statistics of the training data, so the
+module takes raw features and returns raw actions.
+
+A checkpoint is one file written by `save_checkpoint` (``torch.save`` of plain containers:
+it loads with ``weights_only=True``, no pickled code)::
+
+    format            "skillstack-policy", format_version
+    config            PolicyConfig as a dict: skill, arm, observation keys and sizes, feature
+                      names, chunk length, policy rate, execution, action layout,
+                      architecture, gripper width, training data path and episode seeds,
+                      seed, epochs, skillstack version
+    state_dict        the weights, and the normalisation statistics as buffers
+                      (feature_mean/std, action_mean/std)
+    history           train/validation loss per epoch, best epoch
+
+`load_policy` validates all of it and raises `PolicyError` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from skills.training.dataset import ACTION_DIM, ACTION_LAYOUT, OBS_KEYS, STD_FLOOR
+from skills.training.features import FEATURE_NAMES
+
+FORMAT = "skillstack-policy"
+FORMAT_VERSION = 1
+
+
+class PolicyError(Exception):
+    """A checkpoint that cannot be used: missing, corrupt, for another skill or mismatched."""
+
+
+@dataclass
+class PolicyConfig:
+    """Everything needed to rebuild and run a policy (stored in its checkpoint)."""
+
+    skill: str
+    arm: str = "panda"  # the arm of the demonstrations (joint features are that arm's)
+    chunk: int = 20
+    rate_hz: float = 20.0
+    hidden: int = 256
+    layers: int = 3
+    obs_keys: dict[str, int] = field(default_factory=lambda: dict(OBS_KEYS))
+    feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
+    action_layout: list[str] = field(default_factory=lambda: list(ACTION_LAYOUT))
+    gripper_open_width: float = 0.08  # m: the open command of the demonstrations
+    max_duration_s: float = 15.0  # longest successful demonstration (s)
+    execution: str = "receding"  # how chunks are executed (`ChunkExecutor`)
+    execute_steps: int = 0  # actions executed per chunk with "receding" (0: the whole chunk)
+    ensemble_decay: float = 0.1  # temporal-ensembling weight exp(-decay * age in steps)
+    data_path: str = ""
+    train_seeds: list[int] = field(default_factory=list)  # episode seeds of the training data
+    seed: int = 0
+    epochs: int = 0
+    skillstack_version: str = "unknown"
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the input vector."""
+        return len(self.feature_names)
+
+
+class ChunkMLP(nn.Module):
+    """MLP: normalised features → ``chunk`` normalised actions; normalisation inside."""
+
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        self.config = config
+        dims = [config.feature_dim] + [config.hidden] * config.layers
+        blocks: list[nn.Module] = []
+        for a, b in itertools.pairwise(dims):
+            blocks += [nn.Linear(a, b), nn.LayerNorm(b), nn.GELU()]
+        blocks.append(nn.Linear(dims[-1], config.chunk * ACTION_DIM))
+        self.net = nn.Sequential(*blocks)
+        for name, size in (("feature", config.feature_dim), ("action", ACTION_DIM)):
+            self.register_buffer(f"{name}_mean", torch.zeros(size))
+            self.register_buffer(f"{name}_std", torch.ones(size))
+
+    def set_normalisation(self, feature_mean, feature_std, action_mean, action_std) -> None:
+        """Store statistics (dimensions with std below `STD_FLOOR` are divided by 1)."""
+        for name, value in (
+            ("feature_mean", feature_mean),
+            ("feature_std", np.where(np.asarray(feature_std) < STD_FLOOR, 1.0, feature_std)),
+            ("action_mean", action_mean),
+            ("action_std", np.where(np.asarray(action_std) < STD_FLOOR, 1.0, action_std)),
+        ):
+            getattr(self, name).copy_(torch.as_tensor(np.asarray(value), dtype=torch.float32))
+
+    def normalise_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw features → network input."""
+        return (x - self.feature_mean) / self.feature_std
+
+    def normalise_actions(self, a: torch.Tensor) -> torch.Tensor:
+        """Raw actions (..., 7) → network targets."""
+        return (a - self.action_mean) / self.action_std
+
+    def forward(self, normalised: torch.Tensor) -> torch.Tensor:
+        """Normalised features (B, F) → normalised action chunks (B, chunk, 7)."""
+        return self.net(normalised).view(-1, self.config.chunk, ACTION_DIM)
+
+    @torch.no_grad()
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Raw features (F,) → raw actions (chunk, 7)."""
+        x = torch.as_tensor(np.asarray(features, dtype=np.float32)).view(1, -1)
+        out = self(self.normalise_features(x))[0] * self.action_std + self.action_mean
+        return out.numpy().astype(float)
+
+
+EXECUTIONS = ("receding", "ensemble")
+
+
+class ChunkExecutor:
+    """Turns predicted chunks into one action per policy step.
+
+    ``receding`` (default): predict a chunk, execute its first ``steps`` actions open loop,
+    predict again. ``ensemble``: predict every step and average (`TemporalEnsemble`).
+
+    Receding horizon is the default because the scripted experts wait in place before they
+    act (the hand comes to rest at the grasp pose, *then* the fingers close): from that
+    resting state a chunk says "close in ~8 steps", and re-predicting every step, as
+    ensembling does, postpones the close for ever. Executing the chunk reaches it.
+    """
+
+    def __init__(self, chunk: int, mode: str = "receding", steps: int = 0, decay: float = 0.1):
+        if mode not in EXECUTIONS:
+            raise ValueError(f"unknown execution {mode!r}; choose {' or '.join(EXECUTIONS)}")
+        self.mode, self.steps = mode, steps if 0 < steps <= chunk else chunk
+        self._ensemble = TemporalEnsemble(chunk, decay)
+        self._queue: list[np.ndarray] = []
+
+    def action(self, predict) -> np.ndarray:
+        """The action for this step; ``predict()`` → (chunk, 7) is called when needed."""
+        if self.mode == "ensemble":
+            return self._ensemble.add(predict())
+        if not self._queue:
+            self._queue = list(predict()[: self.steps])
+        return self._queue.pop(0).copy()
+
+
+class TemporalEnsemble:
+    """Execution of action chunks by temporal ensembling (as in ACT).
+
+    Every policy step adds a predicted chunk; the action executed at step ``t`` is the
+    weighted mean of every stored prediction for ``t``, weight ``exp(-decay * age)`` where
+    age counts steps since that prediction was made, so recent chunks weigh the most.
+    """
+
+    def __init__(self, chunk: int, decay: float):
+        self.chunk, self.decay = chunk, decay
+        self._chunks: list[tuple[int, np.ndarray]] = []
+        self.t = 0
+
+    def add(self, actions: np.ndarray) -> np.ndarray:
+        """Add the chunk predicted now; return the action to execute now and advance."""
+        self._chunks = [(s, c) for s, c in self._chunks if self.t - s < self.chunk]
+        self._chunks.append((self.t, actions))
+        ages = np.array([self.t - s for s, _ in self._chunks], dtype=float)
+        rows = np.array([c[self.t - s] for s, c in self._chunks])
+        weights = np.exp(-self.decay * ages)
+        self.t += 1
+        return (weights[:, None] * rows).sum(axis=0) / weights.sum()
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+def skillstack_version() -> str:
+    """The installed skillstack version ("unknown" when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skillstack")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def save_checkpoint(path: str | Path, model: ChunkMLP, history: dict | None = None) -> Path:
+    """Write ``model`` with its config and normalisation to ``path`` (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": asdict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": history or {},
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_policy(
+    path: str | Path, skill: str | None = None, feature_names: list[str] | None = None
+) -> ChunkMLP:
+    """Load and validate a checkpoint; the model is in eval mode on the CPU.
+
+    ``skill``: the skill it must be a policy of. ``feature_names``: the inputs the caller
+    will provide (default: this version's `FEATURE_NAMES`); a checkpoint expecting other
+    inputs, or another observation size, is refused.
+
+    Raises:
+        PolicyError: missing or corrupt file, not a skillstack policy, another skill, or
+            an observation/action spec that does not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"{path}: no such checkpoint")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise PolicyError(f"{path}: not a policy checkpoint or corrupt ({exc})") from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise PolicyError(f"{path}: not a skillstack policy checkpoint")
+    if blob.get("format_version") != FORMAT_VERSION:
+        raise PolicyError(
+            f"{path}: checkpoint format {blob.get('format_version')}, this version reads "
+            f"{FORMAT_VERSION}"
+        )
+    config = _config(path, blob.get("config"))
+    if skill is not None and config.skill != skill:
+        raise PolicyError(f"{path}: a policy for skill {config.skill!r}, not {skill!r}")
+    expected = list(FEATURE_NAMES) if feature_names is None else list(feature_names)
+    if config.obs_keys != dict(OBS_KEYS):
+        raise PolicyError(
+            f"{path}: trained on observations {config.obs_keys}, this environment gives "
+            f"{dict(OBS_KEYS)}"
+        )
+    if config.feature_names != expected:
+        raise PolicyError(
+            f"{path}: expects {config.feature_dim} inputs, the environment gives "
+            f"{len(expected)} ({_first_difference(config.feature_names, expected)})"
+        )
+    if config.action_layout != list(ACTION_LAYOUT):
+        raise PolicyError(f"{path}: action layout {config.action_layout}, expected {ACTION_LAYOUT}")
+    model = ChunkMLP(config)
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise PolicyError(f"{path}: weights do not fit the recorded architecture ({exc})") from exc
+    if not all(torch.isfinite(v).all() for v in model.state_dict().values()):
+        raise PolicyError(f"{path}: weights contain NaN or inf")
+    model.history = blob.get("history", {})
+    return model.eval()
+
+
+def _config(path: Path, raw: Any) -> PolicyConfig:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{path}: checkpoint lacks its config")
+    names = {f.name for f in fields(PolicyConfig)}
+    unknown = sorted(set(raw) - names)
+    if unknown or "skill" not in raw:
+        raise PolicyError(f"{path}: config has unknown fields {unknown} or no skill")
+    try:
+        config = PolicyConfig(**raw)
+    except TypeError as exc:
+        raise PolicyError(f"{path}: config is not valid ({exc})") from exc
+    if not (1 <= int(config.chunk) <= 1000 and config.rate_hz > 0 and config.hidden > 0):
+        raise PolicyError(f"{path}: config has an invalid chunk, rate or size")
+    return config
+
+
+def _first_difference(got: list[str], want: list[str]) -> str:
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return f"input {i} is {a!r} there, {b!r} here"
+    return "different lengths"

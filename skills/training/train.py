@@ -1,0 +1,266 @@
+"""Behaviour cloning: fit a `ChunkMLP` to demonstrations, save a checkpoint and a loss curve.
+
+    report = train("data/grasp.hdf5", "out/grasp.pt", skill="grasp", epochs=30, seed=0)
+
+Seeded end to end (the validation split, weight initialisation, batch order and input
+noise all derive from ``seed``; on the CPU the same seed gives the same weights). The
+successful demonstrations are split *by episode* into training and validation sets; the
+loss is the L1 distance between predicted and demonstrated action chunks in normalised
+units, steps past an episode's end masked out; half the training samples get a corrective
+augmentation (`skills.training.augment`). The checkpoint keeps the weights with the
+lowest validation loss; ``<checkpoint>.png`` next to it shows both loss curves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skills.training.augment import Corrective
+from skills.training.dataset import DatasetError, open_dataset
+from skills.training.policy import ChunkMLP, PolicyConfig, save_checkpoint, skillstack_version
+from skills.training.torch_data import ChunkDataset, loader, open_width
+
+DEVICES = ("cpu", "cuda")
+CPU_THREADS = 1  # torch threads for CPU training: on a busy 2-core machine 2 threads ran 7x
+# slower than 1 (their spin-waits fight the other processes); the model is small anyway
+INPUT_NOISE = 0.05  # std of Gaussian noise on normalised inputs while training (robustness)
+WEIGHT_DECAY = 1e-4
+
+
+@dataclass
+class TrainReport:
+    """What a training run produced."""
+
+    checkpoint: Path
+    curve: Path | None
+    epochs: int
+    train_loss: list[float]
+    val_loss: list[float]
+    best_epoch: int
+    seconds: float
+    train_episodes: int
+    val_episodes: int
+    samples: int
+
+
+def resolve_data(data: str | Path, skill: str) -> Path:
+    """A dataset file, or a folder holding ``<skill>.hdf5``."""
+    path = Path(data)
+    if path.is_dir():
+        path = path / f"{skill}.hdf5"
+    return path
+
+
+def check_device(device: str) -> torch.device:
+    """The torch device for ``cpu`` or ``cuda``; `ValueError` if it is unknown or absent."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose {' or '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device cuda: no CUDA device is available to torch {torch.__version__} "
+            "(built without CUDA, or no GPU); use --device cpu"
+        )
+    return torch.device(device)
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    skill: str,
+    epochs: int = 30,
+    batch_size: int = 256,
+    chunk: int = 20,
+    seed: int = 0,
+    device: str = "cpu",
+    hidden: int = 256,
+    layers: int = 3,
+    lr: float = 1e-3,
+    val_fraction: float = 0.1,
+    curve: bool = True,
+    progress: Callable[[int, int, float, float], None] | None = None,
+) -> TrainReport:
+    """Train a policy for ``skill`` on ``data`` and save it to ``out``.
+
+    ``progress(epoch, epochs, train_loss, val_loss)`` is called after every epoch.
+
+    Raises:
+        DatasetError: the dataset is missing, corrupt, incomplete, for another skill, or has
+            too few successful episodes to split.
+        ValueError: bad hyper-parameters or an unavailable device.
+    """
+    if epochs < 1 or batch_size < 1 or chunk < 1 or not 0.0 <= val_fraction < 1.0:
+        raise ValueError("epochs, batch size and chunk must be ≥ 1; val_fraction in [0, 1)")
+    dev = check_device(device)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(CPU_THREADS)
+    try:
+        return _train(
+            data,
+            out,
+            skill,
+            epochs,
+            batch_size,
+            chunk,
+            seed,
+            dev,
+            hidden,
+            layers,
+            lr,
+            val_fraction,
+            curve,
+            progress,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    data,
+    out,
+    skill,
+    epochs,
+    batch_size,
+    chunk,
+    seed,
+    dev,
+    hidden,
+    layers,
+    lr,
+    val_fraction,
+    curve,
+    progress,
+) -> TrainReport:
+    start = time.perf_counter()
+    path = resolve_data(data, skill)
+    reader = open_dataset(path, skill)
+    episodes = reader.episodes()
+    if len(episodes) < 2:
+        raise DatasetError(f"{path}: {len(episodes)} successful demonstrations; need at least 2")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(episodes))
+    n_val = min(len(episodes) - 1, math.ceil(val_fraction * len(episodes))) if val_fraction else 0
+    val_eps = [episodes[i] for i in sorted(order[:n_val])]
+    train_eps = [episodes[i] for i in sorted(order[n_val:])]
+    width = open_width(episodes)
+    train_set = ChunkDataset.from_episodes(skill, train_eps, chunk, width)
+    val_set = ChunkDataset.from_episodes(skill, val_eps, chunk, width) if val_eps else None
+
+    torch.manual_seed(seed)
+    config = PolicyConfig(
+        skill=skill,
+        arm=str(reader.env_args.get("arm") or reader.env_args["env_kwargs"].get("arm", "panda")),
+        chunk=chunk,
+        rate_hz=reader.rate_hz,
+        hidden=hidden,
+        layers=layers,
+        gripper_open_width=width,
+        max_duration_s=max(e.num_samples for e in episodes) / reader.rate_hz,
+        data_path=str(path),
+        train_seeds=sorted(int(e.seed) for e in reader.episodes(successful_only=False)),
+        seed=seed,
+        epochs=epochs,
+        skillstack_version=skillstack_version(),
+    )
+    model = ChunkMLP(config)
+    model.set_normalisation(
+        train_set.features.mean(0).numpy(),
+        train_set.features.std(0).numpy(),
+        train_set.actions.mean(0).numpy(),
+        train_set.actions.std(0).numpy(),
+    )
+    model.to(dev)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    steps = epochs * math.ceil(len(train_set) / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
+    noise = torch.Generator(device=dev).manual_seed(seed)
+    augment, aug_gen = Corrective(config.feature_names), torch.Generator().manual_seed(seed + 1)
+    history: dict[str, list[float]] = {"train": [], "val": []}
+    best, best_epoch, best_state = math.inf, 0, None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, count = 0.0, 0
+        for feats, actions, pad in loader(train_set, batch_size, seed * 100_003 + epoch):
+            feats, actions = augment(feats, actions, aug_gen)
+            feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
+            x = model.normalise_features(feats)
+            x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
+            loss = _loss(model, x, actions, pad)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total, count = total + loss.item() * len(feats), count + len(feats)
+        history["train"].append(total / count)
+        val = evaluate_loss(model, val_set, batch_size, dev) if val_set else history["train"][-1]
+        history["val"].append(val)
+        if val < best:
+            best, best_epoch = val, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if progress:
+            progress(epoch, epochs, history["train"][-1], val)
+    model.cpu().load_state_dict(best_state)
+    history["best_epoch"] = [best_epoch]
+    checkpoint = save_checkpoint(out, model, history)
+    png = save_curve(history, checkpoint.with_suffix(".png"), skill) if curve else None
+    return TrainReport(
+        checkpoint,
+        png,
+        epochs,
+        history["train"],
+        history["val"],
+        best_epoch,
+        time.perf_counter() - start,
+        len(train_eps),
+        len(val_eps),
+        len(train_set),
+    )
+
+
+def _loss(model: ChunkMLP, x: torch.Tensor, actions: torch.Tensor, pad: torch.Tensor):
+    """Masked L1 between predicted and demonstrated normalised chunks."""
+    error = (model(x) - model.normalise_actions(actions)).abs().mean(-1)
+    keep = (~pad).float()
+    return (error * keep).sum() / keep.sum().clamp(min=1.0)
+
+
+@torch.no_grad()
+def evaluate_loss(model: ChunkMLP, data: ChunkDataset, batch_size: int, device) -> float:
+    """Mean masked L1 loss of ``model`` on ``data`` (no noise, no gradient)."""
+    model.eval()
+    total, count = 0.0, 0
+    for feats, actions, pad in loader(data, batch_size, 0, shuffle=False):
+        x = model.normalise_features(feats.to(device))
+        loss = _loss(model, x, actions.to(device), pad.to(device))
+        total, count = total + loss.item() * len(feats), count + len(feats)
+    return total / count
+
+
+def save_curve(history: dict, path: Path, skill: str) -> Path:
+    """Training and validation loss per epoch as a PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    epochs = range(1, len(history["train"]) + 1)
+    ax.plot(epochs, history["train"], label="training (noise and corrective augmentation)")
+    ax.plot(epochs, history["val"], label="validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("L1 loss (normalised actions)")
+    ax.set_title(f"behaviour cloning: {skill}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
