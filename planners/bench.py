@@ -8,10 +8,12 @@ median planning time (the planner's own wall time, excluding any model's latency
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 import numpy as np
 
@@ -32,9 +34,23 @@ class TaskRun:
     unmet: list
 
 
-def run_task(name: str, seed: int, planner: str = "symbolic") -> TaskRun:
-    """Run one task episode (in a worker process)."""
-    from hw.sim.mujoco_robot import MujocoRobot
+def run_task(
+    name: str,
+    seed: int,
+    planner: str = "symbolic",
+    arm: str = "panda",
+    perception: str = "ground_truth",
+    backend: str = "mujoco",
+    calibrations: dict | None = None,
+) -> TaskRun:
+    """Run one task episode on ``arm`` in the ``backend`` simulator (in a worker process).
+
+    With ``perception="camera"`` the executive and the skills see the world through the
+    cameras (`skills.perceive.PerceivingArm`, with ``calibrations``: camera name ->
+    `CameraCalibration`, if given); success still needs the goal to hold in the simulator's
+    ground truth.
+    """
+    from hw.sim.truth import make_sim
     from planners.executive import run_instruction
     from planners.symbolic import SymbolicPlanner
     from skills.world import observe
@@ -46,9 +62,18 @@ def run_task(name: str, seed: int, planner: str = "symbolic") -> TaskRun:
         from planners.llm import LLMPlanner
 
         chosen = LLMPlanner.from_env()
-    with MujocoRobot(task.scene(seed)) as robot:
-        report = run_instruction(task.instruction, robot, chosen, goal_check=task.check)
+    with make_sim(backend, task.scene(seed), arm=arm) as robot:
+        target = robot
+        if perception == "camera":
+            from skills.perceive import CameraPerception, PerceivingArm
+
+            target = PerceivingArm(
+                robot, perception=CameraPerception(robot, calibrations=calibrations)
+            )
+        report = run_instruction(task.instruction, target, chosen, goal_check=task.check)
         unmet = task.unmet(observe(robot))
+        if unmet:
+            report.success = False
     return TaskRun(
         name,
         seed,
@@ -67,16 +92,44 @@ def run(
     tasks: list[str] | None = None,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    arm: str = "panda",
+    perception: str = "ground_truth",
+    backend: str = "mujoco",
+    skill_impls: list[str] | None = None,
+    calibrations: dict | None = None,
 ) -> dict:
-    """Run the suite; returns the JSON-ready result."""
+    """Run the suite on ``arm`` in ``backend``; returns the JSON-ready result (``calibrations``:
+    camera calibrations for ``perception="camera"``)."""
+    from hw.sim.truth import BACKENDS
+    from robot.arms import get_arm
+
+    get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
+    if backend not in BACKENDS:
+        raise KeyError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     names = list(tasks or [t.name for t in TASKS])
     for n in names:
         get_task(n)  # unknown names fail before any work starts
     args = [(n, s) for n in names for s in range(seeds)]
     jobs = jobs or min(os.cpu_count() or 1, 2)
     runs: list[TaskRun] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_task, n, s, planner) for n, s in args]
+    init = {}
+    if skill_impls:  # workers install the same implementations (--skill-impl) first
+        from skills.training.learned import apply_skill_impls, resolve_skill_impls
+
+        resolve_skill_impls(skill_impls)  # a bad spec or checkpoint fails before any work
+        init = {
+            "initializer": apply_skill_impls,
+            "initargs": (skill_impls,),
+            # torch is loaded: forked workers can deadlock in its thread pools; spawn them.
+            "mp_context": multiprocessing.get_context("spawn"),
+        }
+    if perception == "camera":  # a forked child inherits OpenGL state and can hang rendering
+        init["mp_context"] = get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
+        futures = [
+            pool.submit(run_task, n, s, planner, arm, perception, backend, calibrations)
+            for n, s in args
+        ]
         for i, fut in enumerate(futures, 1):
             runs.append(fut.result())
             if progress:
@@ -102,7 +155,12 @@ def run(
         per_task[n] = entry
     return {
         "benchmark": "tasks",
+        "arm": arm,
+        "backend": backend,
+        "skill_impls": list(skill_impls or []),
         "planner": planner,
+        "perception": perception,
+        "calibrated_cameras": sorted(calibrations or {}),
         "seeds": seeds,
         "success_rate": round(sum(r.success for r in runs) / len(runs), 4),
         "episodes": len(runs),

@@ -64,7 +64,8 @@ def test_unknown_benchmark_is_a_one_line_error():
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown benchmark 'nope'; available: control, skills, tasks, server"
+        "error: unknown benchmark 'nope'; available: "
+        "control, skills, tasks, server, calibration, perception, parity"
     ]
 
 

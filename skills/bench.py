@@ -13,6 +13,7 @@ must be refused before any motion (the arm and the clock must not move).
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -224,14 +225,14 @@ def episode_setup(skill: str, seed: int) -> tuple[Scene, list[tuple[str, dict]],
     return scene, setup, params
 
 
-def run_episode(skill: str, seed: int) -> Episode:
-    """One seeded episode of ``skill`` (in a worker process)."""
-    from hw.sim.mujoco_robot import MujocoRobot
+def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoco") -> Episode:
+    """One seeded episode of ``skill`` on ``arm`` in ``backend`` (in a worker process)."""
+    from hw.sim.truth import make_sim
     from skills.executor import execute
     from skills.registry import get_skill
 
     scene, setup, params = episode_setup(skill, seed)
-    with MujocoRobot(scene) as robot:
+    with make_sim(backend, scene, arm=arm) as robot:
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)
             if not pre.success:
@@ -259,9 +260,9 @@ def run_episode(skill: str, seed: int) -> Episode:
     )
 
 
-def refusal_trial(skill: str) -> tuple[bool, str]:
+def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tuple[bool, str]:
     """Call ``skill`` with a violated precondition; True if refused with no motion at all."""
-    from hw.sim.mujoco_robot import MujocoRobot
+    from hw.sim.truth import make_sim
     from robot.scene import default_scene
     from skills.executor import execute
     from skills.registry import get_skill
@@ -282,7 +283,7 @@ def refusal_trial(skill: str) -> tuple[bool, str]:
     }
     params, setup = calls[skill]
     name = skill.split("_")[0]
-    with MujocoRobot(default_scene()) as robot:
+    with make_sim(backend, default_scene(), arm=arm) as robot:
         for s, p in setup:
             execute(get_skill(s), p, robot)
         before = robot.read()
@@ -357,8 +358,17 @@ def run(
     skills: list[str] | None = None,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    arm: str = "panda",
+    backend: str = "mujoco",
+    skill_impls: list[str] | None = None,
 ) -> dict:
-    """Run the benchmark; returns the JSON-ready result."""
+    """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result."""
+    from hw.sim.truth import BACKENDS
+    from robot.arms import get_arm
+
+    get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     skills = list(skills or EPISODE_SKILLS)
     unknown = [s for s in skills if s not in EPISODE_SKILLS]
     if unknown:
@@ -370,9 +380,20 @@ def run(
     results: list[Episode] = []
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
     total = len(args) + len(refusal_names)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_episode, s, sd) for s, sd in args]
-        refusal_futures = [pool.submit(refusal_trial, name) for name in refusal_names]
+    init = {}
+    if skill_impls:  # workers install the same implementations (--skill-impl) first
+        from skills.training.learned import apply_skill_impls, resolve_skill_impls
+
+        resolve_skill_impls(skill_impls)  # a bad spec or checkpoint fails before any work
+        init = {
+            "initializer": apply_skill_impls,
+            "initargs": (skill_impls,),
+            # torch is loaded: forked workers can deadlock in its thread pools; spawn them.
+            "mp_context": multiprocessing.get_context("spawn"),
+        }
+    with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
+        futures = [pool.submit(run_episode, s, sd, arm, backend) for s, sd in args]
+        refusal_futures = [pool.submit(refusal_trial, name, arm, backend) for name in refusal_names]
         for i, fut in enumerate(futures, 1):
             results.append(fut.result())
             if progress:
@@ -385,6 +406,9 @@ def run(
     by_skill = {s: [e for e in results if e.skill == s] for s in skills}
     return {
         "benchmark": "skills",
+        "arm": arm,
+        "backend": backend,
+        "skill_impls": list(skill_impls or []),
         "seed": seed,
         "episodes_per_skill": episodes,
         "skills": {s: _summarise(s, runs) for s, runs in by_skill.items()},

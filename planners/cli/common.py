@@ -44,22 +44,76 @@ def open_video(robot, path: Path | None):
         return
     from hw.sim.render import RenderUnavailable, VideoRecorder
 
+    if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
+        from hw.sim.pybullet_camera import PybulletVideoRecorder
+
+        robot.recorder = PybulletVideoRecorder(path, robot.client)
+        return
     try:
         robot.recorder = VideoRecorder(path, robot.model, robot.data, camera=None)
     except RenderUnavailable as exc:
         fail(f"cannot record {path}: {exc}")
 
 
+def check_backend(name: str) -> str:
+    """``name`` if it is a simulator backend, else a one-line error listing them (exit 2)."""
+    from hw.sim.truth import BACKENDS
+
+    if name not in BACKENDS:
+        fail(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}", code=2)
+    return name
+
+
+def make_sim(backend: str, scene, arm: str = "panda"):
+    """A simulated robot (not connected) of ``backend`` on ``scene`` (a `Scene`)."""
+    from hw.sim.truth import make_sim as _make_sim
+
+    try:
+        return _make_sim(check_backend(backend), scene, arm=arm)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+
+
+SKILL_IMPL_HELP = (
+    "Swap a skill's implementation: SKILL=learned:CHECKPOINT or SKILL=scripted (repeatable)."
+)
+
+
+def use_skill_impls(specs: list[str] | None) -> list[str]:
+    """Validate every ``--skill-impl`` spec and load its checkpoint, then install them all
+    (or none: a bad spec exits 2 with a one-line reason before anything moves)."""
+    if not specs:
+        return []
+    from skills.training.learned import SkillImplError, apply_skill_impls
+
+    try:
+        apply_skill_impls(specs)
+    except SkillImplError as exc:
+        fail(str(exc), code=2)
+    return list(specs)
+
+
 PLANNERS = ("symbolic", "llm")
+ARM_HELP = "Arm model (robot.arms): panda or xarm6."
 
 
-def make_robot(kind: str, host: str | None, scene: Path | None):
+def check_arm(name: str) -> str:
+    """``name`` if it is a known arm, else a one-line error listing the arms (exit 2)."""
+    from robot.arms import get_arm
+
+    try:
+        return get_arm(name).name
+    except ValueError as exc:
+        fail(str(exc), code=2)
+
+
+def make_robot(kind: str, host: str | None, scene: Path | None, arm: str = "panda"):
     if kind == "mujoco":
         from hw.sim.mujoco_robot import MujocoRobot
 
-        return MujocoRobot(load_scene(scene, None))
+        return MujocoRobot(load_scene(scene, None), arm=check_arm(arm))
     if kind == "pybullet":
-        fail("the PyBullet backend is not available yet; use --robot mujoco", code=2)
+        return make_sim("pybullet", load_scene(scene, None), check_arm(arm))
     try:
         from hw.drivers import make_driver
     except ImportError:

@@ -17,7 +17,9 @@ from planners.cli.common import (
 
 @app.command()
 def serve(
-    robot: Annotated[str, typer.Option(help="mujoco, or a real arm: franka, ur, xarm.")] = "mujoco",
+    robot: Annotated[
+        str, typer.Option(help="A simulator (mujoco, pybullet) or a real arm: franka, ur, xarm.")
+    ] = "mujoco",
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on (telemetry: PORT+1).")] = (
         "127.0.0.1:5555"
     ),
@@ -71,6 +73,9 @@ def hw_check(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask before moving a real arm.")
     ] = False,
+    arm: Annotated[str, typer.Option(help="Arm model for --robot mujoco: panda or xarm6.")] = (
+        "panda"
+    ),
 ) -> None:
     """Run the HAL conformance checks (small, slow wrist motions) and print the results."""
     from hw.conformance import run_conformance
@@ -83,9 +88,9 @@ def hw_check(
         except (ServerLost, ValueError) as exc:
             fail(str(exc), code=2)
     else:
-        arm = make_robot(robot, host, None)
+        arm = make_robot(robot, host, None, arm)
     if (
-        robot != "mujoco"
+        robot not in ("mujoco", "pybullet")
         and not yes
         and not typer.confirm(
             f"The wrist of {robot} will move {amplitude} rad at {speed} rad/s. Is the area clear?"

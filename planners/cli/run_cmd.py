@@ -11,17 +11,67 @@ import typer
 from rich.console import Console
 
 from planners.cli.common import (
+    ARM_HELP,
     PLANNERS,
+    SKILL_IMPL_HELP,
     app,
+    check_arm,
+    check_backend,
     err,
     fail,
     load_scene,
     make_planner,
+    make_sim,
     open_video,
     print_steps,
+    use_skill_impls,
 )
 
 DEMO_INSTRUCTION = "pour the cup into the bowl then put the cup on the plate"
+BACKEND_HELP = "Simulator backend: mujoco or pybullet (videos: TinyRenderer, no OpenGL)."
+PERCEPTIONS = ("ground_truth", "camera")
+PERCEPTION_HELP = "Where observations come from: ground_truth (the simulator) or camera."
+CALIBRATION_HELP = (
+    "Camera calibration file (from `skillstack calibrate`) replacing the simulated intrinsics "
+    "and camera poses (with --perception camera)."
+)
+
+
+def load_calibrations(path: Path | None, perception: str) -> dict | None:
+    """The cameras of calibration file ``path`` checked against the default cameras, or None;
+    exits (status 2) with a one-line reason for a bad file, an unknown camera or another
+    resolution, or when ``perception`` is not camera."""
+    if path is None:
+        return None
+    from robot.camera import DEFAULT_CAMERAS
+    from robot.perception.calibration_file import load_calibration
+    from robot.perception.match import check_calibrations
+
+    if perception != "camera":
+        fail("--calibration applies to --perception camera", code=2)
+    try:
+        calibrations = load_calibration(path)
+        check_calibrations(calibrations, DEFAULT_CAMERAS)
+    except ValueError as exc:
+        fail(f"{path}: {exc}" if str(path) not in str(exc) else str(exc), code=2)
+    return calibrations
+
+
+def perceiving_arm(sim, calibrations: dict | None = None, backend: str = "mujoco"):
+    """The executive's view through the cameras (`skills.perceive.PerceivingArm`), with the
+    given camera calibrations; exits with a one-line reason where MuJoCo's offscreen rendering
+    is unavailable (PyBullet renders on the CPU) or a calibration does not fit the cameras."""
+    from hw.sim.render import rendering_available
+    from skills.perceive import CameraPerception, PerceivingArm
+
+    ok, reason = rendering_available()
+    if not ok and backend == "mujoco":
+        fail(f"--perception camera needs offscreen rendering: {reason}", code=2)
+    try:
+        perception = CameraPerception(sim, calibrations=calibrations)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    return PerceivingArm(sim, perception=perception)
 
 
 @app.command()
@@ -30,13 +80,20 @@ def demo(
         Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
+    perception: Annotated[str, typer.Option(help=PERCEPTION_HELP)] = "ground_truth",
+    calibration: Annotated[Path | None, typer.Option(help=CALIBRATION_HELP)] = None,
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "mujoco",
+    skill_impl: Annotated[
+        list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP)
+    ] = None,
 ) -> None:
     """The default demo, headless and offline: pour the cup into the bowl, then put it away."""
     run(
         DEMO_INSTRUCTION,
         scene=None,
         planner="symbolic",
-        backend="mujoco",
+        backend=backend,
         seed=None,
         video=video,
         as_json=as_json,
@@ -45,6 +102,10 @@ def demo(
         model=None,
         robot=None,
         token=None,
+        arm=arm,
+        perception=perception,
+        skill_impl=skill_impl,
+        calibration=calibration,
     )
 
 
@@ -55,7 +116,7 @@ def run(
     ],
     scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON).")] = None,
     planner: Annotated[str, typer.Option(help="symbolic (offline) or llm.")] = "symbolic",
-    backend: Annotated[str, typer.Option(help="Simulator backend.")] = "mujoco",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "mujoco",
     seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
     video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -70,15 +131,28 @@ def run(
         str | None, typer.Option(help="A robot server, tcp://HOST:PORT (default: a local sim).")
     ] = None,
     token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
+    arm: Annotated[str, typer.Option(help=ARM_HELP + " (local sim only)")] = "panda",
+    perception: Annotated[str, typer.Option(help=PERCEPTION_HELP)] = "ground_truth",
+    skill_impl: Annotated[
+        list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP)
+    ] = None,
+    calibration: Annotated[Path | None, typer.Option(help=CALIBRATION_HELP)] = None,
 ) -> None:
     """Carry out an instruction: plan, validate, execute, replan on failure."""
-    from hw.sim.mujoco_robot import MujocoRobot
     from planners.executive import run_instruction
 
     if planner not in PLANNERS:
         fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
-    if backend != "mujoco":
-        fail(f"backend {backend!r} is not available yet; available: mujoco", code=2)
+    check_backend(backend)
+    arm = check_arm(arm)
+    if perception not in PERCEPTIONS:
+        fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)
+    if perception == "camera" and robot is not None:
+        fail("--perception camera needs a local simulation (not --robot)", code=2)
+    calibrations = load_calibrations(calibration, perception)
+    if skill_impl and robot is not None:
+        fail("--skill-impl swaps skills in this process; with --robot they run on the server", 2)
+    use_skill_impls(skill_impl)
     chosen = make_planner(planner, base_url, model)
     scene_obj = load_scene(scene, seed) if robot is None else None
 
@@ -93,9 +167,10 @@ def run(
     if robot is not None:
         report = _run_remote(instruction, robot, token, chosen, show, ask)
     else:
-        with MujocoRobot(scene_obj) as sim:
+        with make_sim(backend, scene_obj, arm) as sim:
             open_video(sim, video)
-            report = run_instruction(instruction, sim, chosen, on_step=show, corrections=ask)
+            target = perceiving_arm(sim, calibrations, backend) if perception == "camera" else sim
+            report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     result = report.to_dict()
     result["video"] = str(video) if video else None
     if as_json:

@@ -11,10 +11,14 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from planners.cli.common import (
+    ARM_HELP,
     app,
+    check_arm,
+    check_backend,
     err,
     fail,
     load_scene,
+    make_sim,
     open_video,
 )
 
@@ -76,13 +80,19 @@ def sim(
         Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
+    backend: Annotated[str, typer.Option(help="Simulator backend: mujoco or pybullet.")] = (
+        "mujoco"
+    ),
 ) -> None:
-    """Drive the simulated Panda through Cartesian waypoints and print tracking errors."""
-    from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+    """Drive the simulated arm through Cartesian waypoints and print tracking errors."""
     from hw.sim.tour import run_tour
+    from hw.sim.truth import SimulationDiverged
 
+    arm = check_arm(arm)
+    check_backend(backend)
     scene_obj = load_scene(scene, seed)
-    with MujocoRobot(scene_obj) as robot:
+    with make_sim(backend, scene_obj, arm) as robot:
         open_video(robot, video)
         try:
             legs = run_tour(robot, speed=speed, realtime=realtime)

@@ -11,20 +11,31 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from planners.cli.common import (
+    ARM_HELP,
+    SKILL_IMPL_HELP,
     app,
+    check_arm,
+    check_backend,
     err,
     fail,
     load_scene,
+    make_sim,
     open_video,
     print_steps,
+    use_skill_impls,
 )
 
 
 def _run_calls(
-    calls: list[tuple[str, dict]], scene, video: Path | None, as_json: bool, title: str
+    calls: list[tuple[str, dict]],
+    scene,
+    video: Path | None,
+    as_json: bool,
+    title: str,
+    arm: str = "panda",
+    backend: str = "mujoco",
 ) -> None:
     """Execute skill calls in order on a simulated arm; print a table or one JSON object."""
-    from hw.sim.mujoco_robot import MujocoRobot
     from skills.executor import execute
     from skills.registry import get_skill
 
@@ -34,7 +45,7 @@ def _run_calls(
         except KeyError as exc:
             fail(str(exc.args[0]), code=2)
     steps = []
-    with MujocoRobot(scene) as robot:
+    with make_sim(backend, scene, arm) as robot:
         open_video(robot, video)
         for name, params in calls:
             result = execute(get_skill(name), params, robot)
@@ -101,7 +112,17 @@ def do(
     seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
     video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
+    skill_impl: Annotated[
+        list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP)
+    ] = None,
+    backend: Annotated[str, typer.Option(help="Simulator backend: mujoco or pybullet.")] = (
+        "mujoco"
+    ),
 ) -> None:
     """Run skill calls in order on the simulated arm, stopping at the first failure."""
+    arm = check_arm(arm)
+    check_backend(backend)
+    use_skill_impls(skill_impl)
     parsed = [_parse_call(c) for c in calls]
-    _run_calls(parsed, load_scene(scene, seed), video, as_json, "skill calls")
+    _run_calls(parsed, load_scene(scene, seed), video, as_json, "skill calls", arm, backend)
