@@ -29,7 +29,9 @@ from robot.types import GripperCommand, JointCommand, Pose, RobotState
 
 MAX_STEP_M = 0.05  # largest Δposition one action may ask for (m); larger ones are clipped
 MAX_STEP_RAD = 0.5  # largest Δrotation one action may ask for (rad)
-MAX_TARGET_LEAD = 0.04  # m the target may run ahead of the measured hand
+# m the target may run ahead of the measured hand: one full step plus the servo lag of a
+# fast carry (~3 cm); a tighter bound slows fast demonstrations down and they end short.
+MAX_TARGET_LEAD = MAX_STEP_M + 0.03
 GRIPPER_DEADBAND = 0.002  # m: width changes smaller than this are not re-sent
 DEFAULT_GRIP_FORCE = 40.0  # N, what the scripted grasp squeezes with by default
 
