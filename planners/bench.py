@@ -8,12 +8,10 @@ median planning time (the planner's own wall time, excluding any model's latency
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 import numpy as np
 
@@ -112,19 +110,10 @@ def run(
     args = [(n, s) for n in names for s in range(seeds)]
     jobs = jobs or min(os.cpu_count() or 1, 2)
     runs: list[TaskRun] = []
-    init = {}
-    if skill_impls:  # workers install the same implementations (--skill-impl) first
-        from skills.training.learned import apply_skill_impls, resolve_skill_impls
+    from skills.training.workers import worker_pool_options
 
-        resolve_skill_impls(skill_impls)  # a bad spec or checkpoint fails before any work
-        init = {
-            "initializer": apply_skill_impls,
-            "initargs": (skill_impls,),
-            # torch is loaded: forked workers can deadlock in its thread pools; spawn them.
-            "mp_context": multiprocessing.get_context("spawn"),
-        }
-    if perception == "camera":  # a forked child inherits OpenGL state and can hang rendering
-        init["mp_context"] = get_context("spawn")
+    # Rendering in a forked child that inherited the parent's OpenGL state can hang.
+    init = worker_pool_options(skill_impls, spawn=perception == "camera")
     with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
         futures = [
             pool.submit(run_task, n, s, planner, arm, perception, backend, calibrations)

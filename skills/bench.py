@@ -13,7 +13,6 @@ must be refused before any motion (the arm and the clock must not move).
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -380,17 +379,9 @@ def run(
     results: list[Episode] = []
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
     total = len(args) + len(refusal_names)
-    init = {}
-    if skill_impls:  # workers install the same implementations (--skill-impl) first
-        from skills.training.learned import apply_skill_impls, resolve_skill_impls
+    from skills.training.workers import worker_pool_options
 
-        resolve_skill_impls(skill_impls)  # a bad spec or checkpoint fails before any work
-        init = {
-            "initializer": apply_skill_impls,
-            "initargs": (skill_impls,),
-            # torch is loaded: forked workers can deadlock in its thread pools; spawn them.
-            "mp_context": multiprocessing.get_context("spawn"),
-        }
+    init = worker_pool_options(skill_impls)
     with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
         futures = [pool.submit(run_episode, s, sd, arm, backend) for s, sd in args]
         refusal_futures = [pool.submit(refusal_trial, name, arm, backend) for name in refusal_names]

@@ -135,7 +135,7 @@ def _add_object(spec: mujoco.MjSpec, obj: SceneObject) -> None:
         _add_hollow(body, obj.name, r, h, geom_defaults)
         inertia = _cylinder_inertia(obj.mass, r, 2 * h)
         if obj.contents:
-            _add_particles(spec, obj, r, h)
+            _add_particles(spec, obj)
     body.explicitinertial = True
     body.ipos = [0.0, 0.0, 0.0]
     body.iquat = [1.0, 0.0, 0.0, 0.0]
@@ -171,9 +171,10 @@ def _add_hollow(body: mujoco.MjsBody, name: str, r: float, h: float, defaults: d
         )
 
 
-def _add_particles(spec: mujoco.MjSpec, cup: SceneObject, r: float, h: float) -> None:
-    """Stack ``cup.contents`` spheres in layers inside the cup, centred on its axis."""
-    inner = r - CUP_WALL - PARTICLE_RADIUS * 1.05
+def particle_positions(cup: SceneObject) -> list[tuple[float, float, float]]:
+    """Where ``cup.contents`` beads start: rings in layers on the cup's floor, centred on its
+    axis (both simulators build the same layout)."""
+    inner = cup.size[0] / 2 - CUP_WALL - PARTICLE_RADIUS * 1.05
     spacing = 2.05 * PARTICLE_RADIUS
     ring: list[tuple[float, float]] = [(0.0, 0.0)]
     rad = spacing
@@ -185,13 +186,18 @@ def _add_particles(spec: mujoco.MjSpec, cup: SceneObject, r: float, h: float) ->
         ]
         rad += spacing
     z0 = cup.position[2] + FLOOR_THICKNESS + PARTICLE_RADIUS * 1.05
+    out = []
     for i in range(cup.contents):
         layer, slot = divmod(i, len(ring))
         dx, dy = ring[slot]
-        body = spec.worldbody.add_body(
-            name=f"{PARTICLE_PREFIX}{cup.name}_{i}",
-            pos=[cup.position[0] + dx, cup.position[1] + dy, z0 + layer * spacing],
-        )
+        out.append((cup.position[0] + dx, cup.position[1] + dy, z0 + layer * spacing))
+    return out
+
+
+def _add_particles(spec: mujoco.MjSpec, cup: SceneObject) -> None:
+    """The cup's contents as free spheres."""
+    for i, pos in enumerate(particle_positions(cup)):
+        body = spec.worldbody.add_body(name=f"{PARTICLE_PREFIX}{cup.name}_{i}", pos=list(pos))
         body.add_freejoint()
         body.add_geom(
             type=mujoco.mjtGeom.mjGEOM_SPHERE,

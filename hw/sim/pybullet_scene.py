@@ -41,6 +41,7 @@ from hw.sim.mujoco_scene import (
     PARTICLE_MASS,
     _box_inertia,
     _cylinder_inertia,
+    particle_positions,
 )
 from robot.arms import panda
 from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
@@ -270,35 +271,14 @@ def _hollow_shapes(cid: int, r: float, h: float, color: list[float]) -> tuple[in
 
 
 def _add_particles(cid: int, cup: SceneObject) -> list[int]:
-    """Stack ``cup.contents`` spheres in layers inside the cup, as the MuJoCo builder does."""
-    r = cup.size[0] / 2
-    inner = r - CUP_WALL - PARTICLE_RADIUS * 1.05
-    spacing = 2.05 * PARTICLE_RADIUS
-    ring: list[tuple[float, float]] = [(0.0, 0.0)]
-    rad = spacing
-    while rad <= inner:
-        n = max(1, int(2 * math.pi * rad / spacing))
-        ring += [
-            (rad * math.cos(2 * math.pi * k / n), rad * math.sin(2 * math.pi * k / n))
-            for k in range(n)
-        ]
-        rad += spacing
-    z0 = cup.position[2] + FLOOR_THICKNESS + PARTICLE_RADIUS * 1.05
+    """The cup's contents as free spheres, laid out as the MuJoCo builder does."""
     col = pb.createCollisionShape(pb.GEOM_SPHERE, radius=PARTICLE_RADIUS, physicsClientId=cid)
     vis = pb.createVisualShape(
         pb.GEOM_SPHERE, radius=PARTICLE_RADIUS, rgbaColor=PARTICLE_COLOR, physicsClientId=cid
     )
     out = []
-    for i in range(cup.contents):
-        layer, slot = divmod(i, len(ring))
-        dx, dy = ring[slot]
-        body = pb.createMultiBody(
-            PARTICLE_MASS,
-            col,
-            vis,
-            [cup.position[0] + dx, cup.position[1] + dy, z0 + layer * spacing],
-            physicsClientId=cid,
-        )
+    for pos in particle_positions(cup):
+        body = pb.createMultiBody(PARTICLE_MASS, col, vis, list(pos), physicsClientId=cid)
         pb.changeDynamics(
             body,
             -1,
