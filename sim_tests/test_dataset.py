@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from skills.training.dataset import (  # noqa: E402
     open_dataset,
     write_dataset,
 )
+from skills.training.images import IMAGE_KEYS  # noqa: E402
 
 POS_TOL_M = 1e-4  # float32 storage of per-step deltas, summed over a few hundred samples
 ANGLE_TOL_RAD = 1e-3
@@ -203,3 +206,71 @@ def test_cli_collect_summary_and_unknown_skill(tmp_path):
     )
     assert ok.exit_code == 0, ok.output
     assert "collected 1 grasp episodes" in ok.output and "grasp.hdf5" in ok.output
+
+
+def _with_images(episode: Episode, size: int = 8) -> Episode:
+    rng = np.random.default_rng(episode.seed)
+    shape = (episode.num_samples, size, size, 3)
+    images = {k: rng.integers(0, 256, shape, dtype=np.uint8) for k in IMAGE_KEYS}
+    return dataclasses.replace(episode, images=images)
+
+
+def test_collect_with_images_records_both_cameras(tmp_path):
+    from typer.testing import CliRunner
+
+    from hw.sim.render import rendering_available
+    from planners.cli import train_cmd  # noqa: F401  (registers the command)
+    from planners.cli.common import app
+
+    ok, reason = rendering_available()
+    if not ok:
+        pytest.skip(reason)
+    args = ["collect", "grasp", "--episodes", "2", "--jobs", "1", "--images", "--out"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "84×84 images" in result.output
+    reader = open_dataset(tmp_path / "grasp.hdf5", skill="grasp")
+    assert reader.image_keys == tuple(IMAGE_KEYS)
+    assert set(reader.env_args["cameras"]) == set(IMAGE_KEYS)
+    assert "agentview_image" not in reader.stats()
+    for name, demo in zip(reader.names, reader.episodes(successful_only=False)):
+        images = reader.images(name)
+        for key, frames in images.items():
+            assert frames.dtype == np.uint8 and frames.shape == (demo.num_samples, 84, 84, 3)
+            assert frames.mean() > 40 and frames.std() > 10, f"{key} looks blank"
+        scene = images["agentview_image"].astype(float)
+        assert np.abs(scene[-1] - scene[0]).mean() > 3.0  # the arm moved in view (about 10)
+    batch = next(reader.batches(16, seed=0, keys=["robot0_eef_pos", "agentview_image"]))
+    assert batch["agentview_image"].shape == (16, 84, 84, 3)
+    assert batch["agentview_image"].dtype == np.uint8
+
+
+def test_images_round_trip_and_bad_images_are_refused(tmp_path):
+    good = [_with_images(_synthetic(0, 5, True)), _with_images(_synthetic(1, 4, True))]
+    path = write_dataset(tmp_path / "grasp.hdf5", "grasp", good, rate_hz=20)
+    reader = open_dataset(path)
+    assert reader.image_keys == tuple(IMAGE_KEYS)
+    for name, episode in zip(reader.names, good):
+        for key, frames in reader.images(name).items():
+            np.testing.assert_array_equal(frames, episode.images[key])
+    with h5py.File(path, "r+") as h5:
+        del h5["data/demo_1/obs/agentview_image"]
+        h5["data/demo_1/obs/agentview_image"] = np.zeros((4, 8, 8, 3), np.float32)
+    with pytest.raises(DatasetError, match="agentview_image is float32, expected uint8"):
+        open_dataset(path)
+    with h5py.File(path, "r+") as h5:
+        del h5["data/demo_1/obs/agentview_image"]
+        h5["data/demo_1/obs/agentview_image"] = np.zeros((4, 8, 8), np.uint8)
+    with pytest.raises(DatasetError, match=r"shape \(4, 8, 8\), expected \(4, H, W, 3\)"):
+        open_dataset(path)
+    with h5py.File(path, "r+") as h5:
+        del h5["data/demo_1/obs/agentview_image"]
+    with pytest.raises(DatasetError, match="lacks obs/agentview_image"):
+        open_dataset(path)
+    with h5py.File(path, "r+") as h5:
+        del h5["data/demo_1/obs/robot0_eye_in_hand_image"]
+    with pytest.raises(DatasetError, match=r"demo_0 has agentview_image 8×8.*demo_1 has no images"):
+        open_dataset(path)
+    short = dataclasses.replace(good[0], images={k: v[:3] for k, v in good[0].images.items()})
+    with pytest.raises(ValueError, match="3 images but the demo has 5 samples"):
+        write_dataset(tmp_path / "short.hdf5", "grasp", [short], rate_hz=20)

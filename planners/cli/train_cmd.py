@@ -24,9 +24,18 @@ def collect(
         float,
         typer.Option(min=0.0, max=1.0, help="Fraction of episodes from a random hand pose."),
     ] = 0.0,
+    images: Annotated[
+        bool,
+        typer.Option("--images", help="Also record scene and wrist camera RGB images."),
+    ] = False,
+    image_size: Annotated[
+        int, typer.Option(help="Side of the square images in pixels (with --images).")
+    ] = 84,
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
+    from hw.sim.render import RenderUnavailable
     from skills.training import collect as collecting
+    from skills.training import images as imaging
     from skills.training.dataset import DatasetError, open_dataset
 
     if skill not in collecting.COLLECTABLE_SKILLS:
@@ -35,6 +44,12 @@ def collect(
             f"{', '.join(collecting.COLLECTABLE_SKILLS)}",
             code=2,
         )
+    if images:
+        try:
+            imaging.check_image_size(image_size)
+            imaging.check_rendering()
+        except (ValueError, RenderUnavailable) as exc:
+            fail(str(exc), code=2)
     start = time.perf_counter()
     try:
         path = _with_progress(
@@ -47,18 +62,21 @@ def collect(
                 jobs=jobs or collecting.DEFAULT_JOBS,
                 progress=progress,
                 random_starts=random_starts,
+                image_size=image_size if images else None,
             ),
         )
         reader = open_dataset(path, skill)
-    except (ValueError, DatasetError, OSError) as exc:
+    except (ValueError, DatasetError, OSError, RenderUnavailable) as exc:
         fail(str(exc))
     seconds = time.perf_counter() - start
     demos = reader.episodes(successful_only=False)
     wins = sum(e.success for e in demos)
     samples = sum(e.num_samples for e in demos)
+    size = f"{image_size}×{image_size}"
+    pictures = f", {size} images {', '.join(reader.image_keys)}" if images else ""
     print(
-        f"collected {len(demos)} {skill} episodes ({wins} successful, {samples} samples) "
-        f"→ {path} in {seconds:.1f} s"
+        f"collected {len(demos)} {skill} episodes ({wins} successful, {samples} samples"
+        f"{pictures}) → {path} in {seconds:.1f} s"
     )
 
 

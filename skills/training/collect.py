@@ -6,14 +6,16 @@ observations and commands every ``1 / rate_hz`` seconds of simulated time from t
 executor's ``on_tick`` hook. Skills that need something in hand (place) are set up with an
 unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
 Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
+With ``image_size`` every sample also holds the camera images of `skills.training.images`.
 
-Episodes run in worker processes, which return arrays; the parent writes the file.
+Episodes run in worker processes, which return arrays; the parent writes each episode to the
+file in order as soon as it and those before it are done.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -27,7 +29,14 @@ from skills.training.dataset import (
     actions_from_path,
     write_dataset,
 )
+from skills.training.images import (
+    CameraImages,
+    cameras_env_args,
+    check_image_size,
+    check_rendering,
+)
 from skills.training.observation import observe_robot
+from skills.training.workers import worker_pool_options
 
 COLLECTABLE_SKILLS = ("grasp", "place")
 DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
@@ -63,11 +72,13 @@ def episode_setup(skill: str, seed: int, random_starts: float = 0.0) -> tuple:
 
 
 class _Recorder:
-    """Samples the robot every ``1 / rate_hz`` s of sim time; tracks the gripper command."""
+    """Samples the robot every ``1 / rate_hz`` s of sim time; tracks the gripper command.
+    ``cameras`` (optional) renders the images of each sample."""
 
-    def __init__(self, robot, target: str, rate_hz: float):
+    def __init__(self, robot, target: str, rate_hz: float, cameras: CameraImages | None = None):
         self.robot, self.target, self.period = robot, target, 1.0 / rate_hz
         self.rows: dict[str, list] = {k: [] for k in (*OBS_KEYS, "joint_targets", "gripper")}
+        self.cameras, self.images = cameras, {}
         self.t0: float | None = None
         self.gripper_command = 2 * robot.arm.finger_travel  # reset() opens the gripper
         send = robot.gripper
@@ -94,6 +105,9 @@ class _Recorder:
         q_desired = state.q_desired if state.q_desired is not None else state.q
         rows["joint_targets"].append(q_desired)
         rows["gripper"].append(self.gripper_command)
+        if self.cameras is not None:
+            for key, image in self.cameras.render().items():
+                self.images.setdefault(key, []).append(image)
 
     def episode(self, success: bool, seed: int, params: dict) -> Episode:
         if not self.rows["joint_targets"]:  # refused before any motion: one sample
@@ -114,30 +128,43 @@ class _Recorder:
             success,
             seed,
             params,
+            {k: np.stack(v) for k, v in self.images.items()},
         )
 
 
 def record_episode(
-    skill: str, seed: int, rate_hz: float = DEFAULT_RATE_HZ, random_starts: float = 0.0
+    skill: str,
+    seed: int,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    random_starts: float = 0.0,
+    image_size: int | None = None,
 ) -> Episode | None:
-    """One expert episode on the scene of ``seed``; None if its set-up failed."""
+    """One expert episode on the scene of ``seed``; None if its set-up failed.
+    ``image_size``: also record ``image_size``² camera images at every sample."""
     from hw.sim.mujoco_robot import MujocoRobot
     from skills.executor import execute
     from skills.registry import get_skill
 
     scene, setup, params, target = episode_setup(skill, seed, random_starts)
     with MujocoRobot(scene) as robot:
-        recorder = _Recorder(robot, target, rate_hz)
-        for name, p in setup:
-            if not execute(get_skill(name), p, robot).success:
-                return None
-        result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
-        return recorder.episode(result.success, seed, params)
+        cameras = CameraImages(robot, image_size) if image_size else None
+        try:
+            recorder = _Recorder(robot, target, rate_hz, cameras)
+            for name, p in setup:
+                if not execute(get_skill(name), p, robot).success:
+                    return None
+            result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
+            return recorder.episode(result.success, seed, params)
+        finally:
+            if cameras is not None:
+                cameras.close()
 
 
-def _episode(skill: str, base_seed: int, rate_hz: float, random_starts: float) -> Episode:
+def _episode(
+    skill: str, base_seed: int, rate_hz: float, random_starts: float, image_size: int | None
+) -> Episode:
     for attempt in range(SETUP_TRIES):
-        episode = record_episode(skill, base_seed + attempt, rate_hz, random_starts)
+        episode = record_episode(skill, base_seed + attempt, rate_hz, random_starts, image_size)
         if episode is not None:
             return episode
     raise RuntimeError(
@@ -155,15 +182,20 @@ def collect(
     rate_hz: float = DEFAULT_RATE_HZ,
     progress: Callable[[int, int], None] | None = None,
     random_starts: float = 0.0,
+    image_size: int | None = None,
 ) -> Path:
     """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
 
     The same ``seed`` gives the same file contents. ``jobs`` worker processes run the
     episodes (1: in this process); ``progress(done, total)`` is called as they finish.
     ``random_starts``: the fraction of episodes that start from a random hand pose.
+    ``image_size``: also record square camera images of this size (`skills.training.images`).
 
     Raises:
-        ValueError: an unknown skill, no episodes, or a rate the control loop cannot sample.
+        ValueError: an unknown skill, no episodes, a rate the control loop cannot sample, or
+            an image size that cannot be rendered.
+        hw.sim.render.RenderUnavailable: images asked for where rendering does not work
+            (checked before any episode runs).
     """
     if skill not in COLLECTABLE_SKILLS:
         raise ValueError(
@@ -177,22 +209,49 @@ def collect(
         raise ValueError(f"rate_hz must be in (0, {DEFAULT_CONTROL_RATE_HZ:g}] Hz, not {rate_hz}")
     if not 0.0 <= random_starts <= 1.0:
         raise ValueError(f"random_starts is a fraction in [0, 1], not {random_starts}")
+    if image_size is not None:
+        check_image_size(image_size)
+        check_rendering()
     seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, episodes))
-    results: list[Episode | None] = [None] * episodes
+    args = (skill, rate_hz, random_starts, image_size)
+    return write_dataset(
+        Path(out_dir) / f"{skill}.hdf5",
+        skill,
+        _in_order(seeds, args, jobs, progress),
+        rate_hz,
+        cameras=cameras_env_args(image_size) if image_size else None,
+    )
+
+
+def _in_order(
+    seeds: list[int], args: tuple, jobs: int, progress: Callable[[int, int], None] | None
+) -> Iterator[Episode]:
+    """The episodes of ``seeds`` in seed order, each as soon as those before it are done
+    (so a long collection with images never holds them all in memory)."""
+    skill, rate_hz, random_starts, image_size = args
+    total = len(seeds)
     if jobs == 1:
         for i, s in enumerate(seeds):
-            results[i] = _episode(skill, s, rate_hz, random_starts)
+            episode = _episode(skill, s, rate_hz, random_starts, image_size)
             if progress:
-                progress(i + 1, episodes)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(_episode, skill, s, rate_hz, random_starts): i
-                for i, s in enumerate(seeds)
-            }
-            for done, fut in enumerate(as_completed(futures), 1):
-                results[futures[fut]] = fut.result()
-                if progress:
-                    progress(done, episodes)
-    return write_dataset(Path(out_dir) / f"{skill}.hdf5", skill, results, rate_hz)
+                progress(i + 1, total)
+            yield episode
+        return
+    # Rendering workers are spawned: a forked child inherits this process's OpenGL state
+    # (the rendering check made a context) and can hang.
+    options = worker_pool_options(None, spawn=image_size is not None)
+    with ProcessPoolExecutor(max_workers=jobs, **options) as pool:
+        futures = {
+            pool.submit(_episode, skill, s, rate_hz, random_starts, image_size): i
+            for i, s in enumerate(seeds)
+        }
+        ready: dict[int, Episode] = {}
+        next_index = 0
+        for done, fut in enumerate(as_completed(futures), 1):
+            ready[futures.pop(fut)] = fut.result()
+            if progress:
+                progress(done, total)
+            while next_index in ready:
+                yield ready.pop(next_index)
+                next_index += 1

@@ -5,6 +5,9 @@ Layout of one file::
     data                        attrs: total (samples), env_args (JSON)
     data/demo_<i>               attrs: num_samples, success, seed, params (JSON)
     data/demo_<i>/obs/<key>     float32 (T, dim), one per key of `OBS_KEYS`
+    data/demo_<i>/obs/<image>   optional: uint8 (T, H, W, 3), gzip chunks of one frame, one per
+                                key of `skills.training.images.IMAGE_KEYS` (all or none, in
+                                every demo alike); their cameras in env_args["cameras"]
     data/demo_<i>/actions       float32 (T, 7): end-effector Δposition (3, m, world frame),
                                 Δrotation vector (3, rad, world frame) to the next sample,
                                 gripper command width (1, m)
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from skills.training.images import IMAGE_KEYS, image_problems, image_shapes
 
 FORMAT_VERSION = 1
 OBS_KEYS: dict[str, int] = {
@@ -66,7 +71,9 @@ class Episode:
     """One demonstration: ``T`` samples of observations, actions and commanded joints.
 
     ``obs`` maps each key of `OBS_KEYS` to a float array of shape ``(T, dim)``;
-    ``rewards`` and ``dones`` have shape ``(T,)``.
+    ``rewards`` and ``dones`` have shape ``(T,)``. ``images`` (optional) maps image keys
+    (`skills.training.images.IMAGE_KEYS`) to uint8 ``(T, H, W, 3)``; episodes read back by
+    `open_dataset` leave it empty (`DatasetReader.images` loads them).
     """
 
     obs: dict[str, np.ndarray]
@@ -77,6 +84,7 @@ class Episode:
     success: bool
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_samples(self) -> int:
@@ -99,7 +107,7 @@ class Episode:
                 out.append(f"{name} has shape {np.shape(array)}, expected {shape}")
         if n == 0:
             out.append("it has no samples")
-        return out
+        return out + image_problems(self.images, n)
 
 
 # -- actions -----------------------------------------------------------------------------
@@ -148,15 +156,21 @@ def integrate_actions(
 
 
 # -- writing -------------------------------------------------------------------------------
-def env_args(skill: str, rate_hz: float, control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ):
-    """The ``env_args`` record (a dict; stored as JSON) of a dataset of ``skill``."""
+def env_args(
+    skill: str,
+    rate_hz: float,
+    control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ,
+    cameras: dict | None = None,
+):
+    """The ``env_args`` record (a dict; stored as JSON) of a dataset of ``skill``; ``cameras``
+    (`skills.training.images.cameras_env_args`) where it holds images."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         skillstack_version = version("skillstack")
     except PackageNotFoundError:
         skillstack_version = "unknown"
-    return {
+    out = {
         "env_name": skill,
         "type": "skillstack",
         "skill": skill,
@@ -166,6 +180,9 @@ def env_args(skill: str, rate_hz: float, control_rate_hz: float = DEFAULT_CONTRO
         "skillstack_version": skillstack_version,
         "format_version": FORMAT_VERSION,
     }
+    if cameras:
+        out["cameras"] = cameras
+    return out
 
 
 def create_file(path: str | Path, skill: str, rate_hz: float, **extra):
@@ -196,6 +213,11 @@ def write_episode(h5, index: int, episode: Episode) -> str:
     group.create_dataset("joint_targets", data=np.asarray(episode.joint_targets, np.float32))
     group.create_dataset("rewards", data=np.asarray(episode.rewards, dtype=np.float32))
     group.create_dataset("dones", data=np.asarray(episode.dones, dtype=np.uint8))
+    for key, frames in episode.images.items():
+        frames = np.asarray(frames)
+        group.create_dataset(
+            f"obs/{key}", data=frames, chunks=(1, *frames.shape[1:]), compression="gzip"
+        )
     return name
 
 
@@ -225,13 +247,18 @@ def write_dataset(
     episodes: Iterable[Episode],
     rate_hz: float,
     control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ,
+    cameras: dict | None = None,
 ) -> Path:
-    """Write a complete dataset (atomically: a temporary file renamed into place)."""
+    """Write a complete dataset (atomically: a temporary file renamed into place).
+
+    ``episodes`` may be a generator: each is written as it comes. ``cameras``: see `env_args`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with create_file(tmp, skill, rate_hz, control_rate_hz=control_rate_hz) as h5:
+        extra = {"control_rate_hz": control_rate_hz, "cameras": cameras}
+        with create_file(tmp, skill, rate_hz, **extra) as h5:
             for i, episode in enumerate(episodes):
                 write_episode(h5, i, episode)
             finish_file(h5)
@@ -260,13 +287,22 @@ class DatasetReader:
         skill: the skill that produced the demonstrations.
         env_args: the ``env_args`` record.
         names: demo names in index order.
+        image_keys: the image observation keys every demo holds (empty: none).
     """
 
-    def __init__(self, path: Path, env: dict, episodes: dict[str, Episode], stats: dict | None):
+    def __init__(
+        self,
+        path: Path,
+        env: dict,
+        episodes: dict[str, Episode],
+        stats: dict | None,
+        image_keys: Sequence[str] = (),
+    ):
         self.path = path
         self.env_args = env
         self.skill = env["skill"]
         self.names = list(episodes)
+        self.image_keys = tuple(image_keys)
         self._episodes = episodes
         self._stats = stats
 
@@ -281,6 +317,18 @@ class DatasetReader:
     def episodes(self, successful_only: bool = True) -> list[Episode]:
         """The demonstrations in index order (by default only the successful ones)."""
         return [e for e in self._episodes.values() if e.success or not successful_only]
+
+    def images(self, name: str, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Demo ``name``'s images (default: every key of `image_keys`), read from the file
+        now (they are not held in memory): uint8 ``(T, H, W, 3)`` per key."""
+        import h5py
+
+        keys = self.image_keys if keys is None else tuple(keys)
+        unknown = [k for k in keys if k not in self.image_keys]
+        if unknown:
+            raise KeyError(f"{self.path} has no images {unknown}; images: {self.image_keys}")
+        with h5py.File(self.path, "r") as h5:
+            return {k: h5[f"data/{name}/obs/{k}"][()] for k in keys}
 
     def stats(self) -> dict[str, dict[str, np.ndarray]]:
         """Per-key ``{"mean", "std"}`` arrays: the ones stored in the file, else computed."""
@@ -305,21 +353,29 @@ class DatasetReader:
         """One epoch of shuffled samples in batches, the same for the same ``seed``.
 
         Each batch maps every observation key of ``keys`` (default: all of `OBS_KEYS`) to
-        normalised float32 ``(B, dim)``; ``actions`` to raw float32 ``(B, 7)``, or
-        ``(B, chunk, 7)`` when ``chunk > 1`` (the next ``chunk`` actions, the last one
-        repeated past the end of the episode); ``actions_pad`` to bool ``(B, chunk)``, True
-        where the chunk ran past the end. The last batch may be smaller.
+        normalised float32 ``(B, dim)``, or an image key of `image_keys` (only when named;
+        the epoch's images are read into memory) to uint8 ``(B, H, W, 3)``; ``actions`` to
+        raw float32 ``(B, 7)``, or ``(B, chunk, 7)`` when ``chunk > 1`` (the next ``chunk``
+        actions, the last one repeated past the end of the episode); ``actions_pad`` to bool
+        ``(B, chunk)``, True where the chunk ran past the end. The last batch may be smaller.
         """
         if batch_size < 1 or chunk < 1:
             raise ValueError("batch_size and chunk must be at least 1")
         keys = list(OBS_KEYS) if keys is None else list(keys)
-        unknown = [k for k in keys if k not in OBS_KEYS]
+        unknown = [k for k in keys if k not in OBS_KEYS and k not in self.image_keys]
         if unknown:
-            raise KeyError(f"unknown observation keys {unknown}; keys: {', '.join(OBS_KEYS)}")
-        episodes = self.episodes(successful_only)
+            known = ", ".join((*OBS_KEYS, *self.image_keys))
+            raise KeyError(f"unknown observation keys {unknown}; keys: {known}")
+        names = [n for n, e in self._episodes.items() if e.success or not successful_only]
+        episodes = [self._episodes[n] for n in names]
         if not episodes:
             return
-        obs = {k: np.concatenate([self.normalise(k, e.obs[k]) for e in episodes]) for k in keys}
+        low = [k for k in keys if k in OBS_KEYS]
+        obs = {k: np.concatenate([self.normalise(k, e.obs[k]) for e in episodes]) for k in low}
+        images = [k for k in keys if k not in OBS_KEYS]
+        if images:
+            loaded = [self.images(n, images) for n in names]
+            obs |= {k: np.concatenate([d[k] for d in loaded]) for k in images}
         actions = np.concatenate([e.actions for e in episodes]).astype(np.float32)
         lengths = np.array([e.num_samples for e in episodes])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -375,7 +431,7 @@ def _load(path: Path, h5, skill: str | None) -> DatasetReader:
     names = _demo_names(data)
     if not names:
         raise DatasetError(f"{path}: no demonstrations (data/demo_0, ...)")
-    episodes, problems = {}, []
+    episodes, problems, layouts = {}, [], {}
     for name in names:
         group = data[name]
         missing = [k for k in REQUIRED if k not in group]
@@ -390,9 +446,18 @@ def _load(path: Path, h5, skill: str | None) -> DatasetReader:
                 f"num_samples is {int(group.attrs['num_samples'])} "
                 f"but it has {episode.num_samples} actions"
             )
+        images = {k: group[f"obs/{k}"] for k in IMAGE_KEYS if f"obs/{k}" in group}
+        bad += image_problems(images, episode.num_samples)  # shapes and dtypes only
+        layouts[name] = image_shapes(images)
         if bad:
             problems.append(f"{name}: {'; '.join(bad)}")
         episodes[name] = episode
+    if len({tuple(sorted(v.items())) for v in layouts.values()}) > 1 and not problems:
+        first, other = names[0], next(n for n in names if layouts[n] != layouts[names[0]])
+        problems.append(
+            f"demos disagree on their images: {first} has {_layout(layouts[first])}, "
+            f"{other} has {_layout(layouts[other])}"
+        )
     if problems:
         raise DatasetError(f"{path}: " + "; ".join(problems))
     total = sum(e.num_samples for e in episodes.values())
@@ -401,7 +466,12 @@ def _load(path: Path, h5, skill: str | None) -> DatasetReader:
             f"{path}: data.attrs['total'] is {int(data.attrs['total'])} but the demos hold "
             f"{total} samples"
         )
-    return DatasetReader(path, env, episodes, _read_stats(path, h5))
+    image_keys = tuple(layouts[names[0]])
+    return DatasetReader(path, env, episodes, _read_stats(path, h5), image_keys)
+
+
+def _layout(shapes: dict[str, tuple[int, int]]) -> str:
+    return ", ".join(f"{k} {h}×{w}" for k, (h, w) in shapes.items()) or "no images"
 
 
 def _read_stats(path: Path, h5) -> dict | None:
