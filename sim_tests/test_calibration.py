@@ -212,3 +212,32 @@ def test_calibration_file_round_trip_and_errors(tmp_path):
     with pytest.raises(CalibrationFileError):  # a corrupt file is never overwritten
         save_calibration(bad, CameraCalibration("scene", intr))
     assert bad.read_text() == "{not yaml: ["
+
+
+def test_closed_form_fallback_matches_opencv(monkeypatch):
+    """Where an OpenCV build lacks cv2.calibrateHandEye (opencv-python 5.0.0), the numpy
+    version of Park's method gives the same hand-eye transform."""
+    import cv2
+    from scipy.spatial.transform import Rotation
+
+    from robot.perception import calibration
+
+    if not hasattr(cv2, "calibrateHandEye"):
+        pytest.skip("this OpenCV build has no calibrateHandEye to compare with")
+    rng = np.random.default_rng(0)
+
+    def pose(rotvec, t):
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = Rotation.from_rotvec(rotvec).as_matrix(), t
+        return T
+
+    X = pose([0.1, -0.2, 0.3], [0.02, -0.01, 0.05])  # camera in the hand frame
+    board = pose([0.0, 0.0, 0.4], [0.5, 0.1, 0.0])  # board in the world
+    M = [pose(rng.normal(0, 0.4, 3), rng.normal(0, 0.1, 3) + [0.4, 0, 0.3]) for _ in range(8)]
+    M = [np.linalg.inv(m) for m in M]  # hand_T_world per view, as the solver takes them
+    C = [np.linalg.inv(X) @ m @ board for m in M]  # camera_T_board per view
+    with_cv2 = calibration._closed_form(M, C)
+    monkeypatch.delattr(cv2, "calibrateHandEye")
+    fallback = calibration._closed_form(M, C)
+    np.testing.assert_allclose(fallback, with_cv2, atol=1e-6)
+    np.testing.assert_allclose(with_cv2, X, atol=1e-6)

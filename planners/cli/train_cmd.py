@@ -31,6 +31,13 @@ def collect(
     image_size: Annotated[
         int, typer.Option(help="Side of the square images in pixels (with --images).")
     ] = 84,
+    scenes: Annotated[
+        str,
+        typer.Option(
+            help="Scene set: bench (the benchmark's scenes) or mixed (grasp: also blocks on "
+            "plates, in bowls, on blocks, square blocks at yaw ~0)."
+        ),
+    ] = "bench",
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
     from hw.sim.render import RenderUnavailable
@@ -44,6 +51,12 @@ def collect(
             f"{', '.join(collecting.COLLECTABLE_SKILLS)}",
             code=2,
         )
+    from skills.training.scenes import SCENE_SETS
+
+    if scenes not in SCENE_SETS:
+        fail(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}", code=2)
+    if scenes == "mixed" and skill != "grasp":
+        fail(f"the mixed scene set is for grasp only, not {skill!r}", code=2)
     if images:
         try:
             imaging.check_image_size(image_size)
@@ -63,6 +76,7 @@ def collect(
                 progress=progress,
                 random_starts=random_starts,
                 image_size=image_size if images else None,
+                scenes=scenes,
             ),
         )
         reader = open_dataset(path, skill)

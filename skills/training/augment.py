@@ -31,7 +31,7 @@ class Corrective:
             (idx["eef_rot6d_0"], idx["eef_rot6d_1"]),
             (idx["eef_rot6d_3"], idx["eef_rot6d_4"]),
         ]
-        self.sin2, self.cos2 = idx["obj_rel_yaw_sin2"], idx["obj_rel_yaw_cos2"]
+        self.sin2, self.cos2 = idx["grasp_rel_yaw_sin2"], idx["grasp_rel_yaw_cos2"]
         self.sigma = torch.tensor(POSITION_SIGMA_M)
 
     def __call__(

@@ -7,6 +7,9 @@ executor's ``on_tick`` hook. Skills that need something in hand (place) are set 
 unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
 Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
 With ``image_size`` every sample also holds the camera images of `skills.training.images`.
+``scenes="mixed"`` draws part of the grasp episodes from task-like scenes (a block on a
+plate, in a bowl, on another block, square blocks at yaw near 0: `skills.training.scenes`).
+Every episode stores its call context (the object's kind and extents, the template).
 
 Episodes run in worker processes, which return arrays; the parent writes each episode to the
 file in order as soon as it and those before it are done.
@@ -21,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from skills.bench import episode_setup as bench_episode_setup
 from skills.training.dataset import (
     DEFAULT_CONTROL_RATE_HZ,
     OBS_KEYS,
@@ -29,6 +31,7 @@ from skills.training.dataset import (
     actions_from_path,
     write_dataset,
 )
+from skills.training.features import context_from_object
 from skills.training.images import (
     CameraImages,
     cameras_env_args,
@@ -36,6 +39,8 @@ from skills.training.images import (
     check_rendering,
 )
 from skills.training.observation import observe_robot
+from skills.training.scenes import SCENE_SETS
+from skills.training.scenes import episode_setup as scenes_episode_setup
 from skills.training.workers import worker_pool_options
 
 COLLECTABLE_SKILLS = ("grasp", "place")
@@ -50,9 +55,12 @@ START_BOX = ((0.30, 0.62), (-0.35, 0.35), (0.18, 0.45))
 START_YAW_DEG = 90.0
 
 
-def episode_setup(skill: str, seed: int, random_starts: float = 0.0) -> tuple:
+def episode_setup(
+    skill: str, seed: int, random_starts: float = 0.0, scenes: str = "bench"
+) -> tuple:
     """The random scene, unrecorded set-up calls, skill parameters and target object name
-    (the same episodes as `skillstack bench skills`).
+    (with ``scenes="bench"`` the same episodes as `skillstack bench skills`; see
+    `skills.training.scenes`).
 
     With probability ``random_starts`` (drawn from ``seed``) the set-up ends with an
     unrecorded `move_to` to a random hand pose (`START_BOX`), so the demonstration starts
@@ -62,7 +70,7 @@ def episode_setup(skill: str, seed: int, random_starts: float = 0.0) -> tuple:
         raise ValueError(
             f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
         )
-    scene, setup, params = bench_episode_setup(skill, seed)
+    scene, setup, params = scenes_episode_setup(skill, seed, scenes)
     rng = np.random.default_rng([seed, 11])
     if rng.random() < random_starts:
         position = [round(float(rng.uniform(lo, hi)), 3) for lo, hi in START_BOX]
@@ -109,7 +117,7 @@ class _Recorder:
             for key, image in self.cameras.render().items():
                 self.images.setdefault(key, []).append(image)
 
-    def episode(self, success: bool, seed: int, params: dict) -> Episode:
+    def episode(self, success: bool, seed: int, params: dict, context: dict) -> Episode:
         if not self.rows["joint_targets"]:  # refused before any motion: one sample
             self.sample()
         obs = {k: np.asarray(self.rows[k], dtype=float) for k in OBS_KEYS}
@@ -129,6 +137,7 @@ class _Recorder:
             seed,
             params,
             {k: np.stack(v) for k, v in self.images.items()},
+            context,
         )
 
 
@@ -138,6 +147,7 @@ def record_episode(
     rate_hz: float = DEFAULT_RATE_HZ,
     random_starts: float = 0.0,
     image_size: int | None = None,
+    scenes: str = "bench",
 ) -> Episode | None:
     """One expert episode on the scene of ``seed``; None if its set-up failed.
     ``image_size``: also record ``image_size``² camera images at every sample."""
@@ -145,7 +155,7 @@ def record_episode(
     from skills.executor import execute
     from skills.registry import get_skill
 
-    scene, setup, params, target = episode_setup(skill, seed, random_starts)
+    scene, setup, params, target = episode_setup(skill, seed, random_starts, scenes)
     with MujocoRobot(scene) as robot:
         cameras = CameraImages(robot, image_size) if image_size else None
         try:
@@ -153,18 +163,29 @@ def record_episode(
             for name, p in setup:
                 if not execute(get_skill(name), p, robot).success:
                     return None
+            approach = params.get("approach", "top")
+            template = "top" if approach == "auto" else approach
+            ctx = context_from_object(scene.object(target), template)
+            context = {"kind": ctx.kind, "extents": list(ctx.extents), "template": ctx.template}
             result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
-            return recorder.episode(result.success, seed, params)
+            return recorder.episode(result.success, seed, params, context)
         finally:
             if cameras is not None:
                 cameras.close()
 
 
 def _episode(
-    skill: str, base_seed: int, rate_hz: float, random_starts: float, image_size: int | None
+    skill: str,
+    base_seed: int,
+    rate_hz: float,
+    random_starts: float,
+    image_size: int | None,
+    scenes: str = "bench",
 ) -> Episode:
     for attempt in range(SETUP_TRIES):
-        episode = record_episode(skill, base_seed + attempt, rate_hz, random_starts, image_size)
+        episode = record_episode(
+            skill, base_seed + attempt, rate_hz, random_starts, image_size, scenes
+        )
         if episode is not None:
             return episode
     raise RuntimeError(
@@ -183,6 +204,7 @@ def collect(
     progress: Callable[[int, int], None] | None = None,
     random_starts: float = 0.0,
     image_size: int | None = None,
+    scenes: str = "bench",
 ) -> Path:
     """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
 
@@ -190,6 +212,7 @@ def collect(
     episodes (1: in this process); ``progress(done, total)`` is called as they finish.
     ``random_starts``: the fraction of episodes that start from a random hand pose.
     ``image_size``: also record square camera images of this size (`skills.training.images`).
+    ``scenes``: the scene set (`skills.training.scenes.SCENE_SETS`; "mixed" for grasp only).
 
     Raises:
         ValueError: an unknown skill, no episodes, a rate the control loop cannot sample, or
@@ -209,12 +232,16 @@ def collect(
         raise ValueError(f"rate_hz must be in (0, {DEFAULT_CONTROL_RATE_HZ:g}] Hz, not {rate_hz}")
     if not 0.0 <= random_starts <= 1.0:
         raise ValueError(f"random_starts is a fraction in [0, 1], not {random_starts}")
+    if scenes not in SCENE_SETS:
+        raise ValueError(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}")
+    if scenes == "mixed" and skill != "grasp":
+        raise ValueError(f"the mixed scene set is for grasp only, not {skill!r}")
     if image_size is not None:
         check_image_size(image_size)
         check_rendering()
     seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, episodes))
-    args = (skill, rate_hz, random_starts, image_size)
+    args = (skill, rate_hz, random_starts, image_size, scenes)
     return write_dataset(
         Path(out_dir) / f"{skill}.hdf5",
         skill,
@@ -229,23 +256,19 @@ def _in_order(
 ) -> Iterator[Episode]:
     """The episodes of ``seeds`` in seed order, each as soon as those before it are done
     (so a long collection with images never holds them all in memory)."""
-    skill, rate_hz, random_starts, image_size = args
     total = len(seeds)
     if jobs == 1:
         for i, s in enumerate(seeds):
-            episode = _episode(skill, s, rate_hz, random_starts, image_size)
+            episode = _episode(args[0], s, *args[1:])
             if progress:
                 progress(i + 1, total)
             yield episode
         return
     # Rendering workers are spawned: a forked child inherits this process's OpenGL state
     # (the rendering check made a context) and can hang.
-    options = worker_pool_options(None, spawn=image_size is not None)
+    options = worker_pool_options(None, spawn=args[3] is not None)
     with ProcessPoolExecutor(max_workers=jobs, **options) as pool:
-        futures = {
-            pool.submit(_episode, skill, s, rate_hz, random_starts, image_size): i
-            for i, s in enumerate(seeds)
-        }
+        futures = {pool.submit(_episode, args[0], s, *args[1:]): i for i, s in enumerate(seeds)}
         ready: dict[int, Episode] = {}
         next_index = 0
         for done, fut in enumerate(as_completed(futures), 1):

@@ -3,7 +3,8 @@
 Layout of one file::
 
     data                        attrs: total (samples), env_args (JSON)
-    data/demo_<i>               attrs: num_samples, success, seed, params (JSON)
+    data/demo_<i>               attrs: num_samples, success, seed, params (JSON), context (JSON,
+                                optional: `skills.training.features.CallContext`)
     data/demo_<i>/obs/<key>     float32 (T, dim), one per key of `OBS_KEYS`
     data/demo_<i>/obs/<image>   optional: uint8 (T, H, W, 3), gzip chunks of one frame, one per
                                 key of `skills.training.images.IMAGE_KEYS` (all or none, in
@@ -85,6 +86,9 @@ class Episode:
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    # What a policy is conditioned on besides the observations (the object's kind and
+    # extents, the template; `skills.training.features.CallContext`); stored as JSON.
+    context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_samples(self) -> int:
@@ -207,6 +211,8 @@ def write_episode(h5, index: int, episode: Episode) -> str:
     group.attrs["success"] = bool(episode.success)
     group.attrs["seed"] = int(episode.seed)
     group.attrs["params"] = json.dumps(episode.params)
+    if episode.context:
+        group.attrs["context"] = json.dumps(episode.context)
     for key in OBS_KEYS:
         group.create_dataset(f"obs/{key}", data=np.asarray(episode.obs[key], dtype=np.float32))
     group.create_dataset("actions", data=np.asarray(episode.actions, dtype=np.float32))
@@ -506,6 +512,7 @@ def _read_episode(group) -> Episode:
         success=bool(group.attrs["success"]),
         seed=int(group.attrs["seed"]),
         params=json.loads(group.attrs.get("params", "{}")),
+        context=json.loads(group.attrs.get("context", "{}")),
     )
 
 

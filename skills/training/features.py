@@ -7,22 +7,24 @@ learn, and a small *call context* that is fixed for the whole skill call:
 * the hand: end-effector position, its orientation as the
   first two columns of the rotation matrix (continuous, unlike a quaternion's sign), the
   finger width and the gripper command in force (open / closed);
-* the object relative to the hand: position difference (world frame), and the object's
-  yaw relative to the hand's yaw as sin/cos of twice the angle (a two-finger hand and a
-  box are both symmetric under a half turn);
+* the object relative to the hand: position difference (world frame), and the gripper yaw
+  the scripted top grasp would take on it (`skills.library.geometry.top_grasp_yaw`)
+  relative to the hand's yaw, as sin/cos of twice the angle (a two-finger hand is
+  symmetric under a half turn);
 * the call context: the object's kind (one-hot), its extents (narrower and wider side,
   height; a round object is as wide one way as the other) and the template (top or side)
   the skill would run.
 
-A box is described from its narrower side: when its x side is the wider one, its frame is
-taken turned by 90° (yaw and extents together). The scripted grasp closes the fingers
-across the narrower side, so in raw terms the target yaw jumps by 90° where the two sides
-are equal, and a cube (both equal, as in most tasks) got half of each: the hand came down
-45° off. From the narrower side the target is the same on both sides of that boundary.
+The yaw feature is the expert's own choice of grasp yaw, not the object's yaw: the
+scripted grasp closes the fingers across a box's narrower side, and takes the side of a
+square box that turns the hand least, so in terms of the object's yaw its target jumps by
+a quarter turn where the sides become equal. Measured from the grasp yaw the target is
+always 0 (sin 0, cos 1), whatever the box.
 
 The kind and extents come from the world state at run time (`skills.world.ObjectState`);
-for recorded demonstrations they are recovered from the episode's seed by rebuilding its
-scene, and checked against the recorded object position (`context_from_episode`).
+recorded demonstrations store them (``context`` of each demo); older recordings without it
+are rebuilt from the episode's seed and checked against the recorded object position
+(`context_from_episode`).
 Every feature's name is listed in `FEATURE_NAMES`; a checkpoint records them, so a policy
 trained on other features is refused rather than fed the wrong numbers.
 
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from skills.library.geometry import top_grasp_yaw
 from skills.training.dataset import DatasetError, Episode
 
 KINDS = ("box", "cylinder", "cup", "other")
@@ -57,8 +60,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "obj_rel_x",
     "obj_rel_y",
     "obj_rel_z",
-    "obj_rel_yaw_sin2",
-    "obj_rel_yaw_cos2",
+    "grasp_rel_yaw_sin2",
+    "grasp_rel_yaw_cos2",
     "obj_extent_narrow",
     "obj_extent_wide",
     "obj_height",
@@ -75,11 +78,6 @@ class CallContext:
     kind: str
     extents: tuple[float, float, float]  # m: x, y, height
     template: str
-
-    @property
-    def quarter_turn(self) -> bool:
-        """Whether the object's frame is turned 90° so that its x side is the narrower one."""
-        return self.extents[0] > self.extents[1]
 
     def vector(self) -> np.ndarray:
         """One-hot kind, extents (narrow, wide, height), one-hot template (the last
@@ -105,7 +103,8 @@ def context_from_object(obj, template: str) -> CallContext:
 
 
 def context_from_episode(skill: str, episode: Episode) -> CallContext:
-    """Rebuild the call context of a recorded episode from its seed and parameters.
+    """The call context of a recorded episode: the one it stores, or else (recordings made
+    before contexts were stored) rebuilt from its seed and parameters.
 
     Raises:
         DatasetError: the rebuilt scene does not put the object where the recording has it
@@ -113,6 +112,9 @@ def context_from_episode(skill: str, episode: Episode) -> CallContext:
     """
     from skills.bench import episode_setup
 
+    if episode.context:
+        c = episode.context
+        return CallContext(str(c["kind"]), tuple(float(v) for v in c["extents"]), c["template"])
     scene, _, _ = episode_setup(skill, episode.seed)
     name = episode.params.get("object")
     try:
@@ -153,10 +155,12 @@ def features(
     obj = np.atleast_2d(obs["object"]).astype(float)
     hand = Rotation.from_quat(quat[:, [1, 2, 3, 0]]).as_matrix()
     rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
-    obj_rot = Rotation.from_quat(obj[:, [4, 5, 6, 3]]).as_matrix()
-    rel_yaw = _yaw_of_x_axis(obj_rot) - _yaw_of_x_axis(hand)
-    if context.quarter_turn:  # measure the yaw from the narrower side (see module docstring)
-        rel_yaw = rel_yaw + np.pi / 2
+    obj_yaw = _yaw_of_x_axis(Rotation.from_quat(obj[:, [4, 5, 6, 3]]).as_matrix())
+    size = context.extents  # x, y first, as a box's scene size
+    grasp_yaw = np.array(
+        [top_grasp_yaw(context.kind, size, float(a), p) for a, p in zip(obj_yaw, obj[:, :2])]
+    )
+    rel_yaw = grasp_yaw - _yaw_of_x_axis(hand)
     opened = np.asarray(gripper_command, dtype=float).reshape(n, 1) > OPEN_FRACTION * max_width
     ctx = np.broadcast_to(context.vector(), (n, len(context.vector())))
     out = np.concatenate(
