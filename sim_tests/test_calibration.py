@@ -233,7 +233,10 @@ def test_closed_form_fallback_matches_opencv(monkeypatch):
 
     X = pose([0.1, -0.2, 0.3], [0.02, -0.01, 0.05])  # camera in the hand frame
     board = pose([0.0, 0.0, 0.4], [0.5, 0.1, 0.0])  # board in the world
-    M = [pose(rng.normal(0, 0.4, 3), rng.normal(0, 0.1, 3) + [0.4, 0, 0.3]) for _ in range(8)]
+    M = [
+        pose(rng.normal(0, 0.4, 3), rng.normal(0, 0.1, 3) + np.array([0.4, 0, 0.3]))
+        for _ in range(8)
+    ]
     M = [np.linalg.inv(m) for m in M]  # hand_T_world per view, as the solver takes them
     C = [np.linalg.inv(X) @ m @ board for m in M]  # camera_T_board per view
     with_cv2 = calibration._closed_form(M, C)

@@ -18,9 +18,10 @@ commands read them from folders, see `planners/cli/calibrate_cmd.py`):
 
    A closed-form solution of ``AX = XB`` (``cv2.calibrateHandEye``, Park's method; a numpy
    version of the same method where the installed OpenCV lacks the Python binding, as
-   opencv-python 5.0.0 does: opencv/opencv#29565 — hence the ``<5`` pin in pyproject.toml) is refined by minimising the reprojection
-   error of every corner in every view over both unknown transforms (camera on its mount,
-   board on its own) with ``scipy.optimize.least_squares``.
+   opencv-python 5.0.0 does: opencv/opencv#29565, hence the ``<5`` pin in pyproject.toml)
+   is refined by minimising the reprojection error of every corner in every view over both
+   unknown transforms (camera on its mount, board on its own) with
+   ``scipy.optimize.least_squares``.
 
 Poses are 4×4 homogeneous matrices; ``T_a_b`` maps coordinates in frame b to frame a.
 Camera frames use OpenCV axes (x right, y down, z forward), as in `robot.camera`.
