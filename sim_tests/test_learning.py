@@ -304,3 +304,67 @@ def test_random_starts_add_an_unrecorded_move_to_a_seeded_hand_pose():
         lo <= v <= hi for v, (lo, hi) in zip(params["position"], START_BOX)
     )
     assert episode_setup("grasp", 5, random_starts=1.0)[1] == moved[1]  # seeded
+
+
+def test_square_boxes_are_grasped_the_same_way_whatever_the_yaw_jitter():
+    from types import SimpleNamespace
+
+    from skills.library.geometry import box_top_grasp, top_grasp
+    from skills.training.features import FEATURE_NAMES, CallContext, features
+
+    # A cube at yaw ±0.1 mrad: the hand keeps its home yaw instead of turning ±90°.
+    yaws = [box_top_grasp(0.05, 0.05, j)[1] for j in (-1e-4, 1e-4)]
+    assert all(abs(y) < 1e-3 for y in yaws)
+    assert box_top_grasp(0.05, 0.05, 1.5)[1] == pytest.approx(1.5 - np.pi / 2)
+    assert box_top_grasp(0.04, 0.06, 0.0) == pytest.approx((0.04, -np.pi / 2))  # narrow side
+    cube = SimpleNamespace(kind="box", size=(0.05, 0.05, 0.05), yaw=1e-4, position=(0.5, 0, 0.025))
+    cube.top, cube.bottom, cube.height = 0.05, 0.0, 0.05
+    assert top_grasp(cube)[2] == pytest.approx(1e-4)
+    # The yaw feature is measured from the grasp the expert takes: 0 when the hand is there.
+    obs = {
+        "robot0_eef_pos": np.array([[0.5, 0.0, 0.2]]),
+        "robot0_eef_quat": np.array([[0.0, 1.0, 0.0, 0.0]]),  # pointing down, yaw 0
+        "robot0_gripper_width": np.array([[0.08]]),
+        "object": np.array([[0.5, 0.0, 0.025, 1.0, 0.0, 0.0, 0.0]]),
+    }
+    row = features(obs, np.array([0.08]), CallContext("box", (0.05, 0.05, 0.05), "top"), 0.08)
+    names = list(FEATURE_NAMES)
+    assert row[0, names.index("grasp_rel_yaw_sin2")] == pytest.approx(0.0, abs=1e-6)
+    assert row[0, names.index("grasp_rel_yaw_cos2")] == pytest.approx(1.0)
+
+
+def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp_path):
+    from robot.scene import validate_scene
+    from skills.training.collect import collect
+    from skills.training.scenes import MIXED_VARIANTS, episode_setup, variant
+
+    seen = {}
+    for seed in range(60):
+        scene, setup, params = episode_setup("grasp", seed, "mixed")
+        validate_scene(scene)
+        seen.setdefault(variant(seed), (scene, params))
+        assert setup == [] and params["object"] in scene.names
+    assert set(seen) == set(MIXED_VARIANTS)
+    for kind, support in (("plate", "plate"), ("bowl", "bowl"), ("stacked", "base")):
+        scene, params = seen[kind]
+        target, under = scene.object("target"), scene.object(support)
+        assert params["approach"] == "top" and target.position[2] > 0.01
+        assert np.hypot(*np.subtract(target.position[:2], under.position[:2])) < under.size[0] / 2
+    assert episode_setup("grasp", 7, "mixed") == episode_setup("grasp", 7, "mixed")  # seeded
+    with pytest.raises(ValueError, match="grasp only"):
+        episode_setup("place", 0, "mixed")
+    with pytest.raises(ValueError, match="unknown scene set"):
+        collect("grasp", 1, 0, tmp_path, scenes="tasks")
+    result = CliRunner().invoke(app, ["collect", "place", "--scenes", "mixed", "--out", "x"])
+    assert result.exit_code == 2 and "grasp only" in result.output
+
+    # A real demonstration of the scripted expert lifting a block off another block
+    # (collection seed 5 * 10^6 is a "stacked" scene), with its call context stored.
+    assert variant(5_000_000) == "stacked"
+    path = collect("grasp", 1, seed=5, out_dir=tmp_path, jobs=1, scenes="mixed")
+    (episode,) = open_dataset(path, "grasp").episodes(successful_only=False)
+    block = episode_setup("grasp", episode.seed, "mixed")[0].object("target")
+    assert episode.success and episode.context["kind"] == "box"
+    assert episode.context["extents"] == pytest.approx(list(block.size))
+    assert episode.obs["object"][0, 2] > block.size[2] / 2 + 0.03  # started on the lower block
+    assert episode.obs["object"][-1, 2] > episode.obs["object"][0, 2] + 0.05  # lifted

@@ -50,8 +50,10 @@ SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a p
 SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
 TIME_EPS_S = 1e-9
 # Where the hand starts in episodes with a random start (m; yaw in degrees): the poses a
-# task leaves it in (above a bowl or plate after a place, ...), not only the home pose.
-START_BOX = ((0.30, 0.62), (-0.35, 0.35), (0.18, 0.45))
+# task leaves it in (above a bowl or plate after a place, a few centimetres above a stack
+# it built, ...), not only the home pose; at least START_CLEARANCE above every object.
+START_BOX = ((0.30, 0.62), (-0.35, 0.35), (0.12, 0.45))
+START_CLEARANCE = 0.06  # m
 START_YAW_DEG = 90.0
 
 
@@ -74,6 +76,8 @@ def episode_setup(
     rng = np.random.default_rng([seed, 11])
     if rng.random() < random_starts:
         position = [round(float(rng.uniform(lo, hi)), 3) for lo, hi in START_BOX]
+        clear = max(o.top() for o in scene.objects) + START_CLEARANCE
+        position[2] = round(max(position[2], clear), 3)
         yaw = round(float(rng.uniform(-START_YAW_DEG, START_YAW_DEG)), 1)
         setup = [*setup, ("move_to", {"position": position, "yaw": yaw})]
     return scene, setup, params, params["object"]
