@@ -16,7 +16,6 @@ Command modes:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import mujoco
@@ -24,7 +23,7 @@ import numpy as np
 
 from hw.robot import Robot as _Robot
 from hw.sim.mujoco_cameras import CameraRig
-from hw.sim.mujoco_scene import PHYSICS_DT, build_model
+from hw.sim.mujoco_scene import build_model, control_timing
 from hw.sim.mujoco_truth import MujocoTruth
 from hw.sim.truth import SimulationDiverged
 from robot.arms import Arm, get_arm
@@ -60,16 +59,7 @@ class MujocoRobot(MujocoTruth, _Robot):
         safety: SafetyConfig = SafetyConfig(),
     ):
         self.arm = get_arm(arm) if isinstance(arm, str) else arm
-        caps = self.arm.capabilities
-        if control_rate_hz is not None:
-            caps = dataclasses.replace(caps, control_rate_hz=float(control_rate_hz))
-        substeps = caps.control_dt / PHYSICS_DT
-        if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
-            raise ValueError(
-                f"control period {caps.control_dt * 1e3:g} ms must be a whole number of "
-                f"{PHYSICS_DT * 1e3:g} ms physics steps"
-            )
-        self.substeps = round(substeps)
+        caps, self.substeps = control_timing(self.arm.capabilities, control_rate_hz)
         super().__init__(caps, KinematicModel(self.arm), safety)
         self.scene = scene if scene is not None else default_scene()
         self.model: mujoco.MjModel | None = None

@@ -12,6 +12,7 @@ disabled so that a diverging simulation is reported instead of silently restarte
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import mujoco
@@ -24,8 +25,25 @@ from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
 from robot.camera import DEFAULT_CAMERAS
 from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
+from robot.types import Capabilities
 
 PHYSICS_DT = 0.001  # s
+
+
+def control_timing(caps: Capabilities, control_rate_hz: float | None) -> tuple[Capabilities, int]:
+    """The capabilities at ``control_rate_hz`` (the arm's own rate if None) and the number of
+    `PHYSICS_DT` steps per control tick; `ValueError` if the period is not a whole number."""
+    if control_rate_hz is not None:
+        caps = dataclasses.replace(caps, control_rate_hz=float(control_rate_hz))
+    substeps = caps.control_dt / PHYSICS_DT
+    if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
+        raise ValueError(
+            f"control period {caps.control_dt * 1e3:g} ms must be a whole number of "
+            f"{PHYSICS_DT * 1e3:g} ms physics steps"
+        )
+    return caps, round(substeps)
+
+
 IMPRATIO = 10.0  # friction-to-normal impedance ratio; >1 reduces slip in grasps
 CUP_WALL = CONTAINER_WALL  # m
 FLOOR_THICKNESS = CONTAINER_FLOOR  # m

@@ -28,7 +28,6 @@ Divergence (non-finite or runaway joint velocities, objects thrown out of the wo
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -36,7 +35,7 @@ import pybullet as pb
 
 from hw.robot import DeviceNotConnectedError, RobotError
 from hw.robot import Robot as _Robot
-from hw.sim.mujoco_scene import PHYSICS_DT
+from hw.sim.mujoco_scene import PHYSICS_DT, control_timing
 from hw.sim.pybullet_camera import PybulletCameras
 from hw.sim.pybullet_scene import BuiltScene, build_scene
 from hw.sim.pybullet_truth import PybulletTruth
@@ -85,16 +84,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
                 f"the PyBullet backend builds the Panda only, not {self.arm.name!r}; "
                 "use --backend mujoco for other arms"
             )
-        caps = self.arm.capabilities
-        if control_rate_hz is not None:
-            caps = dataclasses.replace(caps, control_rate_hz=float(control_rate_hz))
-        substeps = caps.control_dt / PHYSICS_DT
-        if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
-            raise ValueError(
-                f"control period {caps.control_dt * 1e3:g} ms must be a whole number of "
-                f"{PHYSICS_DT * 1e3:g} ms physics steps"
-            )
-        self.substeps = round(substeps)
+        caps, self.substeps = control_timing(self.arm.capabilities, control_rate_hz)
         super().__init__(caps, KinematicModel(self.arm), safety)
         self.scene = scene if scene is not None else default_scene()
         self._init_cameras(cameras)

@@ -25,7 +25,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
+from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
 from robot.types import Capabilities, GripperSpec
 
 NAME = "panda"
@@ -71,16 +71,7 @@ PAD_GEOMS = tuple(f"{b}_pad" for b in FINGER_BODIES)  # the only arm geoms meant
 
 def urdf_path() -> Path:
     """Path of the Panda URDF installed with pybullet_data."""
-    try:
-        import pybullet_data
-    except ImportError as exc:  # pragma: no cover - pybullet is a core dependency
-        raise RuntimeError(
-            "the Panda model comes from pybullet_data; install it with `pip install pybullet`"
-        ) from exc
-    path = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
-    if not path.is_file():
-        raise RuntimeError(f"pybullet_data has no Panda model at {path}; reinstall pybullet")
-    return path
+    return pybullet_data_file("franka_panda/panda.urdf", "Panda")
 
 
 def capabilities(control_rate_hz: float = CONTROL_RATE_HZ) -> Capabilities:

@@ -45,7 +45,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
+from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
 from robot.types import Capabilities, GripperSpec
 
 NAME = "xarm6"
@@ -113,16 +113,7 @@ EE_REFERENCE_WIDTH = 0.05  # m: the ee site is at the pad centres when they are 
 
 def urdf_path() -> Path:
     """Path of the xArm 6 + gripper URDF installed with pybullet_data."""
-    try:
-        import pybullet_data
-    except ImportError as exc:  # pragma: no cover - pybullet is a core dependency
-        raise RuntimeError(
-            "the xArm 6 model comes from pybullet_data; install it with `pip install pybullet`"
-        ) from exc
-    path = Path(pybullet_data.getDataPath()) / "xarm" / "xarm6_with_gripper.urdf"
-    if not path.is_file():
-        raise RuntimeError(f"pybullet_data has no xArm 6 model at {path}; reinstall pybullet")
-    return path
+    return pybullet_data_file("xarm/xarm6_with_gripper.urdf", "xArm 6")
 
 
 def capabilities(control_rate_hz: float = CONTROL_RATE_HZ) -> Capabilities:

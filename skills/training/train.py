@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,130 +99,111 @@ def train(
     if epochs < 1 or batch_size < 1 or chunk < 1 or not 0.0 <= val_fraction < 1.0:
         raise ValueError("epochs, batch size and chunk must be ≥ 1; val_fraction in [0, 1)")
     dev = check_device(device)
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(CPU_THREADS)
-    try:
-        return _train(
-            data,
-            out,
-            skill,
-            epochs,
-            batch_size,
-            chunk,
-            seed,
-            dev,
-            hidden,
-            layers,
-            lr,
-            val_fraction,
-            curve,
-            progress,
+    with _cpu_threads(CPU_THREADS if dev.type == "cpu" else None):
+        start = time.perf_counter()
+        path = resolve_data(data, skill)
+        reader = open_dataset(path, skill)
+        episodes = reader.episodes()
+        if len(episodes) < 2:
+            raise DatasetError(
+                f"{path}: {len(episodes)} successful demonstrations; need at least 2"
+            )
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(episodes))
+        n_val = (
+            min(len(episodes) - 1, math.ceil(val_fraction * len(episodes))) if val_fraction else 0
         )
+        val_eps = [episodes[i] for i in sorted(order[:n_val])]
+        train_eps = [episodes[i] for i in sorted(order[n_val:])]
+        width = open_width(episodes)
+        train_set = ChunkDataset.from_episodes(skill, train_eps, chunk, width)
+        val_set = ChunkDataset.from_episodes(skill, val_eps, chunk, width) if val_eps else None
+
+        torch.manual_seed(seed)
+        config = PolicyConfig(
+            skill=skill,
+            arm=str(
+                reader.env_args.get("arm") or reader.env_args["env_kwargs"].get("arm", "panda")
+            ),
+            chunk=chunk,
+            rate_hz=reader.rate_hz,
+            hidden=hidden,
+            layers=layers,
+            gripper_open_width=width,
+            max_duration_s=max(e.num_samples for e in episodes) / reader.rate_hz,
+            data_path=str(path),
+            train_seeds=sorted(int(e.seed) for e in reader.episodes(successful_only=False)),
+            seed=seed,
+            epochs=epochs,
+            skillstack_version=skillstack_version(),
+        )
+        model = ChunkMLP(config)
+        model.set_normalisation(
+            train_set.features.mean(0).numpy(),
+            train_set.features.std(0).numpy(),
+            train_set.actions.mean(0).numpy(),
+            train_set.actions.std(0).numpy(),
+        )
+        model.to(dev)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+        steps = epochs * math.ceil(len(train_set) / batch_size)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
+        noise = torch.Generator(device=dev).manual_seed(seed)
+        augment, aug_gen = Corrective(config.feature_names), torch.Generator().manual_seed(seed + 1)
+        history: dict[str, list[float]] = {"train": [], "val": []}
+        best, best_epoch, best_state = math.inf, 0, None
+        for epoch in range(1, epochs + 1):
+            model.train()
+            total, count = 0.0, 0
+            for feats, actions, pad in loader(train_set, batch_size, seed * 100_003 + epoch):
+                feats, actions = augment(feats, actions, aug_gen)
+                feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
+                x = model.normalise_features(feats)
+                x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
+                loss = _loss(model, x, actions, pad)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                total, count = total + loss.item() * len(feats), count + len(feats)
+            history["train"].append(total / count)
+            val = (
+                evaluate_loss(model, val_set, batch_size, dev) if val_set else history["train"][-1]
+            )
+            history["val"].append(val)
+            if val < best:
+                best, best_epoch = val, epoch
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if progress:
+                progress(epoch, epochs, history["train"][-1], val)
+        model.cpu().load_state_dict(best_state)
+        history["best_epoch"] = [best_epoch]
+        checkpoint = save_checkpoint(out, model, history)
+        png = save_curve(history, checkpoint.with_suffix(".png"), skill) if curve else None
+        return TrainReport(
+            checkpoint,
+            png,
+            epochs,
+            history["train"],
+            history["val"],
+            best_epoch,
+            time.perf_counter() - start,
+            len(train_eps),
+            len(val_eps),
+            len(train_set),
+        )
+
+
+@contextmanager
+def _cpu_threads(n: int | None):
+    """Run with ``n`` torch CPU threads (unchanged if None), restoring the count after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads)
-
-
-def _train(
-    data,
-    out,
-    skill,
-    epochs,
-    batch_size,
-    chunk,
-    seed,
-    dev,
-    hidden,
-    layers,
-    lr,
-    val_fraction,
-    curve,
-    progress,
-) -> TrainReport:
-    start = time.perf_counter()
-    path = resolve_data(data, skill)
-    reader = open_dataset(path, skill)
-    episodes = reader.episodes()
-    if len(episodes) < 2:
-        raise DatasetError(f"{path}: {len(episodes)} successful demonstrations; need at least 2")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(episodes))
-    n_val = min(len(episodes) - 1, math.ceil(val_fraction * len(episodes))) if val_fraction else 0
-    val_eps = [episodes[i] for i in sorted(order[:n_val])]
-    train_eps = [episodes[i] for i in sorted(order[n_val:])]
-    width = open_width(episodes)
-    train_set = ChunkDataset.from_episodes(skill, train_eps, chunk, width)
-    val_set = ChunkDataset.from_episodes(skill, val_eps, chunk, width) if val_eps else None
-
-    torch.manual_seed(seed)
-    config = PolicyConfig(
-        skill=skill,
-        arm=str(reader.env_args.get("arm") or reader.env_args["env_kwargs"].get("arm", "panda")),
-        chunk=chunk,
-        rate_hz=reader.rate_hz,
-        hidden=hidden,
-        layers=layers,
-        gripper_open_width=width,
-        max_duration_s=max(e.num_samples for e in episodes) / reader.rate_hz,
-        data_path=str(path),
-        train_seeds=sorted(int(e.seed) for e in reader.episodes(successful_only=False)),
-        seed=seed,
-        epochs=epochs,
-        skillstack_version=skillstack_version(),
-    )
-    model = ChunkMLP(config)
-    model.set_normalisation(
-        train_set.features.mean(0).numpy(),
-        train_set.features.std(0).numpy(),
-        train_set.actions.mean(0).numpy(),
-        train_set.actions.std(0).numpy(),
-    )
-    model.to(dev)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-    steps = epochs * math.ceil(len(train_set) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
-    noise = torch.Generator(device=dev).manual_seed(seed)
-    augment, aug_gen = Corrective(config.feature_names), torch.Generator().manual_seed(seed + 1)
-    history: dict[str, list[float]] = {"train": [], "val": []}
-    best, best_epoch, best_state = math.inf, 0, None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total, count = 0.0, 0
-        for feats, actions, pad in loader(train_set, batch_size, seed * 100_003 + epoch):
-            feats, actions = augment(feats, actions, aug_gen)
-            feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
-            x = model.normalise_features(feats)
-            x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
-            loss = _loss(model, x, actions, pad)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total, count = total + loss.item() * len(feats), count + len(feats)
-        history["train"].append(total / count)
-        val = evaluate_loss(model, val_set, batch_size, dev) if val_set else history["train"][-1]
-        history["val"].append(val)
-        if val < best:
-            best, best_epoch = val, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if progress:
-            progress(epoch, epochs, history["train"][-1], val)
-    model.cpu().load_state_dict(best_state)
-    history["best_epoch"] = [best_epoch]
-    checkpoint = save_checkpoint(out, model, history)
-    png = save_curve(history, checkpoint.with_suffix(".png"), skill) if curve else None
-    return TrainReport(
-        checkpoint,
-        png,
-        epochs,
-        history["train"],
-        history["val"],
-        best_epoch,
-        time.perf_counter() - start,
-        len(train_eps),
-        len(val_eps),
-        len(train_set),
-    )
+        torch.set_num_threads(before)
 
 
 def _loss(model: ChunkMLP, x: torch.Tensor, actions: torch.Tensor, pad: torch.Tensor):
