@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from robot.arms import Arm
 from robot.kinematics import KinematicModel
 from robot.safety import SafetyConfig, SafetyFilter
 from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
@@ -33,9 +34,15 @@ class DeviceNotConnectedError(RobotError):
 
 
 class Robot(ABC):
-    """Base class of every backend. Subclasses set ``self.capabilities`` before `connect`."""
+    """Base class of every backend. Subclasses set ``self.capabilities`` before `connect`.
+
+    ``arm`` is the arm's kinematic description (`robot.arms`: model, home posture, gripper
+    geometry) where the project has one; skills plan with it, so a backend without one can
+    run joint-level commands but no skills.
+    """
 
     capabilities: Capabilities
+    arm: Arm | None = None
 
     def __init__(
         self,
@@ -45,6 +52,8 @@ class Robot(ABC):
     ):
         self.capabilities = capabilities
         self.kinematics = kinematics
+        if self.arm is None and kinematics is not None:
+            self.arm = kinematics.arm  # a driver's model (a simulator sets its own first)
         self.safety = SafetyFilter(capabilities, kinematics, safety)
         self._connected = False
         self._last_state: RobotState | None = None

@@ -17,9 +17,10 @@ import numpy as np
 from hw.sim.mujoco_robot import MujocoRobot
 from planners.executive import propose
 from planners.types import Planner, PlanningError, PlanningRequest
-from robot.scene import COLORS, Scene, SceneError, SceneObject, Table, validate_scene
+from robot.scene import SceneError
 from skills.arm import Arm, LocalArm
 from skills.registry import all_skills
+from skills.twin import twin_scene
 from skills.world import WorldState
 
 
@@ -39,29 +40,6 @@ class DeployReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return dict(self.__dict__)
-
-
-def twin_scene(world: WorldState) -> Scene:
-    """A scene reproducing ``world``: every object at its observed pose and size."""
-    if world.held is not None:
-        raise SceneError(f"the robot holds {world.held}: put it down before rehearsing a plan")
-    objects = []
-    for o in world.objects.values():
-        objects.append(
-            SceneObject(
-                o.name,
-                o.kind,
-                tuple(o.size),
-                (o.position[0], o.position[1], max(0.0, o.bottom)),
-                yaw=o.yaw,
-                color=COLORS.get(o.color, COLORS["gray"]),
-                color_name=o.color,
-                contents=world.contents.get(o.name, 0) if o.kind == "cup" else 0,
-            )
-        )
-    scene = Scene(Table(), tuple(objects), name="twin")
-    validate_scene(scene)
-    return scene
 
 
 def rehearse(calls: list, world: WorldState, q: np.ndarray | None) -> tuple[bool, list[dict]]:

@@ -24,6 +24,7 @@ class KinematicModel:
     """Kinematics of one arm: ``update(q)``, then ``site_position``/``site_jacobian``."""
 
     def __init__(self, arm: Arm):
+        self.arm = arm
         spec = arm.build_spec(with_actuators=False)
         spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
         # Only the arm joints move frames we ask about: drop the gripper's joints (and their

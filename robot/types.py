@@ -82,6 +82,10 @@ class RobotState:
     # rad, the joint positions last commanded (libfranka's q_d); None if the backend cannot
     # tell. Controllers start from here so that a new motion continues the old command.
     q_desired: np.ndarray | None = None
+    # N and N m, the estimated external wrench on the end effector in the base frame
+    # (fx, fy, fz, tx, ty, tz), where the arm estimates one (libfranka's O_F_ext_hat_K);
+    # None where it cannot. Guards use it to notice unexpected contact on a real arm.
+    wrench: np.ndarray | None = None
 
 
 @dataclass(slots=True)

@@ -14,7 +14,8 @@ from hw.robot import Robot
 from skills.base import SkillResult
 from skills.executor import execute
 from skills.registry import get_skill
-from skills.world import WorldState, observe
+from skills.world import WorldState
+from skills.world_model import WorldModel, default_world
 
 
 class Arm(Protocol):
@@ -30,15 +31,19 @@ class Arm(Protocol):
 
 
 class LocalArm:
-    """A robot in this process; the world comes from the simulator's ground truth."""
+    """A robot in this process and the world model its skills read (default: the
+    simulator's ground truth; a `skills.declared.DeclaredWorld` for a real arm)."""
 
-    def __init__(self, robot: Robot, on_tick: Callable | None = None):
+    def __init__(
+        self, robot: Robot, on_tick: Callable | None = None, world: WorldModel | None = None
+    ):
         self.robot = robot
         self.on_tick = on_tick
+        self.world = world or default_world(robot)
 
     def observe(self) -> WorldState:
-        """Ground truth from the simulation."""
-        return observe(self.robot)
+        """The world model's current state."""
+        return self.world.observe()
 
     def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
         """Execute through `skills.executor.execute` (captioning a video being recorded)."""
@@ -46,7 +51,9 @@ class LocalArm:
         if recorder is not None and hasattr(recorder, "set_caption"):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
-        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick)
+        return execute(
+            get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world
+        )
 
 
 def as_arm(target: Any) -> Arm:

@@ -1,4 +1,9 @@
-"""What a skill's plan and primitives work with: the robot, a planning model, orientations.
+"""What a skill's plan and primitives work with: the robot, the world model, orientations.
+
+The contract is explicit in the types: ``Context.robot`` is the hardware abstraction
+(`hw.robot.Robot`: joints, gripper, commands, the arm's kinematic description) and
+``Context.world`` the world model (`skills.world_model.WorldModel`: objects, the hand's
+pose, clearance, contacts). A skill that reached into a simulator would not type-check.
 
 `Context.solve` answers "which joint configuration reaches this pose?" before anything
 moves (an unreachable pose becomes a refusal), and `Context.clearance` how close the arm at
@@ -14,18 +19,20 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from hw.robot import Robot
+from hw.robot import Robot, RobotError
 from robot.ik_solve import solve_ik
 from robot.kinematics import KinematicModel
 from robot.types import Pose
 from skills.base import Failure, SkillFailure
+from skills.world_model import WorldModel, default_world
 
 
 @dataclass
 class Context:
-    """What primitives need: the robot, a controller-side kinematic model, the posture."""
+    """What primitives need: the robot, the world model, a kinematic model, the posture."""
 
-    robot: Robot  # a simulated backend: MujocoRobot or PybulletRobot (`hw.sim.truth.SimTruth`)
+    robot: Robot  # any backend: joints, gripper and the arm's description, nothing more
+    world: WorldModel  # where the objects are, clearance and contacts
     kin: KinematicModel
     down: np.ndarray  # end-effector orientation pointing straight down (the home one)
 
@@ -35,7 +42,7 @@ class Context:
         current = state.q if state.q_desired is None else state.q_desired
         pose = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
         q = solve_ik(
-            self.kin, self.robot.capabilities, pose, [*seeds, current, self.robot.arm.home_q]
+            self.kin, self.robot.capabilities, pose, [*seeds, current, self.home_q]
         )
         if q is None:
             x, y, z = pose.position
@@ -52,18 +59,28 @@ class Context:
         """Smallest distance (m, capped at ``within``) from the arm at ``q`` to the table and the
         objects, other than ``ignore`` (the held object) and particles; negative = penetrating.
 
-        Answered by the backend with its own distance queries, with every object where it is
-        now and without disturbing the simulation (MuJoCo: a scratch `MjData`; PyBullet: a
-        shadow client, see `hw.sim.pybullet_robot`).
+        Answered by the world model: the simulator's own distance queries (which do not
+        disturb the simulation), or a MuJoCo twin of a declared workcell.
         """
-        return self.robot.clearance(q, set(ignore), within)
+        return self.world.clearance(q, set(ignore), within)
+
+    @property
+    def home_q(self) -> np.ndarray:
+        """The arm's home posture."""
+        return self.robot.arm.home_q
 
     @staticmethod
-    def for_robot(robot: Robot) -> Context:
-        """A context with a fresh kinematic model of the robot's arm."""
+    def for_robot(robot: Robot, world: WorldModel | None = None) -> Context:
+        """A context with a fresh kinematic model of the robot's arm; ``world`` defaults to
+        the simulator's truth (`skills.world_model.default_world`)."""
+        if robot.arm is None:
+            raise RobotError(
+                f"{robot.capabilities.name} has no kinematic model in robot/arms, which skills "
+                "plan with; joint-level commands work, skills do not"
+            )
         kin = KinematicModel(robot.arm)
         kin.update(robot.arm.home_q)
-        return Context(robot, kin, kin.ee_pose().quat)
+        return Context(robot, world or default_world(robot), kin, kin.ee_pose().quat)
 
 
 # -- orientations -------------------------------------------------------------------------

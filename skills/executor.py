@@ -17,7 +17,7 @@ from skills.context import Context
 from skills.guards import NoCollision
 from skills.params import ParameterError
 from skills.program import Program
-from skills.world import WorldState, observe
+from skills.world_model import WorldModel, default_world
 
 REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")
 
@@ -31,27 +31,31 @@ def execute(
     on_tick: Callable | None = None,
     abort: Callable[[], str | None] | None = None,
     on_program: Callable[[Program], None] | None = None,
-    observer: Callable[[], WorldState] | None = None,
+    world: WorldModel | None = None,
 ) -> SkillResult:
     """Execute ``skill`` with untrusted ``raw_params`` on a connected robot.
 
     ``abort`` is asked every control tick; a non-empty answer ends the skill at once with
     `Failure.SAFETY_STOP` and that reason (the robot server uses it for supervision).
     ``on_program`` receives the planned `Program` before it starts (to report progress).
-    ``observer`` gives the world before and after (default: the simulator's ground truth;
-    `skills.perceive.CameraPerception.observe` for the world as the cameras see it).
+    ``world`` is the world model the skill checks, plans, guards and verifies against
+    (default: the simulator's ground truth, `skills.world_model.SimWorld`; a declared
+    workcell on a real arm, `skills.declared.DeclaredWorld`).
     """
     raw = dict(raw_params or {})
     try:
         params = skill.parse(raw)
     except ParameterError as exc:
         return SkillResult(skill.name, raw, False, Failure.INVALID_PARAMETERS, str(exc))
-    look = observer or (lambda: observe(robot))
+    if ctx is not None:
+        world = ctx.world
+    world = world or default_world(robot)
+    look = world.observe
     before = look()
     refusal = skill.check(before, params)
     if refusal is not None:
         return SkillResult(skill.name, raw, False, refusal.failure, refusal.message)
-    ctx = ctx or Context.for_robot(robot)
+    ctx = ctx or Context.for_robot(robot, world)
     try:
         program: Program = skill.plan(before, params, ctx)
     except SkillFailure as exc:

@@ -37,7 +37,7 @@ class Holding(Guard):
                 f"(fingers closed to {state.gripper_width * 1e3:.1f} mm)",
             )
         gap = np.linalg.norm(
-            ctx.robot.object_pose(self.name).position - ctx.robot.ee_pose().position
+            ctx.world.object_pose(self.name).position - ctx.world.ee_pose().position
         )
         if gap > self.max_distance:
             return SkillFailure(
@@ -50,14 +50,16 @@ class NoCollision(Guard):
     """No arm link other than the finger pads may touch anything but ``allowed`` bodies.
 
     Particles never count: pouring them over the hand is part of the job. The contacts come
-    from the backend (`hw.sim.truth.SimTruth.arm_contacts`), which leaves particles out.
+    from the world model (`skills.world_model.WorldModel.unexpected_contacts`): the
+    simulator's contact list, or on a real arm its external-force estimate and the twin.
     """
 
     def __init__(self, allowed: set[str] = frozenset()):
         self.allowed_bodies = set(allowed)
 
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
-        for link, what in ctx.robot.arm_contacts():
-            if what not in self.allowed_bodies:
-                return SkillFailure(Failure.COLLISION, f"the arm ({link}) hit {what}")
-        return None
+        contacts = ctx.world.unexpected_contacts(self.allowed_bodies)
+        if not contacts:
+            return None
+        link, what = contacts[0]
+        return SkillFailure(Failure.COLLISION, f"the arm ({link}) hit {what}")

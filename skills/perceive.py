@@ -42,6 +42,7 @@ from robot.scene import COLORS, PARTICLE_RADIUS
 from skills.arm import LocalArm
 from skills.library.geometry import top_grasp
 from skills.world import ObjectState, WorldState
+from skills.world_model import SimWorld, WorldSource
 
 PARTICLE_COLOR = (0.45, 0.25, 0.1)  # rgb of `contents` particles in the simulators
 PARTICLE_KEY = "_particle"  # palette entry of particles (not a colour name objects use)
@@ -278,12 +279,28 @@ class CameraPerception:
         return dict(self.contents), spilled
 
 
+class PerceivedWorld(SimWorld):
+    """The ``camera`` world model: objects as the cameras see them; clearance and contact
+    guards from the simulator (perception does not see the arm's own contacts)."""
+
+    source: WorldSource = "camera"
+
+    def __init__(self, robot, perception: CameraPerception):
+        super().__init__(robot)
+        self.perception = perception
+
+    def observe(self) -> WorldState:
+        """The world as the cameras see it."""
+        return self.perception.observe()
+
+
 class PerceivingArm(LocalArm):
     """A `LocalArm` whose observations come from the cameras (`CameraPerception`)."""
 
     def __init__(self, robot, on_tick=None, perception: CameraPerception | None = None):
         super().__init__(robot, on_tick)
         self.perception = perception or CameraPerception(robot)
+        self.world = PerceivedWorld(robot, self.perception)
 
     def observe(self) -> WorldState:
         """The world as the cameras see it."""
@@ -299,11 +316,7 @@ class PerceivingArm(LocalArm):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
         return execute(
-            get_skill(skill),
-            params,
-            self.robot,
-            on_tick=self.on_tick,
-            observer=self.perception.observe,
+            get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world
         )
 
 

@@ -79,7 +79,7 @@ class Move(Primitive):
         self._fallback = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
-        posture = ctx.robot.arm.home_q if self.posture is None else self.posture
+        posture = ctx.home_q if self.posture is None else self.posture
         self.motion = CartesianMotion(
             ctx.kin,
             ctx.robot.capabilities,
@@ -195,16 +195,20 @@ class Grip(Primitive):
         max_wait: float = 1.5,
         guards: Sequence[Guard] = (),
         expect_width: float | None = None,
+        target: str | None = None,
     ):
         self.label, self.width, self.force, self.max_wait = label, width, force, max_wait
         self.guards = guards
         self.expect_width = expect_width  # closing must stop at least this wide (on an object)
+        self.target = target  # the object a closing grip takes (the world model tracks it)
+        self._closing = False
         self._q = None
         self._t0 = 0.0
         self._last_width = math.inf
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        self._closing = self.width < state.gripper_width
         ctx.robot.gripper(GripperCommand(width=self.width, force=self.force))
         self._q = (state.q if state.q_desired is None else state.q_desired).copy()
         self._t0 = state.time
@@ -223,7 +227,9 @@ class Grip(Primitive):
         return self._done
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
-        if self.expect_width is not None and state.gripper_width < self.expect_width:
+        missed = self.expect_width is not None and state.gripper_width < self.expect_width
+        ctx.world.note_grip(self._closing, self.target, state, ok=not missed)
+        if missed:
             return SkillFailure(
                 Failure.GRASP_MISSED,
                 f"the fingers closed to {state.gripper_width * 1e3:.1f} mm: "
@@ -311,6 +317,7 @@ class Program:
             if reason:
                 return self._fail(SkillFailure(Failure.SAFETY_STOP, reason), current, state)
         if self._ticks % GUARD_PERIOD == 0:
+            self.ctx.world.track(state)
             for guard in (*self.guards, *current.guards):
                 failure = guard.check(self.ctx, state)
                 if failure is not None:

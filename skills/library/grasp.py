@@ -148,7 +148,7 @@ class Grasp(Skill):
             obj.name, min_width=width - 0.01, max_distance=obj.radius + obj.height / 2 + 0.02
         )
         steps += [
-            Grip("close", 0.0, p.force, expect_width=width - 0.012),
+            Grip("close", 0.0, p.force, expect_width=width - 0.012, target=obj.name),
             Move("lift", lifted, quat, speed=0.15, guards=[holding], posture=q_lift),
         ]
         program = Program(steps, ctx, template)

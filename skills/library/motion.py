@@ -87,7 +87,7 @@ class Release(Skill):
 
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
         ee = np.array(world.ee_position)
-        quat = ctx.robot.ee_pose().quat
+        quat = ctx.world.ee_pose().quat
         steps = [
             Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
             Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1),
@@ -113,9 +113,9 @@ class Home(Skill):
     timeout_s = 15.0
 
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
-        ctx.kin.update(ctx.robot.arm.home_q)
+        ctx.kin.update(ctx.home_q)
         home = ctx.kin.ee_pose()
-        move = Move("home", home.position, home.quat, posture=ctx.robot.arm.home_q)
+        move = Move("home", home.position, home.quat, posture=ctx.home_q)
         program = _carrying(Program([move], ctx, "cartesian"), world)
         program.home = home.position
         return program

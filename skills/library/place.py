@@ -130,7 +130,7 @@ class Place(Skill):
         template = self.template_for(world, p)
         ee = np.array(world.ee_position)
         hold_offset = np.array(obj.position) - ee  # object centre relative to the fingertips
-        quat = ctx.robot.ee_pose().quat
+        quat = ctx.world.ee_pose().quat
         if template == "table":
             x, y = p.position
             bottom = PLACE_GAP

@@ -124,7 +124,7 @@ class Pour(Skill):
         holding = Holding(source.name, min_width=source.size[0] - 0.015, max_distance=source.height)
         carry = (pour_at[0], pour_at[1], max(CARRY_HEIGHT, pour_at[2] + 0.05))
         q_carry = ctx.solve("carry", carry, upright, [q_pour])
-        quat_now = ctx.robot.ee_pose().quat
+        quat_now = ctx.world.ee_pose().quat
         lift = (ee[0], ee[1], max(CARRY_HEIGHT, ee[2]))
         steps = [
             # Squeeze harder before tilting: a full cup held by its rim twists in the fingers.

@@ -79,7 +79,7 @@ class PolicyPrimitive(Primitive):
         opened = state.gripper_width > OPEN_FRACTION * self.open_width
         self.command = self.open_width if opened else 0.0
         self.t0, self.ticks, self.missed_since = state.time, 0, None
-        self.last_ee = ctx.robot.ee_pose().position.copy()
+        self.last_ee = ctx.world.ee_pose().position.copy()
         self.failure, self._done = None, False
 
     def step(self, state: RobotState) -> JointCommand:
