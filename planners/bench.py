@@ -45,8 +45,9 @@ def run_task(
 
     With ``perception="camera"`` the executive and the skills see the world through the
     cameras (`skills.perceive.PerceivingArm`, with ``calibrations``: camera name ->
-    `CameraCalibration`, if given); success still needs the goal to hold in the simulator's
-    ground truth.
+    `CameraCalibration`, if given); with ``perception="declared"`` through the task's scene
+    file tracked by `skills.declared.DeclaredWorld`, as on a real arm. Success still needs
+    the goal to hold in the simulator's ground truth.
     """
     from hw.sim.truth import make_sim
     from planners.executive import run_instruction
@@ -62,7 +63,12 @@ def run_task(
         chosen = LLMPlanner.from_env()
     with make_sim(backend, task.scene(seed), arm=arm) as robot:
         target = robot
-        if perception == "camera":
+        if perception == "declared":
+            from skills.arm import LocalArm
+            from skills.declared import DeclaredWorld
+
+            target = LocalArm(robot, world=DeclaredWorld(robot, task.scene(seed)))
+        elif perception == "camera":
             from skills.perceive import CameraPerception, PerceivingArm
 
             target = PerceivingArm(

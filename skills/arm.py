@@ -51,9 +51,7 @@ class LocalArm:
         if recorder is not None and hasattr(recorder, "set_caption"):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
-        return execute(
-            get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world
-        )
+        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)
 
 
 def as_arm(target: Any) -> Arm:

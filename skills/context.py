@@ -41,9 +41,7 @@ class Context:
         state = self.robot.read()
         current = state.q if state.q_desired is None else state.q_desired
         pose = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
-        q = solve_ik(
-            self.kin, self.robot.capabilities, pose, [*seeds, current, self.home_q]
-        )
+        q = solve_ik(self.kin, self.robot.capabilities, pose, [*seeds, current, self.home_q])
         if q is None:
             x, y, z = pose.position
             raise SkillFailure(

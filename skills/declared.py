@@ -12,6 +12,8 @@ objects where the skills put them and checks that against the signals the arm re
   joints) composed with that offset; fingers found closed on nothing mid-carry mean it fell;
 * **release** — an opening grip sets the object down on the highest support under it (a
   box or plate top, a container's floor, the table);
+* **push** — an object slid by the fingers moves as far as the measured hand travelled
+  past first contact (`note_moved`);
 * **pour** — a held cup tilted past `POUR_TILT` empties its contents into the container
   under its rim (or onto the table). Contents are book-kept, not measured;
 * **contact** — the arm's estimated external force where the driver reports one
@@ -170,6 +172,15 @@ class DeclaredWorld:
                 )
         elif not closing and self.held is not None:
             self._set_down(self.held, self._held_pose(self._fk(state.q)))
+
+    def note_moved(self, name: str, position: np.ndarray) -> None:
+        """A pushed object slid to ``position`` (x, y; its height and yaw are kept)."""
+        obj = self.objects.get(name)
+        if obj is None:
+            return
+        x, y = float(position[0]), float(position[1])
+        self.objects[name] = _at(obj, x, y)
+        self._event(f"{name} pushed to ({x:.3f}, {y:.3f}) m")
 
     # -- tracking ---------------------------------------------------------------------------
     def _confirm_grip(self, state: RobotState) -> None:

@@ -315,9 +315,7 @@ class PerceivingArm(LocalArm):
         if recorder is not None and hasattr(recorder, "set_caption"):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
-        return execute(
-            get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world
-        )
+        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)
 
 
 def _quat_to_matrix(q) -> np.ndarray:

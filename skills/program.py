@@ -8,9 +8,9 @@ evaluated every few ticks and the first that trips ends the program with a typed
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -23,7 +23,11 @@ from skills.guards import Guard
 
 GUARD_PERIOD = 20  # ticks between guard evaluations (50 Hz at 1 kHz)
 REACH_TOLERANCE = 0.005  # m, a move whose commanded pose ends further away is unreachable
-GRIPPER_SETTLED = 2e-5  # m per tick: fingers moving slower than this have stopped
+GRIPPER_SETTLED = 2e-5  # m per ms: fingers moving slower than this (2 cm/s) have stopped
+GRIPPER_WINDOW = 0.06  # s, the width is compared across this much time: real grippers report
+# their width slower than the control rate (the Franka Hand's is polled at 20 Hz), so a width
+# unchanged between two ticks does not mean the fingers stopped
+GRIPPER_MIN_TIME = 0.1  # s, a grip lasts at least this long
 
 
 # -- primitives -------------------------------------------------------------------------------
@@ -68,9 +72,11 @@ class Move(Primitive):
         guards: Sequence[Guard] = (),
         angular_speed: float = 1.0,
         posture: np.ndarray | None = None,
+        on_finish: Callable[[Context, RobotState], None] | None = None,
     ):
         self.label = label
         self.posture = posture
+        self.on_finish = on_finish  # told when the move ends (a push reports what it moved)
         self.goal = Pose(np.asarray(position, dtype=float), np.asarray(quat, dtype=float))
         self.speed = speed
         self.angular_speed = angular_speed
@@ -100,10 +106,10 @@ class Move(Primitive):
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
         if self._fallback:
-            return None  # ended on the planner's configuration, which reaches the goal
+            return self._finished(ctx, state)  # ended on the planner's configuration
         err = float(np.linalg.norm(self.motion.ik.error(self.motion.sample)[:3]))
         if err <= REACH_TOLERANCE:
-            return None
+            return self._finished(ctx, state)
         if self.posture is not None:
             self._fallback = True
             self.motion = JointMotion(self.posture, ctx.robot.capabilities, speed_fraction=0.2)
@@ -115,6 +121,10 @@ class Move(Primitive):
             f"{self.label}: cannot reach ({x:.3f}, {y:.3f}, {z:.3f}) m "
             f"(closest {err * 1e3:.0f} mm away)",
         )
+
+    def _finished(self, ctx: Context, state: RobotState) -> None:
+        if self.on_finish is not None:
+            self.on_finish(ctx, state)
 
 
 class JointMove(Primitive):
@@ -204,7 +214,7 @@ class Grip(Primitive):
         self._closing = False
         self._q = None
         self._t0 = 0.0
-        self._last_width = math.inf
+        self._widths: deque[tuple[float, float]] = deque()
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
@@ -212,14 +222,19 @@ class Grip(Primitive):
         ctx.robot.gripper(GripperCommand(width=self.width, force=self.force))
         self._q = (state.q if state.q_desired is None else state.q_desired).copy()
         self._t0 = state.time
-        self._last_width = math.inf
+        self._widths.clear()
         self._done = False
 
     def step(self, state: RobotState) -> JointCommand:
         elapsed = state.time - self._t0
-        moving = abs(state.gripper_width - self._last_width) > GRIPPER_SETTLED
-        self._last_width = state.gripper_width
-        self._done = (elapsed > 0.1 and not moving) or elapsed >= self.max_wait
+        widths = self._widths
+        widths.append((state.time, state.gripper_width))
+        while len(widths) > 2 and state.time - widths[1][0] >= GRIPPER_WINDOW:
+            widths.popleft()  # keep the oldest sample at least a window old
+        span = state.time - widths[0][0]
+        moved = abs(state.gripper_width - widths[0][1])
+        settled = span >= GRIPPER_WINDOW and moved <= GRIPPER_SETTLED * 1e3 * span
+        self._done = (elapsed > GRIPPER_MIN_TIME and settled) or elapsed >= self.max_wait
         return JointCommand("joint_position", self._q, state.time)
 
     @property

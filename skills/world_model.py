@@ -72,6 +72,11 @@ class WorldModel(Protocol):
         closing grip found nothing between the fingers."""
         ...
 
+    def note_moved(self, name: str, position: np.ndarray) -> None:
+        """A skill moved ``name`` without holding it (a push); its centre is now about at
+        ``position`` as the skill measured it."""
+        ...
+
 
 class SimWorld:
     """The world model of a simulated robot: every answer is the simulator's ground truth."""
@@ -107,6 +112,9 @@ class SimWorld:
         """Nothing to track: the simulator knows."""
 
     def note_grip(self, closing: bool, target: str | None, state: RobotState, ok: bool) -> None:
+        """Nothing to record: the simulator knows."""
+
+    def note_moved(self, name: str, position: np.ndarray) -> None:
         """Nothing to record: the simulator knows."""
 
 

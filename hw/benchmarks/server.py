@@ -4,6 +4,9 @@ Measures, in one run: the fraction of late 1 kHz control ticks while a skill run
 client streams telemetry; how long after the heartbeat timeout a silent client's skill is
 stopped and the arm is still; how many control ticks an emergency stop takes to latch; and
 the round trip of requests (a state read, and a skill call from send to "accepted").
+
+The skill runner and world observer are injected (``hw/`` imports nothing from ``skills/``):
+the CLI passes `skills.jobs.SkillJobs`'s methods.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 from hw.benchmarks.control import bench_scene
 from hw.server import free_port_pair
 from hw.server.client import RobotClient
+from hw.server.jobs import SkillRunner, WorldObserver
 from hw.server.server import RobotServer, ServerConfig
 from hw.sim.mujoco_robot import MujocoRobot
 
@@ -32,11 +36,13 @@ def _wait(predicate, timeout: float) -> float | None:
     return None
 
 
-def run(repeats: int = 3) -> dict:
-    """Run the benchmark; returns the JSON-ready figures."""
+def run(repeats: int = 3, *, run_skill: SkillRunner, observe: WorldObserver | None = None) -> dict:
+    """Run the benchmark with the given skill runner; returns the JSON-ready figures."""
     config = ServerConfig(port=free_port_pair(), heartbeat_timeout=0.1, telemetry_hz=100.0)
     address = f"tcp://127.0.0.1:{config.port}"
-    with RobotServer(MujocoRobot(bench_scene()), config) as srv, RobotClient(address) as client:
+    robot = MujocoRobot(bench_scene())
+    server = RobotServer(robot, config, run_skill=run_skill, observe=observe)
+    with server as srv, RobotClient(address) as client:
         frames: list[dict] = []
         stop = threading.Event()
 

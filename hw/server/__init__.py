@@ -2,6 +2,10 @@
 
 skillstack serve --robot mujoco                       # terminal 1
 skillstack run "put the cube in the bowl" --robot tcp://127.0.0.1:5555   # terminal 2
+
+The server runs skills and observes the world through callables injected by its builder
+(`hw.server.jobs`; the skills side is `skills.jobs.SkillJobs`), so ``hw/`` imports nothing
+from ``skills/``; `skills.jobs.RemoteArm` is the executive's arm on a server.
 """
 
 import socket

@@ -2,8 +2,11 @@
 
 `RobotClient` sends requests and keeps the connection supervised: a background thread sends
 heartbeats (on its own socket: ZeroMQ sockets are not shared between threads). A server that
-does not answer within ``timeout`` raises `ServerLost` — a client never hangs.
-`RemoteArm` lets the executive plan and run skills on a remote robot unchanged.
+does not answer within ``timeout`` raises `ServerLost` — a client never hangs. A server that
+refuses raises `RemoteError`, whose ``code`` says why (`hw.server.protocol.ERROR_CODES`).
+Skill results and world states travel as plain dicts here (``hw/`` knows no skill types);
+`skills.jobs.RemoteArm` turns them into `SkillResult` and `WorldState` for the executive.
+`RemoteRobot` is a `Robot` whose arm is behind the server (joint-level use).
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import zmq
 from hw.robot import Robot
 from hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
 from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
-from skills.base import SkillResult, result_from_dict
-from skills.world import WorldState
 
 HEARTBEAT_PERIOD = 0.02  # s, five heartbeats per default 100 ms timeout
 POLL_PERIOD = 0.02  # s between job-status polls
@@ -32,7 +33,11 @@ class ServerLost(RuntimeError):
 
 
 class RemoteError(RuntimeError):
-    """The server answered with an error."""
+    """The server answered with an error: ``code`` (an `ERROR_CODES` key) and a one-line reason."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -96,18 +101,24 @@ class RobotClient:
             )
         reply = unpack(sock.recv_multipart()[-1])
         if not reply.get("ok"):
-            raise RemoteError(reply.get("error", "the server refused the request"))
+            error = reply.get("error", "the server refused the request")
+            raise RemoteError(error, reply.get("code"))
         return reply
 
     # -- session ---------------
     def connect(self) -> dict[str, Any]:
-        """Take control of the robot and start heartbeats."""
+        """Take control of the robot and start heartbeats.
+
+        Calling it again (after a protective stop, or after heartbeats stopped) says hello
+        again, which clears a protective stop, and restarts heartbeats if they had stopped.
+        """
         self.info = self.request("hello")
         self._beating.set()
-        self._beat_thread = threading.Thread(
-            target=self._heartbeats, name="heartbeats", daemon=True
-        )
-        self._beat_thread.start()
+        if self._beat_thread is None or not self._beat_thread.is_alive():
+            self._beat_thread = threading.Thread(
+                target=self._heartbeats, name="heartbeats", daemon=True
+            )
+            self._beat_thread.start()
         return self.info
 
     def close(self) -> None:
@@ -139,6 +150,8 @@ class RobotClient:
                 except ServerLost as exc:
                     self.heartbeat_error = str(exc)
                     sock = self._new_socket()
+                except RemoteError as exc:  # e.g. a wrong token: keep trying, say why
+                    self.heartbeat_error = str(exc)
                 time.sleep(self.heartbeat_period)
         finally:
             sock.close()
@@ -146,21 +159,31 @@ class RobotClient:
     # -- skills and state --------------------------------------------------------------------------
     def execute(
         self, skill: str, params: dict[str, Any] | None = None, timeout: float = 120.0
-    ) -> SkillResult:
-        """Run a skill on the server and wait for its result."""
+    ) -> dict[str, Any]:
+        """Run a skill on the server and wait for its result (a `SkillResult.to_dict()` map).
+
+        A skill that ran and failed is a result (``success`` false, ``failure`` its code). A
+        call the server could not carry out (unknown skill, a runner or driver error, a stop,
+        a faulted robot) raises `RemoteError` with its ``code``, at the latest one poll
+        period after the server knows.
+        """
         job = self.request("execute", skill=skill, params=params or {})["id"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             reply = self.request("job", id=job)
             if reply["status"] == "done":
-                return result_from_dict(reply["result"])
+                return reply["result"]
+            if reply["status"] == "failed":
+                raise RemoteError(reply.get("error") or f"{skill} failed", reply.get("code"))
+            if reply.get("fault"):  # the robot stopped answering: the job cannot go on
+                raise RemoteError(reply["fault"], "robot_fault")
             time.sleep(POLL_PERIOD)
         self.request("stop")
         raise TimeoutError(f"{skill} did not finish within {timeout:.0f} s; it was stopped")
 
-    def observe(self) -> WorldState:
-        """The world state, as the server sees it."""
-        return WorldState.from_dict(self.request("observe")["world"])
+    def observe(self) -> dict[str, Any]:
+        """The world state as the server sees it (a `WorldState.to_dict()` map)."""
+        return self.request("observe")["world"]
 
     def state(self) -> dict[str, Any]:
         """The latest robot state (time, q, dq, gripper width, last command, e-stop)."""
@@ -211,21 +234,6 @@ class TelemetrySubscriber:
     def close(self) -> None:
         """Close the socket."""
         self._socket.close()
-
-
-class RemoteArm:
-    """An `skills.arm.Arm` on a robot server: the executive runs unchanged against it."""
-
-    def __init__(self, client: RobotClient):
-        self.client = client
-
-    def observe(self) -> WorldState:
-        """The remote world state."""
-        return self.client.observe()
-
-    def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
-        """Run the skill remotely."""
-        return self.client.execute(skill, params)
 
 
 class RemoteRobot(Robot):

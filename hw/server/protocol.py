@@ -7,7 +7,9 @@ is that message shapes are checked here by hand (`parse_request`), strictly.
 
 Requests (client → server, on the command socket) are maps with ``op`` and, when the
 server has a token, ``token``. Replies are maps with ``ok`` and either results or
-``error``. Telemetry (server → subscribers) is a map published on the ``state`` topic.
+``error`` (one line a person can act on) and ``code`` (one of `ERROR_CODES`, for programs).
+While the robot is faulted every successful reply also carries ``fault`` (the reason).
+Telemetry (server → subscribers) is a map published on the ``state`` topic.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import msgpack
 
 OPS = {
-    "hello": "take control (one client at a time); returns the robot's description",
+    "hello": "take control (one client at a time), clearing a protective stop; describes it",
     "describe": "the robot's capabilities (no control needed)",
     "bye": "give control back",
     "heartbeat": "I am alive (send at least every heartbeat_timeout)",
@@ -32,6 +34,23 @@ OPS = {
     "estop": "emergency stop: latched until reset_estop",
     "reset_estop": "clear a latched emergency stop",
     "events": "the server's event log",
+}
+ERROR_CODES = {
+    "bad_request": "a malformed request, or parameters the server cannot use",
+    "auth": "a wrong or missing token",
+    "no_control": "this client does not have control: send hello first",
+    "busy": "another client has control, or a skill is running",
+    "no_job": "no job with that id",
+    "unsupported": "the server was started without a skill runner or a world observer",
+    "unknown_skill": "the skill runner knows no skill of that name",
+    "skill_error": "the skill runner raised (a bug): the arm holds",
+    "observe_error": "the world observer raised: the arm holds",
+    "driver_error": "the robot driver raised during the request: the arm holds",
+    "robot_fault": "the robot stopped answering: restart the server once it is reachable",
+    "protective_stop": "stopped after client silence: the controlling client sends hello",
+    "estop": "an emergency stop is latched: send reset_estop",
+    "control_timeout": "the control thread did not take the request in time",
+    "internal": "a bug in the server; the request was not carried out",
 }
 TELEMETRY_TOPIC = b"state"
 MAX_MESSAGE_BYTES = 1 << 20  # bigger requests are refused unread

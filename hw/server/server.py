@@ -1,17 +1,31 @@
-"""The robot server: owns one robot, runs its control loop next to it, executes skills locally.
+"""The robot server: owns one robot, runs its control loop next to it, runs skill jobs locally.
 
 Three threads. The **control thread** owns the robot and is the only one that touches it:
-it runs skills through the executor at the robot's rate, paced to the wall clock, and
-between skills holds position (or follows the joint commands of a `RemoteRobot` client).
-The **command thread** answers requests on a ZeroMQ ROUTER socket; anything that must touch
-the robot is handed to the control thread, which picks it up within a tick. The
+it runs skill jobs through the injected `SkillRunner` at the robot's rate, paced to the wall
+clock, and between jobs holds position (or follows the joint commands of a `RemoteRobot`
+client). The **command thread** answers requests on a ZeroMQ ROUTER socket; anything that
+must touch the robot is handed to the control thread, which picks it up within a tick. The
 **telemetry thread** publishes the latest state on a PUB socket at ``telemetry_hz``.
+
+The server knows nothing of skills or world models (``hw/`` sits below ``skills/``): what
+runs a skill call and what observes the world are callables handed to it (`hw.server.jobs`;
+the skills-side implementation is `skills.jobs.SkillJobs`). A server without a runner
+refuses ``execute``; without an observer it refuses ``observe``.
 
 Supervision: the controlling client must send heartbeats; if it is silent for longer than
 ``heartbeat_timeout`` while a skill runs, the skill is stopped and the arm holds its
-commanded position from the next tick (a protective stop, cleared when a client takes
-control again). An emergency stop latches until an explicit reset. A run of late control
-ticks stops the skill too. Every event is logged with a timestamp.
+commanded position from the next tick: a *protective stop*, cleared when the controlling
+client (or, once its lease has lapsed, another one) says hello again. An operator's
+*emergency stop* latches until an explicit ``reset_estop``. A run of late control ticks
+stops the skill too.
+
+The control thread never dies. Whatever a request raises (the runner, the observer, the
+driver) is caught there: the arm holds and the client gets ``{"ok": False, "error": one
+line, "code": ...}`` (codes in `hw.server.protocol.ERROR_CODES`). If the robot itself stops
+answering (its reads keep failing), the server marks it *faulted*: telemetry and every reply
+say so, requests that need the arm are refused with the reason, reads are retried at a low
+rate, and the server keeps answering until it is restarted. Every event is logged with a
+timestamp.
 """
 
 from __future__ import annotations
@@ -28,22 +42,25 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hw.robot import Robot
+from hw.robot import Robot, RobotError
+from hw.server.jobs import JobHooks, SkillRunner, UnknownSkill, WorldObserver
 from hw.server.protocol import TELEMETRY_TOPIC, ProtocolError, pack, parse_request, unpack
 from robot.loop import ControlLoop
 from robot.types import GripperCommand, JointCommand, RobotState
-from skills.base import SkillResult
-from skills.executor import execute
-from skills.registry import get_skill
-from skills.world import observe
 
 log = logging.getLogger("skillstack.server")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 IDLE_CHUNK = 0.05  # s of holding between checks for new jobs
 STILL = 0.02  # rad/s, every joint slower than this: the arm is holding still
-MAILBOX_TIMEOUT = 2.0  # s the command thread waits for the control thread
+MAILBOX_TIMEOUT = 1.0  # s the command thread waits for the control thread (< client timeout)
 LEASE_GRACE = 5.0  # heartbeat timeouts after which a silent controller loses its lease
+FAULT_AFTER = 3  # consecutive failures of the holding loop that mark the robot faulted
+ERROR_GAP = 0.01  # s between two attempts of the holding loop after a failure
+FAULT_RETRY = 0.5  # s between read attempts while faulted
+FAULT_POLL = 0.01  # s between mailbox checks while faulted
+PROTECTIVE_MESSAGE = "protective stop after client silence: send hello to resume"
+ESTOP_MESSAGE = "emergency stop is latched: send reset_estop first"
 
 
 @dataclass
@@ -69,6 +86,19 @@ class ServerConfig:
             raise ValueError("heartbeat_timeout and telemetry_hz must be positive")
 
 
+class RequestFailed(Exception):
+    """A request that cannot be carried out: a code (`ERROR_CODES`) and a one-line reason."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def reply(self) -> dict[str, Any]:
+        """The reply the client gets."""
+        return {"ok": False, "error": self.message, "code": self.code}
+
+
 @dataclass
 class Job:
     """A skill call accepted by the server."""
@@ -77,9 +107,41 @@ class Job:
     skill: str
     params: dict[str, Any]
     client: str
-    status: str = "queued"  # queued, running, done
-    result: SkillResult | None = None
+    status: str = "queued"  # queued, running, done (a result), failed (error and code)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    code: str | None = None
     accepted_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Mail:
+    """A request handed from the command thread to the control thread."""
+
+    kind: str
+    payload: Any
+    reply: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    taken: bool = False  # the control thread started on it
+    abandoned: bool = False  # the command thread stopped waiting: do not start it any more
+
+    def take(self) -> bool:
+        """Start on it unless the command thread gave up waiting (control thread)."""
+        with self.lock:
+            self.taken = not self.abandoned
+            return self.taken
+
+    def abandon(self) -> bool:
+        """Stop waiting; whether the control thread had started on it (command thread)."""
+        with self.lock:
+            self.abandoned = True
+            return self.taken
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, shortened to ``limit`` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Follow:
@@ -89,34 +151,56 @@ class _Follow:
         self.server, self.seconds = server, seconds
         self._q = None
         self._t0 = 0.0
+        self._following = False
         self.done = False
 
     def reset(self, state: RobotState) -> None:
-        self._q = (state.q if state.q_desired is None else state.q_desired).copy()
+        self._q = _commanded(state)
         self._t0 = state.time
+        self._following = False
         self.done = False
 
     def step(self, state: RobotState) -> JointCommand:
         self.done = state.time - self._t0 >= self.seconds or self.server._jobs.qsize() > 0
         remote = self.server._remote_command
         if remote is not None:
+            self._following = True
             return remote
+        if self._following:  # the stream ended (stop, an error): hold where it left the arm
+            self._following = False
+            self._q = _commanded(state)
         return JointCommand("joint_position", self._q, state.time)
 
 
-class RobotServer:
-    """Serve one robot on ZeroMQ sockets; see the module docstring."""
+def _commanded(state: RobotState) -> np.ndarray:
+    return (state.q if state.q_desired is None else state.q_desired).copy()
 
-    def __init__(self, robot: Robot, config: ServerConfig | None = None):
+
+class RobotServer:
+    """Serve one robot on ZeroMQ sockets; see the module docstring.
+
+    ``run_skill`` runs one skill call (`SkillRunner`), ``observe`` returns the world state
+    (`WorldObserver`); both run in the control thread. `skills.jobs.SkillJobs` provides both.
+    """
+
+    def __init__(
+        self,
+        robot: Robot,
+        config: ServerConfig | None = None,
+        run_skill: SkillRunner | None = None,
+        observe: WorldObserver | None = None,
+    ):
         config = config or ServerConfig()
         config.check()
         self.robot = robot
         self.config = config
+        self._run_skill = run_skill
+        self._observe = observe
         self.events: deque[dict[str, Any]] = deque(maxlen=2000)
         self._jobs: queue.Queue[Job] = queue.Queue()
         self._all_jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
-        self._mailbox: queue.Queue[tuple[str, Any, queue.Queue]] = queue.Queue()
+        self._mailbox: queue.Queue[_Mail] = queue.Queue()
         self._controller: str | None = None
         self._last_heartbeat = 0.0
         self._estop_request: str | None = None
@@ -125,10 +209,13 @@ class RobotServer:
         self._late_run = 0
         self._last_tick_wall = 0.0
         self._remote_command: JointCommand | None = None
-        self._program = None  # the running skill's program (for telemetry)
+        self._progress: tuple[str, float] | None = None  # the running skill's step, fraction
+        self._activity = "starting"  # what the control thread is doing (for error messages)
+        self._fault: str | None = None  # set when the robot stopped answering; sticky
         self._snapshot: dict[str, Any] = {}
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._control: threading.Thread | None = None
         self.late_ticks = 0
         self.ticks = 0
         self.estop_latency_ticks: int | None = None
@@ -156,6 +243,7 @@ class RobotServer:
             t = threading.Thread(target=target, name=target.__name__, daemon=True)
             t.start()
             self._threads.append(t)
+        self._control = self._threads[0]
         self._event(
             "started",
             f"serving {self.robot.capabilities.name} on "
@@ -171,7 +259,10 @@ class RobotServer:
         self._commands.close()
         self._telemetry.close()
         self._context.term()
-        self.robot.disconnect()
+        try:
+            self.robot.disconnect()
+        except Exception as exc:  # a robot that is gone cannot be stopped: say so, go on
+            log.warning("disconnecting the robot failed: %s", one_line(exc))
         self._event("stopped", "server stopped")
 
     def __enter__(self) -> RobotServer:
@@ -181,42 +272,145 @@ class RobotServer:
     def __exit__(self, *exc) -> None:
         self.shutdown()
 
+    @property
+    def fault(self) -> str | None:
+        """Why the robot is faulted (it stopped answering), or None."""
+        return self._fault
+
     # -- the control thread (owns the robot) -------------------------------------------------------
     def _control_thread(self) -> None:
         loop = ControlLoop(self.robot, realtime=self.config.realtime, on_tick=self._tick)
+        failures = 0
         while self._running.is_set():
+            if self._fault is not None:
+                self._serve_faulted()
+                continue
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
-                loop.run(_Follow(self, IDLE_CHUNK), max_seconds=IDLE_CHUNK + 0.01)
-                continue
-            self._run_job(job)
+                job = None
+            try:
+                if job is None:
+                    self._activity = "holding the arm"
+                    loop.run(_Follow(self, IDLE_CHUNK), max_seconds=IDLE_CHUNK + 0.01)
+                    failures = 0
+                else:
+                    self._run_job(job)
+            except Exception as exc:  # the loop that holds the arm must never die
+                failures += 1
+                self._loop_failed(exc, failures)
+
+    def _loop_failed(self, exc: Exception, failures: int) -> None:
+        """The holding loop raised: hold, retry a few times, then mark the robot faulted."""
+        if failures == 1:
+            log.error("control loop failed: %s", one_line(exc), exc_info=exc)
+            self._event("error", f"control loop: {one_line(exc)}")
+        self._remote_command = None
+        self._hold()
+        if failures < FAULT_AFTER:
+            time.sleep(ERROR_GAP)
+            return
+        try:
+            self.robot.read()
+        except Exception as read_exc:
+            self._set_fault(
+                f"robot connection lost: {one_line(read_exc)}; "
+                "restart the server once the arm is reachable"
+            )
+        else:
+            self._set_fault(
+                f"robot fault: the control loop failed {failures} times in a row "
+                f"({one_line(exc)}); restart the server once the arm answers"
+            )
+
+    def _hold(self) -> None:
+        """Hold the arm where it was commanded, if the robot still answers."""
+        try:
+            self.robot.stop()
+        except Exception as exc:
+            log.warning("could not hold the arm: %s", one_line(exc))
+
+    def _set_fault(self, message: str) -> None:
+        self._fault = message
+        self._activity = "faulted"
+        self._event("fault", message)
+        self._fail_queued_jobs()
+
+    def _fail_queued_jobs(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            job.status, job.code, job.error = "failed", "robot_fault", self._fault
+            self._event("skill", f"job {job.id}: {job.skill} refused: {self._fault}")
+
+    def _serve_faulted(self) -> None:
+        """While faulted: answer the mailbox, refuse jobs, retry reads at a low rate."""
+        answered = False
+        next_read = time.monotonic() + FAULT_RETRY
+        while self._running.is_set():
+            self._fail_queued_jobs()
+            self._serve_mailbox()
+            if time.monotonic() >= next_read:
+                next_read = time.monotonic() + FAULT_RETRY
+                try:
+                    state = self.robot.read()
+                except Exception:
+                    answered = False
+                else:
+                    self._snapshot = {**self._snapshot, **_state_fields(state)}
+                    if not answered:
+                        answered = True
+                        self._event(
+                            "fault", "the robot answers reads again; restart the server to resume"
+                        )
+            time.sleep(FAULT_POLL)
 
     def _run_job(self, job: Job) -> None:
         job.status = "running"
-        self._program = None  # set by the executor once the skill has planned
+        self._activity = f"running job {job.id} ({job.skill})"
+        self._progress = None  # reported by the runner once the skill has planned
         self._stop_request = self._late_reason = None
         self._late_run = 0
         self._remote_command = None
         self._event("skill", f"job {job.id}: {job.skill} {job.params} started")
+        hooks = JobHooks(self.config.realtime, self._tick, self._abort_reason, self._set_progress)
         try:
-            job.result = execute(
-                get_skill(job.skill),
-                job.params,
-                self.robot,
-                realtime=self.config.realtime,
-                on_tick=self._tick,
-                abort=self._abort_reason,
-                on_program=self._set_program,
-            )
-        except KeyError as exc:
-            job.result = SkillResult(job.skill, job.params, False, None, str(exc.args[0]))
-        except Exception as exc:  # a bug must not kill the control thread: report it
-            log.exception("job %s failed", job.id)
-            job.result = SkillResult(job.skill, job.params, False, None, f"internal error: {exc}")
+            result = self._run_skill(self.robot, job.skill, job.params, hooks)
+            if not isinstance(result, dict):
+                raise TypeError(f"the skill runner returned {type(result).__name__}, not a dict")
+        except Exception as exc:  # a bug or a driver error must not kill the control thread
+            job.code, job.error = self._classify("execute", exc, job.skill)
+            job.status = "failed"
+            self._hold()
+            self._event("skill", f"job {job.id}: {job.skill} failed [{job.code}]: {job.error}")
+            return
+        job.result = result
         job.status = "done"
-        outcome = "success" if job.result.success else f"{job.result.failure}: {job.result.message}"
+        outcome = (
+            "success"
+            if result.get("success")
+            else f"{result.get('failure')}: {result.get('message', '')}"
+        )
         self._event("skill", f"job {job.id}: {job.skill} ended: {outcome}")
+
+    def _classify(self, kind: str, exc: Exception, skill: str = "") -> tuple[str, str]:
+        """The code and one-line reason for an exception raised by a request; logged."""
+        if isinstance(exc, UnknownSkill):
+            return "unknown_skill", " ".join(str(exc.args[0] if exc.args else exc).split())
+        if isinstance(exc, RobotError):
+            code, message = "driver_error", f"robot driver error during {kind}: {one_line(exc)}"
+        elif kind == "observe":
+            code, message = "observe_error", f"the world observer failed: {one_line(exc)}"
+        elif kind == "execute":
+            code, message = "skill_error", f"skill {skill} failed in the server: {one_line(exc)}"
+        else:
+            code, message = "driver_error", f"{kind} failed: {one_line(exc)}"
+        message += "; the arm holds"
+        log.error("%s", message, exc_info=exc)
+        self._event("error", f"[{code}] {message}")
+        return code, message
 
     def _tick(self, state: RobotState, sent: JointCommand) -> None:
         """Per-tick bookkeeping in the control thread: stops, mail, lateness, snapshot."""
@@ -239,23 +433,19 @@ class RobotServer:
         else:
             self._late_run = 0
         self._last_tick_wall = now
-        while not self._mailbox.empty():
-            kind, payload, reply = self._mailbox.get_nowait()
-            reply.put(self._serve_mail(kind, payload))
+        if not self._mailbox.empty():
+            self._serve_mailbox()
         if self._watch_still is not None and float(np.max(np.abs(state.dq))) < STILL:
             self.silence_still_delay = state.time - self._watch_still
             self._watch_still = None
         self._snapshot = {
-            "time": state.time,
-            "q": state.q,
-            "dq": state.dq,
-            "gripper_width": state.gripper_width,
+            **_state_fields(state),
             "command": sent.values,
             "estopped": self.robot.safety.estopped,
         }
 
-    def _set_program(self, program) -> None:
-        self._program = program
+    def _set_progress(self, label: str, fraction: float) -> None:
+        self._progress = (str(label), float(fraction))
 
     def _abort_reason(self) -> str | None:
         """Why the running skill must stop now (checked every tick), or None."""
@@ -281,21 +471,68 @@ class RobotServer:
             return reason
         return None
 
+    def _serve_mailbox(self) -> None:
+        """Answer every waiting request (control thread); never raises."""
+        while True:
+            try:
+                mail = self._mailbox.get_nowait()
+            except queue.Empty:
+                return
+            if not mail.take():
+                continue
+            activity, self._activity = self._activity, f"carrying out {mail.kind}"
+            try:
+                if self._fault is not None:
+                    raise RequestFailed("robot_fault", self._fault)
+                answer: tuple[str, Any] = ("ok", self._serve_mail(mail.kind, mail.payload))
+            except RequestFailed as exc:
+                answer = ("error", exc)
+            except Exception as exc:  # a bad request or a driver error: hold, report, go on
+                self._remote_command = None  # the idle loop holds from the next tick
+                answer = ("error", RequestFailed(*self._classify(mail.kind, exc)))
+            finally:
+                self._activity = activity
+            mail.reply.put(answer)
+
     def _serve_mail(self, kind: str, payload: Any) -> Any:
         if kind == "observe":
-            return observe(self.robot).to_dict()
+            return self._observe(self.robot)
         if kind == "gripper":
             self.robot.gripper(GripperCommand(**payload))
             return None
         if kind == "reset_estop":
             self.robot.reset_estop()
             return None
-        raise ValueError(kind)
+        raise RequestFailed("internal", f"the control thread has no request {kind!r}")
 
     def _mail(self, kind: str, payload: Any = None) -> Any:
-        reply: queue.Queue = queue.Queue()
-        self._mailbox.put((kind, payload, reply))
-        return reply.get(timeout=MAILBOX_TIMEOUT)
+        """Hand a request to the control thread and wait for its answer (command thread)."""
+        if self._control is None or not self._control.is_alive():
+            raise RequestFailed("internal", "the control thread has stopped: restart the server")
+        mail = _Mail(kind, payload)
+        self._mailbox.put(mail)
+        try:
+            status, value = mail.reply.get(timeout=MAILBOX_TIMEOUT)
+        except queue.Empty:
+            since = time.perf_counter() - self._last_tick_wall
+            doing = f"it is {self._activity}"
+            if self._last_tick_wall and since > 0.5:
+                doing += f", no control tick for {since:.1f} s"
+            if mail.abandon():
+                message = (
+                    f"the control thread started the {kind} request but did not finish it "
+                    f"within {MAILBOX_TIMEOUT:.1f} s ({doing}); it may still take effect"
+                )
+            else:
+                message = (
+                    f"the control thread did not take the {kind} request within "
+                    f"{MAILBOX_TIMEOUT:.1f} s ({doing}); it was dropped"
+                )
+            self._event("timeout", message)
+            raise RequestFailed("control_timeout", message) from None
+        if status == "error":
+            raise value
+        return value
 
     # -- the command thread ------------------------------------------------------------------------
     def _command_thread(self) -> None:
@@ -310,51 +547,73 @@ class RobotServer:
                 reply = self._handle(unpack(payload))
             except ProtocolError as exc:
                 self._event("malformed", str(exc))
-                reply = {"ok": False, "error": f"malformed request: {exc}"}
+                reply = {"ok": False, "error": f"malformed request: {exc}", "code": "bad_request"}
             except Exception as exc:  # never let one request take the server down
                 log.exception("request failed")
-                reply = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+                reply = RequestFailed("internal", f"internal error: {one_line(exc)}").reply()
             self._commands.send_multipart([identity, b"", pack(reply)])
 
     def _handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         op = parse_request(msg)
         if self.config.token and msg.get("token") != self.config.token:
             self._event("auth", f"refused {op}: wrong or missing token")
-            return {"ok": False, "error": "wrong or missing token"}
+            return {"ok": False, "error": "wrong or missing token", "code": "auth"}
         client = str(msg.get("client", "anonymous"))
-        if op == "estop":  # anyone may stop the robot
-            self._estop_requested_at = float(self._snapshot.get("time", 0.0))
-            self._protective = False  # an operator's e-stop needs an explicit reset
-            self._estop_request = f"emergency stop from {client}: {msg.get('reason', '')}".strip()
-            self._stop_request = "emergency stop"
-            self._event("estop", self._estop_request)
-            return {"ok": True}
-        if op in ("state", "events", "job", "observe", "heartbeat", "hello", "describe"):
-            return getattr(self, f"_op_{op}")(msg, client)
-        if not self._has_control(client):
-            return {
-                "ok": False,
-                "error": f"client {client} does not have control; send hello first"
-                + (f" (controlled by {self._controller})" if self._controller else ""),
-            }
-        return getattr(self, f"_op_{op}")(msg, client)
+        try:
+            if op == "estop":  # anyone may stop the robot
+                reply = self._op_estop(msg, client)
+            elif op in ("state", "events", "job", "observe", "heartbeat", "hello", "describe"):
+                reply = getattr(self, f"_op_{op}")(msg, client)
+            elif not self._has_control(client):
+                raise RequestFailed(
+                    "no_control",
+                    f"client {client} does not have control; send hello first"
+                    + (f" (controlled by {self._controller})" if self._controller else ""),
+                )
+            else:
+                reply = getattr(self, f"_op_{op}")(msg, client)
+        except RequestFailed as exc:
+            reply = exc.reply()
+        if reply.get("ok") and self._fault is not None:
+            reply["fault"] = self._fault
+        return reply
 
     def _has_control(self, client: str) -> bool:
         return self._controller == client
 
+    def _require_robot(self) -> None:
+        """Refuse a request that needs the arm while the robot is faulted."""
+        if self._fault is not None:
+            raise RequestFailed("robot_fault", self._fault)
+
+    def _stop_kind(self) -> str | None:
+        """``"protective"`` (client silence), ``"estop"`` (operator, or the filter), or None."""
+        if not self.robot.safety.estopped and self._estop_request is None:
+            return None
+        return "protective" if self._protective else "estop"
+
+    def _op_estop(self, msg: dict, client: str) -> dict:
+        self._estop_requested_at = float(self._snapshot.get("time", 0.0))
+        self._protective = False  # an operator's e-stop needs an explicit reset
+        self._estop_request = f"emergency stop from {client}: {msg.get('reason', '')}".strip()
+        self._stop_request = "emergency stop"
+        self._event("estop", self._estop_request)
+        return {"ok": True}
+
     def _op_hello(self, msg: dict, client: str) -> dict:
+        self._require_robot()
         stale = (
             time.monotonic() - self._last_heartbeat > LEASE_GRACE * self.config.heartbeat_timeout
         )
         if self._controller not in (None, client) and not stale:
             self._event("busy", f"refused control to {client}: controlled by {self._controller}")
-            return {"ok": False, "error": f"busy: the robot is controlled by {self._controller}"}
+            raise RequestFailed("busy", f"busy: the robot is controlled by {self._controller}")
         self._controller, self._last_heartbeat = client, time.monotonic()
         self._event("control", f"{client} has control")
         if self._protective:  # a silence stop, not an operator's e-stop: clear it
-            self._protective = False
             self._mail("reset_estop")
-            self._event("estop", "protective stop cleared: a client is back in control")
+            self._protective = False
+            self._event("protective", f"protective stop cleared: {client} is back in control")
         caps = self.robot.capabilities
         return {
             "ok": True,
@@ -365,6 +624,8 @@ class RobotServer:
             "joint_upper": caps.joint_upper,
             "heartbeat_timeout": self.config.heartbeat_timeout,
             "telemetry_port": self.config.port + 1,
+            "skills": self._run_skill is not None,
+            "observe": self._observe is not None,
         }
 
     def _op_describe(self, msg: dict, client: str) -> dict:
@@ -398,38 +659,53 @@ class RobotServer:
         return {"ok": True, "server_time": time.time()}
 
     def _op_execute(self, msg: dict, client: str) -> dict:
-        if any(j.status != "done" for j in self._all_jobs.values()):
-            return {"ok": False, "error": "busy: a skill is running; wait for it or send stop"}
-        if self.robot.safety.estopped:
-            return {"ok": False, "error": "emergency stop is latched: send reset_estop first"}
+        self._require_robot()
+        if self._run_skill is None:
+            raise RequestFailed(
+                "unsupported", "this server runs no skills: it was started without a skill runner"
+            )
+        if any(j.status in ("queued", "running") for j in self._all_jobs.values()):
+            raise RequestFailed("busy", "busy: a skill is running; wait for it or send stop")
+        stop = self._stop_kind()
+        if stop == "protective":
+            raise RequestFailed("protective_stop", PROTECTIVE_MESSAGE)
+        if stop == "estop":
+            raise RequestFailed("estop", ESTOP_MESSAGE)
         job = Job(next(self._ids), msg["skill"], dict(msg.get("params", {})), client)
         self._all_jobs[job.id] = job
-        self._jobs.put(job)
+        self._jobs.put(job)  # a fault from now on fails it within FAULT_POLL
         return {"ok": True, "id": job.id}
 
     def _op_job(self, msg: dict, client: str) -> dict:
         job = self._all_jobs.get(msg["id"])
         if job is None:
-            return {"ok": False, "error": f"no job {msg['id']}"}
-        return {
-            "ok": True,
-            "status": job.status,
-            "result": job.result.to_dict() if job.result else None,
-        }
+            raise RequestFailed("no_job", f"no job {msg['id']}")
+        reply = {"ok": True, "status": job.status, "result": job.result}
+        if job.status == "failed":
+            reply.update(error=job.error, code=job.code)
+        return reply
 
     def _op_observe(self, msg: dict, client: str) -> dict:
+        self._require_robot()
+        if self._observe is None:
+            raise RequestFailed(
+                "unsupported",
+                "this server has no world observer: it was started without one",
+            )
         return {"ok": True, "world": self._mail("observe")}
 
     def _op_state(self, msg: dict, client: str) -> dict:
-        return {"ok": True, **self._snapshot}
+        return {"ok": True, **self._snapshot, "stop": self._stop_kind()}
 
     def _op_command(self, msg: dict, client: str) -> dict:
+        self._require_robot()
         values = np.asarray(msg["values"], dtype=float)
         stamp = float(self._snapshot.get("time", 0.0))  # stamped in robot time on arrival
         self._remote_command = JointCommand(msg["mode"], values, stamp)
         return {"ok": True}
 
     def _op_gripper(self, msg: dict, client: str) -> dict:
+        self._require_robot()
         cmd = {
             k: float(msg.get(k, d)) for k, d in (("width", 0.08), ("force", 40.0), ("speed", 0.1))
         }
@@ -443,7 +719,9 @@ class RobotServer:
         return {"ok": True}
 
     def _op_reset_estop(self, msg: dict, client: str) -> dict:
+        self._require_robot()
         self._mail("reset_estop")
+        self._protective = False
         self._event("estop", f"reset by {client}")
         return {"ok": True}
 
@@ -454,27 +732,35 @@ class RobotServer:
     def _telemetry_thread(self) -> None:
         period = 1.0 / self.config.telemetry_hz
         next_time = time.monotonic()
+        failed = False
         while self._running.is_set():
-            running = next((j for j in self._all_jobs.values() if j.status == "running"), None)
-            program = self._program
-            frame = {
-                **self._snapshot,
-                "skill": running.skill if running else None,
-                "job": running.id if running else None,
-                # What the skill is doing now: its current primitive, and how far along.
-                "step": program.label if running and program else None,
-                "progress": round(
-                    min(program.index, len(program.primitives)) / len(program.primitives), 3
-                )
-                if running and program
-                else None,
-                "late_ticks": self.late_ticks,
-                "ticks": self.ticks,
-                "events": len(self.events),
-            }
-            self._telemetry.send_multipart([TELEMETRY_TOPIC, pack(frame)])
+            try:
+                self._telemetry.send_multipart([TELEMETRY_TOPIC, pack(self._frame())])
+                failed = False
+            except Exception as exc:  # a bad frame must not end the stream
+                if not failed:
+                    log.exception("telemetry frame failed")
+                    self._event("error", f"telemetry: {one_line(exc)}")
+                failed = True
             next_time += period
             time.sleep(max(0.0, next_time - time.monotonic()))
+
+    def _frame(self) -> dict[str, Any]:
+        running = next((j for j in self._all_jobs.values() if j.status == "running"), None)
+        progress = self._progress if running else None
+        return {
+            **self._snapshot,
+            "skill": running.skill if running else None,
+            "job": running.id if running else None,
+            # What the skill is doing now: its current step, and how far along (0..1).
+            "step": progress[0] if progress else None,
+            "progress": round(progress[1], 3) if progress else None,
+            "stop": self._stop_kind(),
+            "fault": self._fault,
+            "late_ticks": self.late_ticks,
+            "ticks": self.ticks,
+            "events": len(self.events),
+        }
 
     def _event(self, kind: str, message: str) -> None:
         entry = {
@@ -485,3 +771,12 @@ class RobotServer:
         }
         self.events.append(entry)
         log.info("%s: %s", kind, message)
+
+
+def _state_fields(state: RobotState) -> dict[str, Any]:
+    return {
+        "time": state.time,
+        "q": state.q,
+        "dq": state.dq,
+        "gripper_width": state.gripper_width,
+    }

@@ -12,6 +12,7 @@ import sys
 from planners.cli import (  # noqa: F401  (each module registers its commands)
     bench_cmd,
     calibrate_cmd,
+    franky_sim_cmd,
     robot_cmd,
     run_cmd,
     sim_cmd,

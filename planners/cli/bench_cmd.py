@@ -90,8 +90,10 @@ def bench(
         result = _bench_perception(episodes, seed, seeds, tasks, jobs, calibrations)
     elif name == "server":
         from hw.benchmarks import server as server_bench
+        from skills.jobs import SkillJobs
 
-        result = server_bench.run(repeats)
+        skill_jobs = SkillJobs()
+        result = server_bench.run(repeats, run_skill=skill_jobs.run, observe=skill_jobs.observe)
     else:
         result = _bench_tasks(
             seeds, planner, tasks, jobs, arm, perception, backend, skill_impl, calibrations

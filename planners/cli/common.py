@@ -25,11 +25,50 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+SCENE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def bundled_scenes_dir() -> Path:
+    """The folder of the scene files that ship with skillstack (``assets/scenes``)."""
+    import assets
+
+    return Path(assets.__file__).resolve().parent / "scenes"
+
+
+def bundled_scene_names() -> list[str]:
+    """Names (file stems) of the bundled scene files."""
+    folder = bundled_scenes_dir()
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in SCENE_SUFFIXES)
+
+
+def resolve_scene(value: str) -> Path:
+    """A scene file: ``value`` itself when it is a file, else the bundled scene of that name
+    (``workcell`` -> ``assets/scenes/workcell.yaml``); `FileNotFoundError` naming both."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    if path.suffix.lower() not in SCENE_SUFFIXES and path.name == value:
+        for suffix in SCENE_SUFFIXES:
+            candidate = bundled_scenes_dir() / f"{value}{suffix}"
+            if candidate.is_file():
+                return candidate
+    raise FileNotFoundError(
+        f"no scene file {value[:200]!r} and no bundled scene of that name; "
+        f"bundled scenes: {', '.join(bundled_scene_names())}"
+    )
+
+
 def load_scene(path: Path | None, seed: int | None):
+    """The scene of ``path`` (a file or a bundled scene's name), a random one from ``seed``,
+    or the default; exits 2 with a one-line reason for a missing or bad scene."""
     from robot.scene import SceneError, default_scene, load_scene, random_scene
 
     try:
         if path is not None:
+            try:
+                path = resolve_scene(str(path))
+            except FileNotFoundError as exc:
+                fail(str(exc), code=2)
             return load_scene(path)
         if seed is not None:
             return random_scene(seed, n_objects=3, kinds=("box", "cylinder"))
@@ -107,23 +146,85 @@ def check_arm(name: str) -> str:
         fail(str(exc), code=2)
 
 
-def make_robot(kind: str, host: str | None, scene: Path | None, arm: str = "panda"):
-    if kind == "mujoco":
-        from hw.sim.mujoco_robot import MujocoRobot
+SIM_ROBOTS = ("mujoco", "pybullet")
+ROBOT_OPTION_HELP = (
+    "A real arm's driver option KEY=VALUE (repeatable), e.g. model=fr3, "
+    "realtime_config=ignore for the Franka; a wrong key lists the valid ones."
+)
 
-        return MujocoRobot(load_scene(scene, None), arm=check_arm(arm))
-    if kind == "pybullet":
+
+def one_line(text: object) -> str:
+    """``text`` on one line (SDK messages sometimes span several)."""
+    return " ".join(str(text).split())
+
+
+def parse_robot_options(values: list[str] | None) -> dict[str, str]:
+    """``["model=fr3", "gripper=false"]`` -> ``{"model": "fr3", "gripper": "false"}``.
+
+    The values stay text: the driver reads them (`hw.drivers.parse_driver_options`). An
+    item that is not KEY=VALUE, or a key given twice with different values, exits 2.
+    """
+    options: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.isidentifier() or not value:
+            fail(
+                f"--robot-option {item!r} is not KEY=VALUE (e.g. --robot-option model=fr3)",
+                code=2,
+            )
+        if options.get(key, value) != value:
+            fail(f"--robot-option {key} given twice: {options[key]!r} and {value!r}", code=2)
+        options[key] = value
+    return options
+
+
+def make_robot(
+    kind: str,
+    host: str | None,
+    scene: Path | None,
+    arm: str = "panda",
+    options: dict[str, str] | None = None,
+):
+    """The robot ``kind`` (not connected): a simulator on ``scene``, or a real arm's driver
+    at ``host`` built with ``options`` (text, read by the driver). Bad input exits 2 with
+    one line; a missing vendor SDK exits 1 with the pip command."""
+    if kind in SIM_ROBOTS:
+        if options:
+            fail(
+                f"--robot-option is for real arms (franka, ur, xarm); --robot {kind} takes "
+                f"none (got {', '.join(f'{k}={v}' for k, v in options.items())})",
+                code=2,
+            )
+        if kind == "mujoco":
+            from hw.sim.mujoco_robot import MujocoRobot
+
+            return MujocoRobot(load_scene(scene, None), arm=check_arm(arm))
         return make_sim("pybullet", load_scene(scene, None), check_arm(arm))
     try:
-        from hw.drivers import make_driver
+        from hw.drivers import DriverUnavailable, make_driver, parse_driver_options
     except ImportError:
         fail("vendor drivers are not part of this build", code=2)
+    try:
+        typed = parse_driver_options(kind, options)
+    except ValueError as exc:
+        fail(one_line(exc), code=2)
     if host is None:
         fail(f"--robot {kind} needs --host (the arm's IP address)", code=2)
     try:
-        return make_driver(kind, host)
+        return make_driver(kind, host, **typed)
+    except DriverUnavailable as exc:
+        fail(one_line(exc), code=1)
     except (ValueError, RuntimeError) as exc:
-        fail(str(exc), code=2)
+        fail(one_line(exc), code=2)
+
+
+def connect_robot(robot) -> None:
+    """Connect ``robot``, or exit 1 with one line saying what failed and what to check."""
+    try:
+        robot.connect()
+    except (RuntimeError, OSError) as exc:  # RobotError, DriverConnectionError, ServerLost
+        fail(one_line(exc), code=1)
 
 
 def make_planner(name: str, base_url: str | None, model: str | None):

@@ -29,8 +29,11 @@ from planners.cli.common import (
 
 DEMO_INSTRUCTION = "pour the cup into the bowl then put the cup on the plate"
 BACKEND_HELP = "Simulator backend: mujoco or pybullet (videos: TinyRenderer, no OpenGL)."
-PERCEPTIONS = ("ground_truth", "camera")
-PERCEPTION_HELP = "Where observations come from: ground_truth (the simulator) or camera."
+PERCEPTIONS = ("ground_truth", "declared", "camera")
+PERCEPTION_HELP = (
+    "The world model's source: ground_truth (the simulator), declared (the scene file, "
+    "tracked through the skills and the arm's signals, as on a real arm) or camera."
+)
 CALIBRATION_HELP = (
     "Camera calibration file (from `skillstack calibrate`) replacing the simulated intrinsics "
     "and camera poses (with --perception camera)."
@@ -169,7 +172,7 @@ def run(
     else:
         with make_sim(backend, scene_obj, arm) as sim:
             open_video(sim, video)
-            target = perceiving_arm(sim, calibrations, backend) if perception == "camera" else sim
+            target = _local_arm(sim, scene_obj, perception, calibrations, backend)
             report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     result = report.to_dict()
     result["video"] = str(video) if video else None
@@ -183,10 +186,24 @@ def run(
         raise typer.Exit(1)
 
 
+def _local_arm(sim, scene, perception: str, calibrations, backend: str):
+    """What the executive drives in this process for ``perception``: the simulator itself
+    (ground truth), the simulator with a declared world, or the cameras' view."""
+    if perception == "camera":
+        return perceiving_arm(sim, calibrations, backend)
+    if perception == "declared":
+        from skills.arm import LocalArm
+        from skills.declared import DeclaredWorld
+
+        return LocalArm(sim, world=DeclaredWorld(sim, scene))
+    return sim
+
+
 def _run_remote(instruction, address, token, planner, show, ask):
     """The executive on this machine, the skills on the robot server."""
-    from hw.server.client import RemoteArm, RemoteError, RobotClient, ServerLost
+    from hw.server.client import RemoteError, RobotClient, ServerLost
     from planners.executive import run_instruction
+    from skills.jobs import RemoteArm
 
     try:
         client = RobotClient(address, token=token)
@@ -227,7 +244,8 @@ def deploy(
         )
 
     if robot.startswith("tcp://"):
-        from hw.server.client import RemoteArm, RemoteError, RobotClient, ServerLost
+        from hw.server.client import RemoteError, RobotClient, ServerLost
+        from skills.jobs import RemoteArm
 
         try:
             with RobotClient(robot, token=token) as client:

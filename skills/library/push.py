@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot.types import RobotState
 from skills.base import Failure, Outcome, Refusal, Skill
 from skills.context import Context, top_down
 from skills.library.geometry import PAD_HALF_THICKNESS, half_extent_along, wrap_half_turn
@@ -87,11 +88,18 @@ class Push(Skill):
         above = start + np.array([0.0, 0.0, obj.top - centre[2] + 0.08])
         for label, pos in (("approach", above), ("start", start), ("push", end)):
             ctx.solve(label, pos, quat)
+
+        def pushed(ctx: Context, state: RobotState) -> None:
+            # The object moved as far as the measured fingers travelled past first contact.
+            travel = float((ctx.world.ee_pose().position - start) @ u) - STANDOFF
+            moved = np.array(obj.position) + max(travel, 0.0) * u
+            ctx.world.note_moved(obj.name, moved)
+
         steps = [
             Grip("close", 0.0, 40.0),
             Move("approach", above, quat),
             Move("descend", start, quat, speed=0.1),
-            Move("push", end, quat, speed=PUSH_SPEED),
+            Move("push", end, quat, speed=PUSH_SPEED, on_finish=pushed),
             Move("back off", end - 0.03 * u, quat, speed=0.05),
             Move("raise", end - 0.03 * u + np.array([0, 0, 0.1]), quat, speed=0.15),
         ]
