@@ -1,7 +1,7 @@
 """Where skills run: something that can observe the world and execute skill calls.
 
 The executive talks to an `Arm`, not to a robot, so the same plan runs on a simulated arm in
-this process (`LocalArm`) or on a robot server across the network (`hw.server.RemoteArm`):
+this process (`LocalArm`) or on a robot server across the network (`skills.jobs.RemoteArm`):
 the control loop always stays next to the robot.
 """
 

@@ -28,7 +28,6 @@ runs the skills (the robot server's control thread).
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import mujoco
 import numpy as np
@@ -48,7 +47,6 @@ POUR_TILT = math.radians(80)  # a held cup tilted further than this has poured
 POUR_REACH = 0.02  # m, a cup's rim this far outside a container's opening still pours in
 CONTACT_FORCE = 20.0  # N, estimated external force on the hand that counts as a collision
 PENETRATION = 0.01  # m, the twin's arm this deep inside an object or the table: a collision
-EVENT_HISTORY = 200  # events kept for reports
 
 
 class DeclaredWorld:
@@ -78,7 +76,7 @@ class DeclaredWorld:
         self.spilled = 0
         self.held: str | None = None
         self.missing: dict[str, str] = {}  # objects not found where declared, and why
-        self.events: deque[str] = deque(maxlen=EVENT_HISTORY)
+        self.events: list[str] = []  # what tracking did, in order (a few per skill call)
         self._grip_offset: Pose | None = None  # the held object in the hand's frame
         self._state: RobotState | None = None
         self._twin = Twin(WorldState(self._snapshot()), robot.arm) if twin else None

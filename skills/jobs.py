@@ -19,6 +19,7 @@ simulated robot has (any other robot gets a `RobotError` saying to declare a wor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ from skills.program import Program
 from skills.registry import get_skill
 from skills.world import WorldState
 from skills.world_model import WorldModel, default_world
+
+log = logging.getLogger("skillstack.jobs")
 
 
 class SkillJobs:
@@ -65,6 +68,8 @@ class SkillJobs:
         except KeyError as exc:
             raise UnknownSkill(exc.args[0] if exc.args else f"unknown skill {skill!r}") from None
         progress = _Progress(hooks)
+        world = self.world(robot)
+        seen = len(getattr(world, "events", ()))
         result = execute(
             chosen,
             params,
@@ -73,8 +78,10 @@ class SkillJobs:
             on_tick=progress.on_tick,
             abort=hooks.abort,
             on_program=progress.start,
-            world=self.world(robot),
+            world=world,
         )
+        for event in list(getattr(world, "events", ()))[seen:]:  # a declared world's tracking
+            log.info("world: %s", event)
         return result.to_dict()
 
     def observe(self, robot: Robot) -> dict[str, Any]:

@@ -23,7 +23,16 @@ from planners.cli.common import (
 )
 from planners.cli.run_cmd import load_calibrations
 
-BENCHMARKS = ("control", "skills", "tasks", "server", "calibration", "perception", "parity")
+BENCHMARKS = (
+    "control",
+    "skills",
+    "tasks",
+    "server",
+    "calibration",
+    "perception",
+    "parity",
+    "hil",
+)
 BACKEND_BENCHMARKS = ("skills", "tasks")  # the ones that run in either simulator
 
 
@@ -47,8 +56,11 @@ def bench(
     seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     perception: Annotated[
-        str, typer.Option(help="Observations for tasks: ground_truth or camera.")
+        str, typer.Option(help="World model for tasks: ground_truth, declared or camera.")
     ] = "ground_truth",
+    host: Annotated[
+        str, typer.Option(help="Loopback address franky-sim binds for each episode (hil).")
+    ] = "127.0.0.1",
     skill_impl: Annotated[
         list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP + " (skills, tasks)")
     ] = None,
@@ -88,6 +100,8 @@ def bench(
         result = _with_progress("calibration", lambda progress: calibration.run(seed, progress))
     elif name == "perception":
         result = _bench_perception(episodes, seed, seeds, tasks, jobs, calibrations)
+    elif name == "hil":
+        result = _bench_hil(seeds, tasks, host)
     elif name == "server":
         from hw.benchmarks import server as server_bench
         from skills.jobs import SkillJobs
@@ -152,6 +166,22 @@ def _bench_skills(
         )
     except ValueError as exc:
         fail(str(exc), code=2)
+
+
+def _bench_hil(seeds: int, tasks: str | None, host: str) -> dict:
+    from hw.sim.franky_workcell import INSTALL_HINT, franky_sim_available
+    from planners import bench_hil
+
+    if not franky_sim_available():
+        fail(f"bench hil needs franky-sim: {INSTALL_HINT}", code=2)
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    try:
+        return _with_progress(
+            "franky-sim episodes (real time)",
+            lambda progress: bench_hil.run(seeds, names, host, progress=progress),
+        )
+    except KeyError as exc:
+        fail(str(exc.args[0]), code=2)
 
 
 def _bench_parity(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
