@@ -36,6 +36,10 @@ class IKConfig:
     damping: float = 2e-3
     gain: float = 200.0  # 1/s, how fast the Cartesian error (position and rotation) is closed
     posture_gain: float = 5.0  # 1/s, null-space pull toward the posture
+    # rad/s, the posture pull's joint-speed norm is capped at this: far from the posture, an
+    # uncapped pull swings the elbow at its speed limit, which a servo that tracks less
+    # tightly than the simulator (a real arm, franky-sim) turns into centimetres at the hand
+    posture_speed: float = 0.5
     speed_fraction: float = 0.9  # joint speeds are scaled to this fraction of their limits
     limit_margin: float = 0.02  # rad, targets stay this far inside the joint limits
 
@@ -107,6 +111,9 @@ class DifferentialIK:
         # posture acts only in the (damped) null space of the end-effector task.
         z = self._z
         mujoco.mju_addScl(z, self._posture_scaled, self.q, -self.config.posture_gain)
+        pull = mujoco.mju_norm(z)
+        if pull > self.config.posture_speed:
+            z *= self.config.posture_speed / pull
         A = self._A
         mujoco.mju_mulMatMatT(A, J, J)
         A += self._damping

@@ -218,14 +218,23 @@ def test_the_sdk_connection_dropped_mid_skill_is_a_typed_failure_and_the_server_
                 worker.join(timeout=60)
                 answered = time.monotonic() - dropped
                 assert not worker.is_alive()
-                assert outcome["code"] == 1 and not outcome["report"]["success"]
-                steps = outcome["report"]["steps"]
-                assert steps and steps[-1]["outcome"] == "safety_stop", steps
+                report = outcome["report"]
+                assert outcome["code"] == 1 and not report["success"], report
+                steps = report["steps"]
+                # Either the step failed (and replanning found the robot faulted), or the
+                # call itself was refused: in both cases one line says what happened.
+                assert not steps or steps[-1]["outcome"] == "safety_stop", steps
+                assert report["error"] and "\n" not in report["error"], report
                 # The control thread is alive and says what happened, in one line.
-                state = watcher.request("state")
-                assert state.get("fault") and "\n" not in state["fault"], state
+                deadline = time.monotonic() + 10
+                while not (state := watcher.request("state")).get("fault"):
+                    assert time.monotonic() < deadline, f"no fault reported: {state}"
+                    time.sleep(0.1)
+                assert "\n" not in state["fault"], state
+                print("dropped connection:", round(answered, 2), "s;", report["error"])
+                print("fault:", state["fault"])
                 assert proc.poll() is None
-            # libfranka notices a lost UDP stream within about a second; then one heartbeat.
-            assert answered < 5.0, answered
+            # The server notices the stalled loop after a heartbeat timeout (0.2 s here).
+            assert answered < 2.0, answered
     finally:
         cell.stop()

@@ -59,6 +59,7 @@ FAULT_AFTER = 3  # consecutive failures of the holding loop that mark the robot 
 ERROR_GAP = 0.01  # s between two attempts of the holding loop after a failure
 FAULT_RETRY = 0.5  # s between read attempts while faulted
 FAULT_POLL = 0.01  # s between mailbox checks while faulted
+STALL_TICKS = 20  # control periods without a tick, mid-skill, that mean the driver is blocked
 PROTECTIVE_MESSAGE = "protective stop after client silence: send hello to resume"
 ESTOP_MESSAGE = "emergency stop is latched: send reset_estop first"
 
@@ -208,6 +209,11 @@ class RobotServer:
         self._late_reason: str | None = None
         self._late_run = 0
         self._last_tick_wall = 0.0
+        self._in_job: Job | None = None  # the job the control thread is inside, if any
+        # A running skill's loop silent this long is stalled (at least a heartbeat timeout).
+        self._stall_limit = max(
+            config.heartbeat_timeout, STALL_TICKS * robot.capabilities.control_dt
+        )
         self._remote_command: JointCommand | None = None
         self._progress: tuple[str, float] | None = None  # the running skill's step, fraction
         self._activity = "starting"  # what the control thread is doing (for error messages)
@@ -368,6 +374,30 @@ class RobotServer:
             time.sleep(FAULT_POLL)
 
     def _run_job(self, job: Job) -> None:
+        self._in_job = job
+        try:
+            self._run_job_inner(job)
+        finally:
+            self._in_job = None
+
+    def _stalled(self, job: Job) -> None:
+        """Fail a running job whose control loop stopped ticking mid-motion (a driver call
+        that blocks: the connection to the arm is gone). Called by the command thread, so the
+        client hears of it without waiting for the driver to give up; the arm's own
+        controller brakes when its command stream stops."""
+        if job.status != "running" or self._progress is None or not self._last_tick_wall:
+            return  # not moving yet: planning does not tick
+        since = time.perf_counter() - self._last_tick_wall
+        if since <= self._stall_limit:
+            return
+        job.status, job.code = "failed", "robot_fault"
+        job.error = (
+            f"control loop stalled during {job.skill}: no control tick for {since * 1e3:.0f} ms "
+            "(the driver is blocked: is the connection to the arm lost?)"
+        )
+        self._event("skill", f"job {job.id}: {job.skill} failed [robot_fault]: {job.error}")
+
+    def _run_job_inner(self, job: Job) -> None:
         job.status = "running"
         self._activity = f"running job {job.id} ({job.skill})"
         self._progress = None  # reported by the runner once the skill has planned
@@ -381,11 +411,14 @@ class RobotServer:
             if not isinstance(result, dict):
                 raise TypeError(f"the skill runner returned {type(result).__name__}, not a dict")
         except Exception as exc:  # a bug or a driver error must not kill the control thread
-            job.code, job.error = self._classify("execute", exc, job.skill)
-            job.status = "failed"
+            code, error = self._classify("execute", exc, job.skill)
             self._hold()
-            self._event("skill", f"job {job.id}: {job.skill} failed [{job.code}]: {job.error}")
+            if job.status == "running":  # not already failed by the stall watchdog
+                job.code, job.error, job.status = code, error, "failed"
+                self._event("skill", f"job {job.id}: {job.skill} failed [{job.code}]: {job.error}")
             return
+        if job.status != "running":
+            return  # failed by the stall watchdog; the client has been told
         job.result = result
         job.status = "done"
         outcome = (
@@ -509,6 +542,9 @@ class RobotServer:
         """Hand a request to the control thread and wait for its answer (command thread)."""
         if self._control is None or not self._control.is_alive():
             raise RequestFailed("internal", "the control thread has stopped: restart the server")
+        job = self._in_job
+        if job is not None and job.code == "robot_fault":  # stalled: it would not answer
+            raise RequestFailed("robot_fault", job.error or "the control loop stalled")
         mail = _Mail(kind, payload)
         self._mailbox.put(mail)
         try:
@@ -664,7 +700,8 @@ class RobotServer:
             raise RequestFailed(
                 "unsupported", "this server runs no skills: it was started without a skill runner"
             )
-        if any(j.status in ("queued", "running") for j in self._all_jobs.values()):
+        busy = any(j.status in ("queued", "running") for j in self._all_jobs.values())
+        if busy or self._in_job is not None:
             raise RequestFailed("busy", "busy: a skill is running; wait for it or send stop")
         stop = self._stop_kind()
         if stop == "protective":
@@ -680,6 +717,7 @@ class RobotServer:
         job = self._all_jobs.get(msg["id"])
         if job is None:
             raise RequestFailed("no_job", f"no job {msg['id']}")
+        self._stalled(job)
         reply = {"ok": True, "status": job.status, "result": job.result}
         if job.status == "failed":
             reply.update(error=job.error, code=job.code)

@@ -157,8 +157,10 @@ def hw_check(
             )
         try:
             device = RemoteRobot(robot, token=token)
-        except (ServerLost, ValueError) as exc:
+        except ValueError as exc:  # not tcp://HOST:PORT
             fail(one_line(exc), code=2)
+        except ServerLost as exc:  # nothing answered there
+            fail(one_line(exc), code=1)
     else:
         device = make_robot(robot, host, None, arm, options)
     if (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,16 +14,20 @@ from rich.console import Console
 from planners.cli.common import (
     ARM_HELP,
     PLANNERS,
+    ROBOT_OPTION_HELP,
     SKILL_IMPL_HELP,
     app,
     check_arm,
     check_backend,
+    connect_robot,
     err,
     fail,
     load_scene,
     make_planner,
+    make_robot,
     make_sim,
     open_video,
+    parse_robot_options,
     print_steps,
     use_skill_impls,
 )
@@ -131,9 +136,18 @@ def run(
     ] = None,
     model: Annotated[str | None, typer.Option(help="LLM model (else SKILLSTACK_MODEL).")] = None,
     robot: Annotated[
-        str | None, typer.Option(help="A robot server, tcp://HOST:PORT (default: a local sim).")
+        str | None,
+        typer.Option(
+            help="A robot server, tcp://HOST:PORT, or a real arm driven from this process: "
+            "franka, ur, xarm (with --host and --scene, the declared workcell). "
+            "Default: a local simulation."
+        ),
     ] = None,
     token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
+    host: Annotated[str | None, typer.Option(help="A real arm's address (--robot KIND).")] = None,
+    robot_option: Annotated[
+        list[str] | None, typer.Option("--robot-option", help=ROBOT_OPTION_HELP)
+    ] = None,
     arm: Annotated[str, typer.Option(help=ARM_HELP + " (local sim only)")] = "panda",
     perception: Annotated[str, typer.Option(help=PERCEPTION_HELP)] = "ground_truth",
     skill_impl: Annotated[
@@ -153,11 +167,13 @@ def run(
     if perception == "camera" and robot is not None:
         fail("--perception camera needs a local simulation (not --robot)", code=2)
     calibrations = load_calibrations(calibration, perception)
-    if skill_impl and robot is not None:
+    if skill_impl and robot is not None and robot.startswith("tcp://"):
         fail("--skill-impl swaps skills in this process; with --robot they run on the server", 2)
     use_skill_impls(skill_impl)
     chosen = make_planner(planner, base_url, model)
     scene_obj = load_scene(scene, seed) if robot is None else None
+    if robot_option and (robot is None or robot.startswith("tcp://")):
+        fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
 
     def show(step: dict) -> None:
         if not as_json:
@@ -167,8 +183,11 @@ def run(
             )
 
     ask = _ask_correction if interactive else None
-    if robot is not None:
-        report = _run_remote(instruction, robot, token, chosen, show, ask)
+    if robot is not None and robot.startswith("tcp://"):
+        report = _run_remote(instruction, robot, token, chosen, show, ask, as_json)
+    elif robot is not None:
+        with _driver_arm(robot, host, scene, robot_option) as target:
+            report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     else:
         with make_sim(backend, scene_obj, arm) as sim:
             open_video(sim, video)
@@ -199,38 +218,86 @@ def _local_arm(sim, scene, perception: str, calibrations, backend: str):
     return sim
 
 
-def _run_remote(instruction, address, token, planner, show, ask):
-    """The executive on this machine, the skills on the robot server."""
+@contextlib.contextmanager
+def _driver_arm(kind: str, host: str | None, scene: Path | None, options: list[str] | None):
+    """A real arm driven from this process (no server), its world the declared workcell
+    ``scene``; connected for the block, stopped and released after it."""
+    from skills.arm import LocalArm
+    from skills.declared import DeclaredWorld
+
+    if scene is None:
+        fail(
+            f"--robot {kind} needs --scene FILE: the declared workcell (objects, sizes, poses "
+            "as in a simulated scene) the skills start from",
+            code=2,
+        )
+    declared = load_scene(scene, None)
+    robot = make_robot(kind, host, None, options=parse_robot_options(options))
+    connect_robot(robot)
+    try:
+        yield LocalArm(robot, world=DeclaredWorld(robot, declared))
+    finally:
+        robot.disconnect()
+
+
+def _run_remote(instruction, address, token, planner, show, ask, as_json: bool = False):
+    """The executive on this machine, the skills on the robot server. A server that stops
+    answering, or a robot that faults, ends the run with one line (with ``as_json``: the
+    run's JSON object, its steps so far and that line as ``error``), exit status 1."""
     from hw.server.client import RemoteError, RobotClient, ServerLost
     from planners.executive import run_instruction
     from skills.jobs import RemoteArm
+
+    steps: list[dict] = []
+
+    def record(step: dict) -> None:
+        steps.append(step)
+        show(step)
 
     try:
         client = RobotClient(address, token=token)
         with client:
             return run_instruction(
-                instruction, RemoteArm(client), planner, on_step=show, corrections=ask
+                instruction, RemoteArm(client), planner, on_step=record, corrections=ask
             )
     except ValueError as exc:
         fail(str(exc), code=2)
     except (ServerLost, RemoteError) as exc:
+        if as_json:
+            report = {"success": False, "instruction": instruction, "plan": [], "steps": steps}
+            print(json.dumps({**report, "replans": 0, "error": str(exc)}))
+            raise typer.Exit(1) from None
         fail(str(exc))
 
 
 @app.command()
 def deploy(
     instruction: Annotated[str, typer.Argument(help="What to do.")],
-    robot: Annotated[str, typer.Option(help="tcp://HOST:PORT of a robot server, or mujoco.")] = (
-        "mujoco"
-    ),
+    robot: Annotated[
+        str,
+        typer.Option(
+            help="tcp://HOST:PORT of a robot server, mujoco, or a real arm driven from this "
+            "process: franka, ur, xarm (with --host and --scene)."
+        ),
+    ] = "mujoco",
     token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
-    scene: Annotated[Path | None, typer.Option(help="Scene file (with --robot mujoco).")] = None,
+    scene: Annotated[
+        Path | None,
+        typer.Option(help="Scene file: the simulated scene, or a real arm's declared workcell."),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="A real arm's address.")] = None,
+    robot_option: Annotated[
+        list[str] | None, typer.Option("--robot-option", help=ROBOT_OPTION_HELP)
+    ] = None,
     planner: Annotated[str, typer.Option(help="symbolic (offline) or llm.")] = "symbolic",
     yes: Annotated[bool, typer.Option("--yes", help="Execute without asking.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Plan, rehearse the whole plan in a MuJoCo twin of the current state, then execute."""
     from planners.deploy import deploy as run_deploy
+
+    if robot_option and robot not in ("franka", "ur", "xarm"):
+        fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
 
     chosen = make_planner(planner, None, None)
 
@@ -266,9 +333,15 @@ def deploy(
             report = run_deploy(
                 instruction, LocalArm(sim), chosen, confirm, joints=lambda: sim.read().q
             )
+    elif robot in ("franka", "ur", "xarm"):
+        with _driver_arm(robot, host, scene, robot_option) as target:
+            report = run_deploy(
+                instruction, target, chosen, confirm, joints=lambda: target.robot.read().q
+            )
     else:
         fail(
-            f"deploy needs --robot tcp://HOST:PORT (a robot server) or mujoco, got {robot!r}",
+            "deploy needs --robot tcp://HOST:PORT (a robot server), mujoco, or franka, ur, "
+            f"xarm (with --host), got {robot[:100]!r}",
             code=2,
         )
     if as_json:

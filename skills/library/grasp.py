@@ -19,6 +19,7 @@ PREGRASP_CLEARANCE = 0.10  # m above the object's top (top grasp) or back from i
 APPROACH_SPEED = 0.10  # m/s for the last few centimetres
 SIDE_MIN_HEIGHT = 0.05  # m, shorter objects are only grasped from the top
 SIDE_MIN_REACH = 0.45  # m from the base axis: closer in, the side approach folds the elbow
+RETRACT_MARGIN = 0.03  # m, a hand this far below the safe travel height first rises to it
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class Grasp(Skill):
                 JointMove("align", q_back),
                 Move("reach", (x, y, z), quat, speed=APPROACH_SPEED, posture=q_grasp),
             ]
+        steps[1:1] = self._retract(world, ctx, obj)
         holding = Holding(
             obj.name, min_width=width - 0.01, max_distance=obj.radius + obj.height / 2 + 0.02
         )
@@ -154,6 +156,18 @@ class Grasp(Skill):
         program = Program(steps, ctx, template)
         program.grasp_width = width
         return program
+
+    @staticmethod
+    def _retract(world: WorldState, ctx: Context, obj) -> list[Move]:
+        """Straight up first when the hand is low (after a missed grasp, say): the approach is
+        a straight line, which from down there could sweep through other objects."""
+        x, y, z = world.ee_position
+        safe = max(o.top for o in world.objects.values()) + PREGRASP_CLEARANCE
+        if z >= safe - RETRACT_MARGIN:
+            return []
+        quat = ctx.world.ee_pose().quat
+        posture = ctx.solve("retract", (x, y, safe), quat)
+        return [Move("retract", (x, y, safe), quat, speed=0.15, posture=posture)]
 
     def verify(
         self, before: WorldState, after: WorldState, p: GraspParams, program: Program
