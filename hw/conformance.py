@@ -16,11 +16,13 @@ Checks, each bounded in time (a few seconds at most):
 ``capabilities``  declared limits are consistent and the first reading matches them;
 ``timestamps``    state times advance monotonically, at about the declared period;
 ``hold``          commanding the current position keeps the arm still;
-``move``          a slow, small wrist move reaches its target and comes back;
+``move``          a slow, small wrist move reaches its target and comes back, never
+                  faster than `SPEED_OVERSHOOT` times the commanded speed;
 ``joint_limits``  a target beyond a joint limit is clipped: every command actually sent
                   stays within it, and the arm stops at it (tested against a temporary
                   limit ``amplitude/2`` from the wrist, so nothing travels far);
-``stop``          after `Robot.stop`, the joint velocities decay to ~0 within a bound;
+``stop``          within `STOP_TIMEOUT_S` of `Robot.stop` returning, every joint is
+                  slower than `STOP_SPEED_TOL`;
 ``gripper``       the gripper reports its width: open, close a little, open (skipped
                   when the robot has no gripper);
 ``bad_commands``  NaN targets, wrong shapes and unsupported modes are refused and
@@ -69,14 +71,13 @@ SETTLE_S = 0.5  # s, holding after a move before measuring where the arm is
 REACH_FRACTION = 0.1  # a move must end within this fraction of its amplitude ...
 REACH_MIN_TOL = 2e-3  # rad, ... or within this, whichever is larger
 OTHER_JOINT_TOL = 5e-3  # rad, how far the joints that are not moved may wander during a move
-SPEED_OVERSHOOT = 1.5  # the measured wrist speed may exceed the requested one by this factor
-SPEED_NOISE = 0.02  # rad/s, ... plus this
+SPEED_OVERSHOOT = 1.1  # the measured wrist speed may exceed the requested one by this factor
 LIMIT_MARGIN = 0.02  # rad, kept between the wrist's moves and its real limits
 LIMIT_SLACK = 1e-9  # rad, numerical slack on "the command sent is within the limit"
 STOP_MIN_SPEED_FRACTION = 0.5  # the wrist must move at this fraction of `speed` before stop()
 STOP_SPEED_TOL = 0.01  # rad/s, every joint slower than this counts as still
 STOP_STILL_S = 0.02  # s, ... for this long
-STOP_TIMEOUT_S = 1.0  # s, the arm must be still this soon after stop() returns
+STOP_TIMEOUT_S = 0.5  # s, the arm must be still this soon after stop() returns
 GRIPPER_SPEED = 0.05  # m/s, finger speed used by the gripper check (or the gripper's maximum)
 GRIPPER_FORCE = 20.0  # N, grasp force used by the gripper check (or the gripper's maximum)
 GRIPPER_STEP = 0.02  # m, how far "close a little" closes (at most a quarter of the stroke)
@@ -384,8 +385,11 @@ class _Session:
         )
         if reached > tol or returned > tol:
             raise CheckFailed(f"the wrist did not follow: {summary}")
-        if peak > self.speed * SPEED_OVERSHOOT + SPEED_NOISE:
-            raise CheckFailed(f"the wrist moved faster than commanded: {summary}")
+        if peak > self.speed * SPEED_OVERSHOOT:
+            raise CheckFailed(
+                f"the wrist moved faster than {SPEED_OVERSHOOT:g}x the commanded "
+                f"{self.speed:g} rad/s: {summary}"
+            )
         if wander > OTHER_JOINT_TOL:
             raise CheckFailed(f"joints that were not commanded to move did: {summary}")
         return summary

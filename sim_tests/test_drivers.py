@@ -16,10 +16,12 @@ from hw.drivers import (
     DRIVERS,
     SPIN_S,
     DriverConnectionError,
+    DriverOptionError,
     DriverUnavailable,
     TickPacer,
     franka,
     make_driver,
+    parse_driver_options,
     ur,
     xarm,
 )
@@ -148,6 +150,131 @@ def test_gripper_unit_conversions_round_trip():
     assert xarm.pulse_to_width(425.0) == pytest.approx(0.043)
     assert xarm.width_to_pulse(-0.01) == 0.0 and xarm.pulse_to_width(-10.0) == 0.0
     assert xarm.speed_to_rpm(xarm.GRIPPER_NOMINAL_MAX_SPEED / 2) == pytest.approx(2500.0)
+
+
+# -- options given as text (--robot-option KEY=VALUE) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, text, typed",
+    [
+        (
+            "franka",
+            {"model": "FR3", "realtime_config": "Ignore", "control_rate_hz": "250"},
+            {"model": "fr3", "realtime_config": "ignore", "control_rate_hz": 250.0},
+        ),
+        (
+            "franka",
+            {"relative_dynamics_factor": "0.5", "gripper": "false"},
+            {"relative_dynamics_factor": 0.5, "gripper": False},
+        ),
+        ("franka", {"gripper": "yes"}, {"gripper": True}),
+        (
+            "ur",
+            {"model": "ur10e", "lookahead_time": "0.03", "gain": "2000"},
+            {"model": "ur10e", "lookahead_time": 0.03, "gain": 2000.0},
+        ),
+        ("xarm", {"model": "xarm6", "gripper": "0"}, {"model": "xarm6", "gripper": False}),
+        ("ur", {}, {}),
+        ("xarm", None, {}),
+    ],
+)
+def test_text_options_become_the_drivers_typed_keywords(kind, text, typed):
+    assert parse_driver_options(kind, text) == typed
+
+
+@pytest.mark.parametrize(
+    "kind, text, match",
+    [
+        ("franka", {"speed": "1"}, "the Franka driver has no option 'speed'; valid options: "),
+        ("franka", {"model": "fr4"}, "bad value 'fr4' for the Franka option model: "),
+        ("franka", {"realtime_config": "off"}, "expected enforce|ignore"),
+        ("franka", {"control_rate_hz": "2000"}, re.escape("expected N in (0, 1000] Hz")),
+        ("franka", {"control_rate_hz": "0"}, re.escape("expected N in (0, 1000] Hz")),
+        ("franka", {"control_rate_hz": "nan"}, "control_rate_hz"),
+        ("franka", {"relative_dynamics_factor": "1.5"}, re.escape("(0, 1]")),
+        ("franka", {"gripper": "maybe"}, "expected true|false"),
+        ("ur", {"lookahead_time": "0.5"}, re.escape("expected N in [0.03, 0.2] s")),
+        ("ur", {"gain": "fast"}, "bad value 'fast' for the UR option gain"),
+        ("ur", {"gripper": "true"}, "valid options: model=ur3e|ur5e|ur10e|ur16e, "),
+        ("xarm", {"model": "lite6"}, "expected xarm7|xarm6"),
+    ],
+)
+def test_bad_text_options_are_refused_in_one_line_naming_the_valid_ones(kind, text, match):
+    with pytest.raises(DriverOptionError, match=match) as info:
+        parse_driver_options(kind, text)
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_every_listed_option_is_a_constructor_keyword():
+    import inspect
+
+    for kind, cls in DRIVERS.items():
+        keywords = inspect.signature(cls.__init__).parameters
+        assert set(cls.OPTIONS) <= set(keywords), kind
+        assert "model=" in cls.option_help() and "control_rate_hz=" in cls.option_help()
+
+
+def test_parsed_options_build_the_driver_they_describe(monkeypatch):
+    install(monkeypatch, franky=fake_franky(Calls()))
+    text = {"model": "fr3", "control_rate_hz": "200", "gripper": "false"}
+    robot = make_driver("franka", HOST, **parse_driver_options("franka", text))
+    caps = robot.capabilities
+    assert robot.model == "fr3" and caps.name == "franka-fr3" and caps.gripper is None
+    assert caps.control_rate_hz == 200.0
+    np.testing.assert_array_equal(caps.velocity_limit, franka.FR3_VELOCITY_LIMIT)
+
+
+def test_the_cli_reads_robot_options_and_refuses_malformed_ones(capsys):
+    import typer
+
+    from planners.cli.common import parse_robot_options
+
+    assert parse_robot_options(None) == {}
+    items = ["model=fr3", " gripper = false ", "realtime_config=ignore", "model=fr3"]
+    assert parse_robot_options(items) == {
+        "model": "fr3",
+        "gripper": "false",
+        "realtime_config": "ignore",
+    }
+    for bad, says in [
+        ("model", "is not KEY=VALUE"),
+        ("=fr3", "is not KEY=VALUE"),
+        ("model=", "is not KEY=VALUE"),
+        ("real time=ignore", "is not KEY=VALUE"),
+    ]:
+        with pytest.raises(typer.Exit) as info:
+            parse_robot_options([bad])
+        assert info.value.exit_code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("error: --robot-option") and says in line
+    with pytest.raises(typer.Exit) as info:
+        parse_robot_options(["model=fr3", "model=panda"])
+    assert info.value.exit_code == 2 and "given twice" in capsys.readouterr().err
+
+
+def test_make_robot_hands_options_to_drivers_only(monkeypatch, capsys):
+    import typer
+
+    from planners.cli.common import make_robot
+
+    def exit_code(*args, **kwargs) -> tuple[int, str]:
+        with pytest.raises(typer.Exit) as info:
+            make_robot(*args, **kwargs)
+        (line,) = capsys.readouterr().err.splitlines()
+        return info.value.exit_code, line
+
+    code, line = exit_code("mujoco", None, None, options={"model": "fr3"})
+    assert code == 2 and "--robot mujoco takes none" in line
+    code, line = exit_code("franka", HOST, None, options={"speed": "1"})
+    assert code == 2 and "valid options: model=panda|fr3, realtime_config=enforce|ignore" in line
+    block_sdk(monkeypatch, "franka")  # options are checked before the SDK is needed ...
+    code, line = exit_code("franka", HOST, None, options={"model": "fr3"})
+    assert code == 1 and "pip install 'skillstack[franka]'" in line  # ... which is missing
+    install(monkeypatch, franky=fake_franky(Calls()))
+    robot = make_robot("franka", HOST, None, options={"model": "fr3", "gripper": "false"})
+    assert isinstance(robot, franka.FrankaRobot) and robot.model == "fr3"
+    assert not robot.connected
 
 
 # -- the tick pacer ----------------------------------------------------------------------------
@@ -393,6 +520,18 @@ def test_xarm_unreachable_names_the_host_and_what_to_check(monkeypatch):
     assert "connect socket failed" in str(info.value) and "IPv4" in str(info.value)
 
 
+class FakeRobotState(types.SimpleNamespace):
+    """franky's RobotState: q, dq, tau_J, q_d and ``time`` (a Duration, 1 ms steps)."""
+
+
+class FakeDuration:
+    def __init__(self, ms: int):
+        self.ms = ms
+
+    def to_sec(self) -> float:
+        return self.ms / 1000.0
+
+
 def fake_franky(calls: Calls, fail: Exception | None = None) -> types.ModuleType:
     fr = types.ModuleType("franky")
 
@@ -408,6 +547,8 @@ def fake_franky(calls: Calls, fail: Exception | None = None) -> types.ModuleType
         setattr(fr, name, record(name))
     fr.JointStopMotion = record("JointStopMotion")
     fr.JointVelocityStopMotion = record("JointVelocityStopMotion")
+    fr.RelativeDynamicsFactor = record("RelativeDynamicsFactor")
+    fr.RealtimeConfig = types.SimpleNamespace(Enforce="RealtimeConfig.Enforce", Ignore="Ignore")
 
     class Robot:
         def __init__(self, host, **options):
@@ -415,14 +556,19 @@ def fake_franky(calls: Calls, fail: Exception | None = None) -> types.ModuleType
             if fail is not None:
                 raise fail
             q = panda.HOME_Q.copy()
-            self.state = types.SimpleNamespace(q=q, dq=np.zeros(7), tau_J=np.ones(7), q_d=q)
+            self.state = FakeRobotState(q=q, dq=np.zeros(7), tau_J=np.ones(7), q_d=q)
             self.relative_dynamics_factor = None
+            self.joint_velocity_limit = types.SimpleNamespace(get=lambda: panda.VELOCITY_LIMIT)
 
         def move(self, motion, asynchronous=False):
             calls.append(("move", (motion,), {"asynchronous": asynchronous}))
 
         def join_motion(self, timeout=None):
             calls.append(("join_motion", (timeout,), {}))
+            return True
+
+        def poll_motion(self):
+            calls.append(("poll_motion", (), {}))
             return True
 
     class Gripper:
@@ -442,6 +588,7 @@ def test_franka_streams_filtered_targets_as_franky_motions(monkeypatch):
     calls = Calls()
     install(monkeypatch, franky=fake_franky(calls))
     with make_driver("franka", HOST) as robot:
+        assert calls.named("Robot")[0][2] == {"realtime_config": "RealtimeConfig.Enforce"}
         assert robot.capabilities.control_rate_hz == franka.DEFAULT_CONTROL_RATE_HZ
         assert robot._robot.relative_dynamics_factor == franka.DEFAULT_DYNAMICS_FACTOR
         state = robot.read()
@@ -453,10 +600,13 @@ def test_franka_streams_filtered_targets_as_franky_motions(monkeypatch):
             targets.append(robot.command(JointCommand("joint_position", target, state.time)))
         (motion,), kwargs = calls.named("move")[-1][1:]
         assert type(motion).__name__ == "JointMotion" and kwargs == {"asynchronous": True}
-        assert motion.kwargs == {"return_when_finished": False}
+        assert motion.kwargs["return_when_finished"] is False
         position, velocity = motion.args[0].args
         np.testing.assert_array_equal(position, targets[1].values)
         np.testing.assert_allclose(velocity, (targets[1].values - targets[0].values) * 100.0)
+        # 0.01 rad/s is 0.4 % of the wrist's 2.61 rad/s: the velocity factor's floor applies
+        factor = motion.kwargs["relative_dynamics_factor"]
+        assert factor.args == (franka.MIN_VELOCITY_FACTOR, 1.0, 1.0)
         robot.command(JointCommand("joint_velocity", np.zeros(7), state.time))
         names = [type(c[1][0]).__name__ if c[0] == "move" else c[0] for c in calls[-3:]]
         assert names == ["JointStopMotion", "join_motion", "JointVelocityMotion"]
@@ -468,6 +618,100 @@ def test_franka_streams_filtered_targets_as_franky_motions(monkeypatch):
         assert calls.named("move_async")[-1][1] == (0.08, 0.05)
         with pytest.raises(RobotError, match="does not support 'joint_torque'"):
             robot.command(JointCommand("joint_torque", np.zeros(7), state.time))
+
+
+def test_franka_caps_each_motion_at_the_streams_recent_top_speed(monkeypatch):
+    """Ruckig may not catch up on a target by running faster than the stream asked for:
+    each motion's velocity factor is SPEED_MARGIN above the fastest speed of the last
+    SPEED_MEMORY_S, as a fraction of franky's own joint velocity limits (the first motion
+    after connecting, a stop or an error is not capped)."""
+    calls = Calls()
+    install(monkeypatch, franky=fake_franky(calls))
+    with make_driver("franka", HOST, relative_dynamics_factor=0.5) as robot:
+        state = robot.read()
+        q = state.q.copy()
+        steps = [0.001 * k for k in range(6)] + [0.001 * k for k in range(5, -1, -1)]
+        sent, factors = [], []
+        for step in steps:  # rad per 10 ms tick: up to 0.5 rad/s and back to rest
+            q[6] += step
+            sent.append(robot.command(JointCommand("joint_position", q.copy(), state.time)))
+            motion = calls.named("move")[-1][1][0]
+            factors.append(motion.kwargs["relative_dynamics_factor"].args)
+        wrist = np.array([c.values[6] for c in sent])
+        speeds = np.abs(np.diff(wrist, prepend=wrist[0])) * 100.0  # the first starts from rest
+        assert speeds.max() > 0.4  # the safety filter let the ramp through, nearly
+        recent_top = np.maximum.accumulate(speeds) / panda.VELOCITY_LIMIT[6]
+        # 1.05 x the top speed so far (as a fraction of franky's 2.61 rad/s), divided by
+        # the robot-wide factor 0.5, which franky multiplies back in; never below the floor
+        expected = np.maximum((1 + franka.SPEED_MARGIN) * recent_top / 0.5, 0.01)
+        expected[0] = 1.0  # a stream's first motion starts from the robot's own state: no cap
+        np.testing.assert_allclose([f[0] for f in factors], expected)
+        assert {f[1:] for f in factors} == {(1.0, 1.0)}  # acceleration and jerk untouched
+
+
+def test_franka_does_not_resend_a_target_the_running_motion_holds(monkeypatch):
+    calls = Calls()
+    install(monkeypatch, franky=fake_franky(calls))
+    with make_driver("franka", HOST) as robot:
+        state = robot.read()
+        q = state.q.copy()
+        robot.command(JointCommand("joint_position", q, state.time))  # from rest: sent
+        robot.command(JointCommand("joint_position", q, state.time))  # held already
+        assert len(calls.named("move")) == 1 and len(calls.named("poll_motion")) == 1
+        q[6] += 1e-3
+        for _ in range(4):
+            robot.command(JointCommand("joint_position", q, state.time))
+        moves = calls.named("move")
+        # the step (moving), its first repeat (at rest now: velocity 0), then nothing
+        assert len(moves) == 3 and not moves[-1][1][0].args[0].args[1].any()
+        assert len(calls.named("poll_motion")) == 3  # franky is asked for errors instead
+        robot.stop()  # a stop motion replaces the hold: the next target is sent again
+        robot.command(JointCommand("joint_position", q, state.time))
+        assert type(calls.named("move")[-1][1][0]).__name__ == "JointMotion"
+
+
+def test_franka_reports_the_mean_velocity_over_its_window(monkeypatch):
+    """libfranka's instantaneous dq may alias into a 100 Hz reader (franky-sim's wrist
+    alternates +-0.077 rad/s at 500 Hz at rest); read() reports q's mean velocity over
+    at least VELOCITY_WINDOW_S of the robot's own clock."""
+    install(monkeypatch, franky=fake_franky(Calls()))
+    with make_driver("franka", HOST) as robot:
+        fake = robot._robot
+        q0 = fake.state.q.copy()
+
+        def at(ms: int, wrist_speed: float):
+            q = q0.copy()
+            q[6] += wrist_speed * ms / 1000.0 + (4e-5 if ms % 2 else -4e-5)  # 500 Hz dither
+            dq = np.zeros(7)
+            dq[6] = 0.077 if ms % 2 else -0.077
+            fake.state = FakeRobotState(q=q, dq=dq, tau_J=np.ones(7), q_d=q, time=FakeDuration(ms))
+            return robot.read()
+
+        assert at(1000, 0.1).dq[6] == pytest.approx(-0.077)  # no earlier sample: libfranka's
+        readings = [at(1000 + 10 * k, 0.1).dq[6] for k in range(1, 8)]
+        assert readings[0] == pytest.approx(-0.077)  # 10 ms back is not yet a full window
+        np.testing.assert_allclose(readings[1:], 0.1, atol=1e-9)  # 20 ms windows: exact
+        assert at(1085, 0.1).dq[6] == pytest.approx(0.1 + 8e-5 / 0.025)  # odd span: 3 mrad/s
+        assert at(1500, 0.1).dq[6] == pytest.approx(-0.077)  # 415 ms gap: too old, libfranka's
+
+
+def test_franka_passes_realtime_config_and_explains_a_refusal(monkeypatch):
+    class RealtimeException(Exception):
+        pass
+
+    calls = Calls()
+    refusal = RealtimeException("libfranka: Running kernel does not have realtime capabilities.")
+    install(monkeypatch, franky=fake_franky(calls, fail=refusal))
+    robot = make_driver("franka", HOST, realtime_config="ignore", robot_options={"x": 1})
+    with pytest.raises(DriverConnectionError) as info:
+        robot.connect()
+    assert calls.named("Robot")[0][2] == {"realtime_config": "Ignore", "x": 1}
+    message = str(info.value)
+    assert "realtime capabilities." in message and "capabilities.. " not in message
+    assert "realtime_config=ignore" in message and "PREEMPT_RT" in message
+    assert "\n" not in message and info.value.__cause__ is None
+    with pytest.raises(ValueError, match="realtime_config must be one of enforce, ignore"):
+        make_driver("franka", HOST, realtime_config="Ignore")
 
 
 def test_franka_unreachable_names_the_host_and_what_to_check(monkeypatch):

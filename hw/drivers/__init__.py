@@ -21,14 +21,20 @@ between our ticks) and cites the source of its limits. Every driver
 * timestamps states with a monotonic clock and paces `wait_for_tick` at its declared
   rate with a `TickPacer`, which counts the ticks the caller was late for;
 * stops through the SDK's own controlled stop and then re-arms the safety filter at the
-  measured configuration.
+  measured configuration;
+* declares the options a person may set as text (``--robot-option KEY=VALUE`` on the
+  command line) in a table, `DriverRobot.OPTIONS`, which turns the text into the typed
+  keyword its constructor takes, or refuses it with one line naming the valid ones.
 
 Use::
 
-    from hw.drivers import make_driver
+    from hw.drivers import make_driver, parse_driver_options
 
     with make_driver("ur", "192.168.1.10", model="ur5e") as robot:
         state = robot.read()
+
+    options = parse_driver_options("franka", {"model": "fr3", "realtime_config": "ignore"})
+    robot = make_driver("franka", "172.16.0.2", **options)  # model="fr3", realtime_config=...
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ from __future__ import annotations
 import importlib
 import math
 import time
-from collections.abc import Callable
-from types import ModuleType
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -57,6 +65,74 @@ class DriverUnavailable(RobotError):
 
 class DriverConnectionError(RobotError):
     """The SDK is installed but the robot could not be reached or brought up."""
+
+
+class DriverOptionError(ValueError):
+    """An option the driver does not take, or a value it cannot read (one-line message)."""
+
+
+@dataclass(frozen=True)
+class DriverOption:
+    """One option a driver takes as text: how to read it, and what it may be.
+
+    Args:
+        parse: text -> typed value; raises ValueError for a value it cannot read.
+        values: what the value may be, as messages show it, e.g. ``"panda|fr3"``.
+    """
+
+    parse: Callable[[str], Any]
+    values: str
+
+
+def choice_option(names: Sequence[str]) -> DriverOption:
+    """One of ``names`` (case-insensitive); the value is the name as listed."""
+    by_key = {name.lower(): name for name in names}
+
+    def parse(text: str) -> str:
+        try:
+            return by_key[text.strip().lower()]
+        except KeyError:
+            raise ValueError(text) from None
+
+    return DriverOption(parse, "|".join(names))
+
+
+def number_option(
+    low: float, high: float, *, unit: str = "", low_inclusive: bool = False
+) -> DriverOption:
+    """A finite number in (low, high] (or [low, high] with ``low_inclusive``)."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        above = value >= low if low_inclusive else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            raise ValueError(text)
+        return value
+
+    bracket = "[" if low_inclusive else "("
+    suffix = f" {unit}" if unit else ""
+    return DriverOption(parse, f"N in {bracket}{low:g}, {high:g}]{suffix}")
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _parse_flag(text: str) -> bool:
+    key = text.strip().lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+FLAG_OPTION = DriverOption(_parse_flag, "true|false")
+
+
+def option_table(**options: DriverOption) -> Mapping[str, DriverOption]:
+    """A driver's `DriverRobot.OPTIONS`: constructor keyword -> `DriverOption`, read-only."""
+    return MappingProxyType(dict(options))
 
 
 def import_sdk(module: str, *, driver: str, package: str, extra: str) -> ModuleType:
@@ -146,6 +222,38 @@ class DriverRobot(Robot):
     """
 
     driver_name = "vendor"  # used in messages, e.g. "UR"
+    # Options a person may give as text (``--robot-option KEY=VALUE``): constructor keyword
+    # -> how to read its value. Subclasses list theirs; see `parse_options`.
+    OPTIONS: ClassVar[Mapping[str, DriverOption]] = option_table()
+
+    @classmethod
+    def option_help(cls) -> str:
+        """The options as one line, e.g. ``model=panda|fr3, gripper=true|false``."""
+        return ", ".join(f"{key}={spec.values}" for key, spec in cls.OPTIONS.items()) or "none"
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, str] | None) -> dict[str, Any]:
+        """Turn text options into the typed keywords of this driver's constructor.
+
+        Raises `DriverOptionError` (one line, naming the valid keys or values) for a key
+        the driver does not take or a value it cannot read.
+        """
+        parsed: dict[str, Any] = {}
+        for key, text in (options or {}).items():
+            spec = cls.OPTIONS.get(key)
+            if spec is None:
+                raise DriverOptionError(
+                    f"the {cls.driver_name} driver has no option {key!r}; "
+                    f"valid options: {cls.option_help()}"
+                )
+            try:
+                parsed[key] = spec.parse(str(text))
+            except (ValueError, TypeError):
+                raise DriverOptionError(
+                    f"bad value {text!r} for the {cls.driver_name} option {key}: "
+                    f"expected {spec.values}"
+                ) from None
+        return parsed
 
     def __init__(
         self,
@@ -212,7 +320,7 @@ class DriverRobot(Robot):
         """A `DriverConnectionError` naming the host, the SDK's message and what to check."""
         return DriverConnectionError(
             f"cannot bring up the {self.driver_name} arm at {self.host}: "
-            f"{type(exc).__name__}: {exc}. Check: {checks}"
+            f"{type(exc).__name__}: {str(exc).strip().rstrip('.')}. Check: {checks}"
         )
 
     def _not_connected(self) -> DeviceNotConnectedError:
@@ -234,28 +342,50 @@ def _registry() -> dict[str, type[DriverRobot]]:
 DRIVERS: dict[str, type[DriverRobot]] = _registry()
 
 
-def make_driver(kind: str, host: str, **options) -> DriverRobot:
-    """Construct (not connect) the driver ``kind`` for the arm at ``host``.
-
-    ``options`` go to the driver's constructor (e.g. ``model="ur10e"``,
-    ``control_rate_hz=250``). Raises ValueError for an unknown kind, listing valid ones,
-    and `DriverUnavailable` if the driver's SDK is not installed.
-    """
+def driver_class(kind: str) -> type[DriverRobot]:
+    """The driver class of ``kind``; ValueError listing the valid kinds for another."""
     try:
-        cls = DRIVERS[kind]
+        return DRIVERS[kind]
     except (KeyError, TypeError):
         raise ValueError(
             f"unknown driver kind {kind!r}; valid kinds: {', '.join(sorted(DRIVERS))}"
         ) from None
-    return cls(host, **options)
+
+
+def parse_driver_options(kind: str, options: Mapping[str, str] | None) -> dict[str, Any]:
+    """Text options (``{"model": "fr3"}``) -> the typed keywords of driver ``kind``.
+
+    Needs no SDK. Raises ValueError for an unknown kind and `DriverOptionError` (a
+    ValueError) for an option the driver does not take or a value it cannot read.
+    """
+    return driver_class(kind).parse_options(options)
+
+
+def make_driver(kind: str, host: str, **options) -> DriverRobot:
+    """Construct (not connect) the driver ``kind`` for the arm at ``host``.
+
+    ``options`` go to the driver's constructor (e.g. ``model="ur10e"``,
+    ``control_rate_hz=250``; `parse_driver_options` makes them from text). Raises
+    ValueError for an unknown kind, listing valid ones, and `DriverUnavailable` if the
+    driver's SDK is not installed.
+    """
+    return driver_class(kind)(host, **options)
 
 
 __all__ = [
     "DRIVERS",
+    "FLAG_OPTION",
     "DriverConnectionError",
+    "DriverOption",
+    "DriverOptionError",
     "DriverRobot",
     "DriverUnavailable",
     "TickPacer",
+    "choice_option",
+    "driver_class",
     "import_sdk",
     "make_driver",
+    "number_option",
+    "option_table",
+    "parse_driver_options",
 ]

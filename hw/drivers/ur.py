@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.drivers import DriverRobot, import_sdk
+from hw.drivers import DriverRobot, choice_option, import_sdk, number_option, option_table
 from hw.robot import RobotError
 from robot.safety import SafetyConfig
 from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
@@ -135,6 +135,12 @@ class URRobot(DriverRobot):
     """
 
     driver_name = "UR"
+    OPTIONS = option_table(
+        model=choice_option(tuple(MODELS)),
+        control_rate_hz=number_option(0.0, CONTROL_RATE_HZ, unit="Hz"),
+        lookahead_time=number_option(0.03, 0.2, unit="s", low_inclusive=True),
+        gain=number_option(100.0, 2000.0, low_inclusive=True),
+    )
 
     def __init__(
         self,

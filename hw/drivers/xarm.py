@@ -56,7 +56,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hw.drivers import DriverRobot, import_sdk
+from hw.drivers import (
+    FLAG_OPTION,
+    DriverRobot,
+    choice_option,
+    import_sdk,
+    number_option,
+    option_table,
+)
 from hw.robot import RobotError
 from robot.safety import SafetyConfig
 from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
@@ -180,6 +187,11 @@ class XArmRobot(DriverRobot):
     """
 
     driver_name = "xArm"
+    OPTIONS = option_table(
+        model=choice_option(tuple(MODELS)),
+        control_rate_hz=number_option(0.0, MAX_CONTROL_RATE_HZ, unit="Hz"),
+        gripper=FLAG_OPTION,
+    )
 
     def __init__(
         self,

@@ -1,0 +1,102 @@
+"""The Franka driver against franky-sim: an FR3 in MuJoCo behind the real libfranka protocol.
+
+`skillstack hw check` runs as a person would run it, in a subprocess, against franky-sim
+served from this process (`hw.sim.franky_workcell.FrankySimWorkcell`) on a loopback
+address; the whole HAL conformance suite must pass. Connection failures must be one line
+with what to check, never a traceback. Skipped only where franky (franky-control) is not
+installed; the suite's run also needs franky-sim.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hw.conformance import CHECKS
+
+pytest.importorskip(
+    "franky", reason="franky-control is not installed (pip install 'skillstack[franka]')"
+)
+
+HOST = "127.0.0.2"  # franky-sim of these tests (test_franky_workcell.py uses 127.0.0.3)
+NOBODY = "127.0.0.29"  # a loopback address nothing listens on
+CHECK_FIELDS = {"name", "passed", "skipped", "detail", "duration_s"}
+
+
+def skillstack(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "planners.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def hw_check(host: str, *options: str, json_out: bool = False) -> subprocess.CompletedProcess:
+    args = ["hw", "check", "--robot", "franka", "--host", host, "--yes"]
+    for option in options:
+        args += ["--robot-option", option]
+    return skillstack(*args, *(["--json"] if json_out else []))
+
+
+def realtime_kernel() -> bool:
+    flag = Path("/sys/kernel/realtime")  # "1" on a PREEMPT_RT kernel
+    return flag.exists() and flag.read_text().strip() == "1"
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == "", result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.fixture(scope="module")
+def franky_sim():
+    pytest.importorskip("franky_sim", reason="franky-sim is not installed (pip install franky-sim)")
+    from hw.sim.franky_workcell import FrankySimWorkcell
+
+    with FrankySimWorkcell(host=HOST) as cell:
+        yield cell
+
+
+def test_hw_check_passes_every_check_against_franky_sim(franky_sim):
+    result = hw_check(franky_sim.host, "realtime_config=ignore", "model=fr3", json_out=True)
+    assert "Traceback" not in result.stderr, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    failed = {c["name"]: c["detail"] for c in report["checks"] if not c["passed"]}
+    assert result.returncode == 0 and not failed, (failed, result.stderr)
+    assert set(report) == {"robot", "checks", "passed", "failed"}
+    assert report["robot"] == "franka-fr3"
+    assert [c["name"] for c in report["checks"]] == list(CHECKS)
+    assert all(set(c) == CHECK_FIELDS for c in report["checks"])
+    assert report["passed"] == len(CHECKS) and report["failed"] == 0  # nothing skipped
+    assert "[PASS] move" in result.stderr  # progress goes to stderr
+
+
+def test_a_realtime_refusal_is_one_line_suggesting_realtime_config_ignore(franky_sim):
+    if realtime_kernel():
+        pytest.skip("this kernel is PREEMPT_RT: libfranka has nothing to refuse")
+    result = hw_check(franky_sim.host, "model=fr3")  # libfranka connects, then refuses
+    line = one_error_line(result)
+    assert result.returncode == 1
+    assert "RealtimeException" in line and "--robot-option realtime_config=ignore" in line
+
+
+def test_an_unknown_option_is_one_line_listing_the_valid_ones():
+    result = hw_check(HOST, "realtime_config=ignore", "speed=0.1")
+    line = one_error_line(result)
+    assert result.returncode == 2
+    assert "no option 'speed'" in line and "realtime_config=enforce|ignore" in line
+
+
+def test_nothing_listening_is_one_line_saying_what_to_check():
+    result = hw_check(NOBODY, "realtime_config=ignore", json_out=True)
+    line = one_error_line(result)
+    assert result.returncode == 1
+    assert f"cannot bring up the Franka arm at {NOBODY}" in line and "FCI" in line
