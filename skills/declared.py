@@ -17,8 +17,8 @@ objects where the skills put them and checks that against the signals the arm re
 * **pour** — a held cup tilted past `POUR_TILT` empties its contents into the container
   under its rim (or onto the table). Contents are book-kept, not measured;
 * **contact** — the arm's estimated external force where the driver reports one
-  (`robot.types.RobotState.wrench`, e.g. the Franka's O_F_ext_hat_K), else the MuJoCo
-  twin (`skills.twin.Twin`): the arm at its measured joints inside a declared object or the
+  (`robot.types.RobotState.wrench`, e.g. the Franka's O_F_ext_hat_K), and the MuJoCo twin
+  (`skills.twin.Twin`): the arm at its measured joints inside a declared object or the
   table.
 
 The twin also answers planning's clearance queries. Everything here runs in the thread that
@@ -122,7 +122,9 @@ class DeclaredWorld:
 
     def unexpected_contacts(self, allowed: set[str]) -> list[tuple[str, str]]:
         """Contact as of the last `track`: an external force on the hand above
-        `CONTACT_FORCE`, or, without a force estimate, the twin's arm inside something."""
+        `CONTACT_FORCE` where the arm estimates one, or the twin's arm (at the measured
+        joints) inside a declared object or the table. Both are checked: the force sees what
+        nobody declared, the twin sees a declared object before it pushes back."""
         state = self._state
         if state is None:
             return []
@@ -130,7 +132,6 @@ class DeclaredWorld:
             force = float(np.linalg.norm(state.wrench[:3]))
             if force > CONTACT_FORCE:
                 return [("hand", f"something: an unexpected {force:.0f} N external force")]
-            return []
         if self._twin is None:
             return []
         self._twin.sync(WorldState(self._snapshot()), park=set(allowed) | {self.held} - {None})

@@ -300,6 +300,7 @@ class FrankaRobot(DriverRobot):
             tau=np.array(s.tau_J, dtype=float),
             gripper_width=self._gripper_width,
             q_desired=np.array(s.q_d, dtype=float),
+            wrench=_wrench(s),
         )
         self._last_state = state
         return state
@@ -430,3 +431,13 @@ class FrankaRobot(DriverRobot):
             f"Franka at {self.host}: {type(exc).__name__}: {exc}. The arm stopped (reflex or "
             "lost connection); check the cause, then call recover() and command again"
         )
+
+
+def _wrench(s) -> np.ndarray | None:
+    """libfranka's estimated external wrench on the end effector in the base frame
+    (``O_F_ext_hat_K``: N, N m), or None where the state has none."""
+    wrench = getattr(s, "O_F_ext_hat_K", None)
+    if wrench is None:
+        return None
+    values = np.array(wrench, dtype=float)
+    return values if values.shape == (6,) and np.all(np.isfinite(values)) else None

@@ -65,6 +65,8 @@ from hw.drivers import (
     option_table,
 )
 from hw.robot import RobotError
+from robot.arms import ARMS, get_arm
+from robot.kinematics import KinematicModel
 from robot.safety import SafetyConfig
 from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
 
@@ -182,8 +184,10 @@ class XArmRobot(DriverRobot):
         model: ``"xarm7"`` or ``"xarm6"``.
         control_rate_hz: servo-mode command rate.
         gripper: an xArm Gripper is fitted.
-        safety: safety filter limits. No xArm kinematic model exists in `robot.arms` yet,
-            so the workspace box is not checked; joint limits are.
+        safety: safety filter limits. The xArm 6 has a kinematic model in `robot.arms`
+            (`robot.arms.xarm6`, from UFACTORY's description): its workspace box is checked
+            and skills plan with it. The xArm 7 has none yet: joint limits are checked, the
+            workspace is not, and skills refuse it (they need the model).
     """
 
     driver_name = "xArm"
@@ -207,7 +211,8 @@ class XArmRobot(DriverRobot):
         wrapper = import_sdk("xarm.wrapper", driver="xArm", package="xarm-python-sdk", extra="xarm")
         self._api_class = wrapper.XArmAPI
         caps = capabilities(model, control_rate_hz, gripper)
-        super().__init__(host, caps, safety=safety, clock=clock, sleep=sleep)
+        kinematics = KinematicModel(get_arm(model)) if model in ARMS else None
+        super().__init__(host, caps, kinematics=kinematics, safety=safety, clock=clock, sleep=sleep)
         self.model = model
         self._arm = None
         self._mode: int | None = None
