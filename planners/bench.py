@@ -90,6 +90,29 @@ def run_task(
     )
 
 
+def task_entries(runs, names: list[str], unmet_label: str = "goal not reached") -> dict:
+    """Per task: success rate, episodes, replans, mean skill calls, the instruction and the
+    first three failures (``runs``: episodes with ``task``, ``seed``, ``success``,
+    ``replans``, ``skill_calls``, ``error`` and ``unmet``)."""
+    per_task = {}
+    for n in names:
+        rs = [r for r in runs if r.task == n]
+        entry = {
+            "success_rate": round(sum(r.success for r in rs) / len(rs), 4),
+            "episodes": len(rs),
+            "replans": sum(r.replans for r in rs),
+            "skill_calls": round(float(np.mean([r.skill_calls for r in rs])), 2),
+            "instruction": get_task(n).instruction,
+        }
+        failures = [
+            f"seed {r.seed}: {r.error or f'{unmet_label}: {r.unmet}'}" for r in rs if not r.success
+        ]
+        if failures:
+            entry["failures"] = failures[:3]
+        per_task[n] = entry
+    return per_task
+
+
 def run(
     seeds: int = 3,
     planner: str = "symbolic",
@@ -130,24 +153,7 @@ def run(
             if progress:
                 progress(i, len(futures))
     planning = [t for r in runs for t in r.planning_ms]
-    per_task = {}
-    for n in names:
-        rs = [r for r in runs if r.task == n]
-        entry = {
-            "success_rate": round(sum(r.success for r in rs) / len(rs), 4),
-            "episodes": len(rs),
-            "replans": sum(r.replans for r in rs),
-            "skill_calls": round(float(np.mean([r.skill_calls for r in rs])), 2),
-            "instruction": get_task(n).instruction,
-        }
-        failures = [
-            f"seed {r.seed}: {r.error or 'goal not reached: ' + str(r.unmet)}"
-            for r in rs
-            if not r.success
-        ]
-        if failures:
-            entry["failures"] = failures[:3]
-        per_task[n] = entry
+    per_task = task_entries(runs, names)
     return {
         "benchmark": "tasks",
         "arm": arm,

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from planners.bench import task_entries
 from planners.tasks import get_task
-from skills.world import ObjectState, WorldState
+from skills.world import WorldState, object_at
 
 HIL_TASKS = ("pick_cube", "cube_on_plate", "cube_in_bowl", "stack_two")
 HELD_DISTANCE = 0.03  # m, an object whose centre is this close to the fingertips is held
@@ -53,15 +54,7 @@ def truth_world(cell, scene) -> WorldState:
         if obj.name in cell.omitted:
             continue
         pose = cell.object_pose(obj.name)
-        state = ObjectState(
-            obj.name,
-            obj.kind,
-            obj.color_name,
-            tuple(obj.size),
-            tuple(float(v) for v in pose.position),
-            tuple(float(v) for v in pose.quat),
-        )
-        objects[obj.name] = state
+        state = objects[obj.name] = object_at(obj, pose)
         near = float(np.linalg.norm(np.asarray(pose.position) - tips)) <= HELD_DISTANCE
         if near and state.bottom >= HELD_CLEARANCE:
             held = obj.name
@@ -135,24 +128,7 @@ def run(
         if progress:
             progress(i, len(args))
     planning = [t for r in runs for t in r.planning_ms]
-    per_task = {}
-    for n in names:
-        rs = [r for r in runs if r.task == n]
-        entry = {
-            "success_rate": round(sum(r.success for r in rs) / len(rs), 4),
-            "episodes": len(rs),
-            "replans": sum(r.replans for r in rs),
-            "skill_calls": round(float(np.mean([r.skill_calls for r in rs])), 2),
-            "instruction": get_task(n).instruction,
-        }
-        failures = [
-            f"seed {r.seed}: {r.error or 'goal not reached in ground truth: ' + str(r.unmet)}"
-            for r in rs
-            if not r.success
-        ]
-        if failures:
-            entry["failures"] = failures[:3]
-        per_task[n] = entry
+    per_task = task_entries(runs, names, unmet_label="goal not reached in ground truth")
     return {
         "benchmark": "hil",
         "robot": f"franka-{model} over libfranka (franky-sim)",

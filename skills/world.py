@@ -240,19 +240,21 @@ def _inside(x: ObjectState, container: ObjectState) -> bool:
     )
 
 
+def object_at(obj, pose) -> ObjectState:
+    """Scene object ``obj`` (its kind, colour and size) at ``pose`` (its geometric centre)."""
+    return ObjectState(
+        obj.name,
+        obj.kind,
+        obj.color_name,
+        tuple(obj.size),
+        tuple(float(v) for v in pose.position),
+        tuple(float(v) for v in pose.quat),
+    )
+
+
 def observe(robot: SimTruth) -> WorldState:
     """The world state from the simulator's ground truth (any `SimTruth` backend)."""
-    objects: dict[str, ObjectState] = {}
-    for obj in robot.scene.objects:
-        pose = robot.object_pose(obj.name)
-        objects[obj.name] = ObjectState(
-            obj.name,
-            obj.kind,
-            obj.color_name,
-            tuple(obj.size),
-            tuple(float(v) for v in pose.position),
-            tuple(float(v) for v in pose.quat),
-        )
+    objects = {o.name: object_at(o, robot.object_pose(o.name)) for o in robot.scene.objects}
     held = _held_object(robot, objects)
     contents, spilled = _count_particles(robot, objects)
     state = robot.read()

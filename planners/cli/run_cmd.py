@@ -26,6 +26,7 @@ from planners.cli.common import (
     make_planner,
     make_robot,
     make_sim,
+    one_line,
     open_video,
     parse_robot_options,
     print_steps,
@@ -231,13 +232,20 @@ def _driver_arm(kind: str, host: str | None, scene: Path | None, options: list[s
             "as in a simulated scene) the skills start from",
             code=2,
         )
+    from hw.robot import RobotError
+
     declared = load_scene(scene, None)
     robot = make_robot(kind, host, None, options=parse_robot_options(options))
     connect_robot(robot)
     try:
         yield LocalArm(robot, world=DeclaredWorld(robot, declared))
+    except RobotError as exc:  # the driver failed mid-run: one line, not a traceback
+        with contextlib.suppress(Exception):
+            robot.stop()
+        fail(f"{kind} at {host}: {one_line(exc)}")
     finally:
-        robot.disconnect()
+        with contextlib.suppress(Exception):
+            robot.disconnect()
 
 
 def _run_remote(instruction, address, token, planner, show, ask, as_json: bool = False):
