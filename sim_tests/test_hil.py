@@ -238,3 +238,15 @@ def test_the_sdk_connection_dropped_mid_skill_is_a_typed_failure_and_the_server_
             assert answered < 2.0, answered
     finally:
         cell.stop()
+
+
+def test_bench_hil_reports_the_bench_tasks_fields_judged_on_ground_truth():
+    result = skillstack(
+        "bench", "hil", "--seeds", "1", "--tasks", "pick_cube", "--host", "127.0.0.12", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["verified_by"] == "franky-sim ground truth" and out["world"] == "declared"
+    assert out["episodes"] == 1 and out["success_rate"] == 1.0 and out["false_successes"] == 0
+    assert isinstance(out["planning_ms_median"], float)
+    assert set(out["tasks"]["pick_cube"]) >= {"success_rate", "episodes", "replans"}

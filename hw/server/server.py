@@ -1,3 +1,4 @@
+# Over 400 lines: one class whose three threads share the supervision state.
 """The robot server: owns one robot, runs its control loop next to it, runs skill jobs locally.
 
 Three threads. The **control thread** owns the robot and is the only one that touches it:

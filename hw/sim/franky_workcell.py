@@ -1,3 +1,4 @@
+# Over 400 lines: lifecycle, thread-safe ground truth and fault injection belong together.
 """A hardware-in-the-loop workcell: franky-sim's Franka FR3 with a skillstack scene's objects.
 
 franky-sim (``pip install franky-sim franky-control``) simulates a Franka Research 3 in
