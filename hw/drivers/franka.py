@@ -87,8 +87,6 @@ Panda (FER) with its older libfranka.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -110,13 +108,10 @@ from robot.kinematics import KinematicModel
 from robot.safety import SafetyConfig
 from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
 
-log = logging.getLogger("skillstack.drivers.franka")
-
 FCI_RATE_HZ = 1000.0  # Hz, libfranka's real-time loop (run by franky, not by Python)
 DEFAULT_CONTROL_RATE_HZ = 100.0  # Hz, rate at which this adapter streams motion targets
 MAX_CONTROL_RATE_HZ = FCI_RATE_HZ
 VELOCITY_HOLD_TICKS = 3  # a velocity command stays in force this many ticks, then ramps to 0
-RELEASE_TIMEOUT_S = 2.0  # s, longest disconnect() waits for franky to release its objects
 GRIPPER_POLL_PERIOD_S = 0.05  # s, the Franka Hand's width is read at most this often
 GRASP_EPSILON = 0.08  # m, grasp tolerance: any final width counts, the force is what matters
 DEFAULT_DYNAMICS_FACTOR = 1.0  # franky's relative_dynamics_factor; the safety filter limits
@@ -282,23 +277,9 @@ class FrankaRobot(DriverRobot):
         self._gripper_read_at = -np.inf
 
     def _disconnect(self) -> None:
-        # franky closes the connection when its objects are released. Releasing the gripper
-        # joins the threads of its asynchronous commands, and a command the gripper never
-        # answers (franky-sim drops one that a newer command superseded) would block that
-        # join forever: release off this thread and wait at most RELEASE_TIMEOUT_S.
-        held = [self._robot, self._gripper]
+        # franky closes the connection when its objects are released.
         self._robot = self._gripper = None
         self._reset_stream()
-        release = threading.Thread(target=held.clear, name="franky-release", daemon=True)
-        del held  # the thread's reference is the last one: the destructors run there
-        release.start()
-        release.join(RELEASE_TIMEOUT_S)
-        if release.is_alive():
-            log.warning(
-                "Franka at %s: franky is still waiting for a gripper command the gripper "
-                "never answered; its connection is released in the background",
-                self.host,
-            )
 
     # -- the Robot interface ---------------------------------------------------------------
     def read(self) -> RobotState:
