@@ -13,6 +13,7 @@ Episodes run paced to the wall clock (the libfranka loop is real time), one at a
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,18 +82,25 @@ def run_episode(
     task = get_task(name)
     scene = task.scene(seed)
     start = time.perf_counter()
-    with FrankySimWorkcell(scene, host=host, realtime=realtime) as cell:
-        robot = FrankaRobot(
-            host, model=model, robot_options={"realtime_config": franky.RealtimeConfig.Ignore}
-        )
-        with robot:
-            arm = LocalArm(robot, world=DeclaredWorld(robot, scene))
-            report = run_instruction(
-                task.instruction, arm, SymbolicPlanner(), goal_check=task.check
-            )
-            robot.stop()
+    cell = FrankySimWorkcell(scene, host=host, realtime=realtime)
+    cell.start()
+    robot = FrankaRobot(
+        host, model=model, robot_options={"realtime_config": franky.RealtimeConfig.Ignore}
+    )
+    try:
+        robot.connect()
+        arm = LocalArm(robot, world=DeclaredWorld(robot, scene))
+        report = run_instruction(task.instruction, arm, SymbolicPlanner(), goal_check=task.check)
+        robot.stop()
         truth = truth_world(cell, scene)
         rtf = cell.real_time_factor()
+    finally:
+        # franky-sim first: franky's release joins the thread of any gripper command still
+        # waiting for an answer, holding the GIL, and franky-sim, in this process, could
+        # then never answer; once it is stopped, the waiting command fails and returns.
+        cell.stop()
+        with contextlib.suppress(Exception):
+            robot.disconnect()
     unmet = task.unmet(truth)
     return HilRun(
         name,
