@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from run_cli import skillstack
 
 from hw.sim.render import rendering_available
 
@@ -18,16 +16,6 @@ CONTROL_FIELDS = (
     "bare_mj_steps_per_s",
     "overhead_ratio",
 )
-
-
-def skillstack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "planners.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=Path(__file__).resolve().parents[1],
-    )
 
 
 def test_sim_json_reports_tracking_for_every_waypoint():

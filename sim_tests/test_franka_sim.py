@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from run_cli import skillstack
 
 from hw.conformance import CHECKS
 
@@ -25,15 +25,6 @@ pytest.importorskip(
 HOST = "127.0.0.2"  # franky-sim of these tests (test_franky_workcell.py uses 127.0.0.3)
 NOBODY = "127.0.0.29"  # a loopback address nothing listens on
 CHECK_FIELDS = {"name", "passed", "skipped", "detail", "duration_s"}
-
-
-def skillstack(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "planners.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def hw_check(host: str, *options: str, json_out: bool = False) -> subprocess.CompletedProcess:

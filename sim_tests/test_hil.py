@@ -27,6 +27,8 @@ import pytest
 pytest.importorskip("franky", reason="franky-control is not installed (pip install franky-control)")
 pytest.importorskip("franky_sim", reason="franky-sim is not installed (pip install franky-sim)")
 
+from run_cli import skillstack
+
 from hw.server.client import RobotClient, ServerLost
 from hw.sim.franky_workcell import FrankySimWorkcell
 from planners.bench_hil import truth_world
@@ -40,16 +42,6 @@ SERVER_START_S = 60.0  # s, longest wait for `skillstack serve` to answer
 RUN_TIMEOUT_S = 240.0  # s, one `skillstack run` (real time: a pick and place takes ~20 s)
 HEARTBEAT_TIMEOUT = 0.2  # s, the servers' client-silence limit in these tests
 STILL = 0.01  # rad, joints that moved less than this have held
-
-
-def skillstack(*args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Run the command-line tool as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "planners.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @contextlib.contextmanager
@@ -99,7 +91,7 @@ def served(cell: FrankySimWorkcell, port: int):
 
 
 def run_json(address: str, instruction: str) -> tuple[int, dict]:
-    result = skillstack("run", instruction, "--robot", address, "--json")
+    result = skillstack("run", instruction, "--robot", address, "--json", timeout=RUN_TIMEOUT_S)
     assert result.stdout.strip(), result.stderr
     return result.returncode, json.loads(result.stdout)
 
