@@ -40,7 +40,7 @@ SCENE = load_scene(SCENE_FILE)
 FRANKA = ("--robot-option", "realtime_config=ignore", "--robot-option", "model=fr3")
 SERVER_START_S = 60.0  # s, longest wait for `skillstack serve` to answer
 RUN_TIMEOUT_S = 240.0  # s, one `skillstack run` (real time: a pick and place takes ~20 s)
-HEARTBEAT_TIMEOUT = 0.2  # s, the servers' client-silence limit in these tests
+HEARTBEAT_TIMEOUT = 0.5  # s, client silence limit (0.2 s tripped protective stops under load)
 STILL = 0.01  # rad, joints that moved less than this have held
 
 
@@ -226,7 +226,7 @@ def test_the_sdk_connection_dropped_mid_skill_is_a_typed_failure_and_the_server_
                 print("dropped connection:", round(answered, 2), "s;", report["error"])
                 print("fault:", state["fault"])
                 assert proc.poll() is None
-            # The server notices the stalled loop after a heartbeat timeout (0.2 s here).
+            # The server notices the stalled loop after a heartbeat timeout (0.5 s here).
             assert answered < 5.0, answered  # ~0.5 s measured; generous for a loaded CI
     finally:
         cell.stop()
