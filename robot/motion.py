@@ -20,10 +20,28 @@ from robot.trajectory import (
 )
 from robot.types import Capabilities, JointCommand, Pose, RobotState
 
-SETTLE_TIME = 0.3  # s, time allowed after the trajectory ends for the arm to come to rest
+SETTLE_TIME = 0.3  # s, time given after the trajectory ends for the arm to come to rest
+SETTLE_JOINT_TOL = 0.002  # rad, measured joints this close to the final target have arrived
+JOINT_SETTLE_TIME = 0.1  # s, the same after a joint-space profile (it ends at rest)
+SETTLE_TIMEOUT = 3.0  # s, longest wait after the trajectory for them to arrive
 MIN_JERK_PEAK = 15.0 / 8.0  # peak over mean speed of the quintic profile
-SETTLE_POSITION_TOL = 0.0005  # m, "arrived" once the measured ee is this close to the goal...
-SETTLE_ANGLE_TOL = 0.002  # rad, ... and this close in orientation
+
+
+def settled(
+    state: RobotState, target: np.ndarray, since_end: float, settle_time: float = SETTLE_TIME
+) -> bool:
+    """Whether a motion whose reference ended ``since_end`` seconds ago may end now.
+
+    After ``settle_time``, once every measured joint is within `SETTLE_JOINT_TOL` of the final
+    target; a lagging arm (a loaded simulator, a heavy payload) gets up to `SETTLE_TIMEOUT`,
+    so that what follows (closing the fingers, checking a lift) sees the arm where it was
+    sent rather than where the reference clock says it should be.
+    """
+    if since_end < settle_time:
+        return False
+    if since_end >= SETTLE_TIMEOUT:
+        return True
+    return float(np.max(np.abs(state.q - target))) <= SETTLE_JOINT_TOL
 
 
 @dataclass
@@ -92,7 +110,7 @@ class CartesianMotion:
 
     @property
     def done(self) -> bool:
-        """True once the trajectory has ended and the arm has settled (or settle time ran out)."""
+        """True once the trajectory has ended and the arm has arrived (see `settled`)."""
         return self._done
 
     @property
@@ -113,7 +131,7 @@ class CartesianMotion:
             err = float(np.linalg.norm(self.measure.ee_position - self.sample.position))
             if err > self._max_err:
                 self._max_err = err
-        if self._traj_done and t - self._end_time >= SETTLE_TIME:
+        if self._traj_done and settled(state, q, t - self._end_time):
             self._done = True
         return JointCommand("joint_position", q.copy(), state.time)
 
@@ -184,7 +202,7 @@ class JointMotion:
 
     @property
     def done(self) -> bool:
-        """True once the profile has ended and a short settle time has passed."""
+        """True once the profile has ended and the arm has arrived (see `settled`)."""
         return self._done
 
     def step(self, state: RobotState) -> JointCommand:
@@ -192,7 +210,6 @@ class JointMotion:
         t = state.time - self._t0
         tau = min(t / self.duration, 1.0)
         s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
-        self._done = t >= self.duration + 0.1
-        return JointCommand(
-            "joint_position", self._start + s * (self.goal - self._start), state.time
-        )
+        q = self._start + s * (self.goal - self._start)
+        self._done = tau >= 1.0 and settled(state, q, t - self.duration, JOINT_SETTLE_TIME)
+        return JointCommand("joint_position", q, state.time)

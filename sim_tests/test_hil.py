@@ -101,45 +101,57 @@ def truth(cell: FrankySimWorkcell):
     return truth_world(cell, SCENE)
 
 
-@pytest.fixture(scope="module")
+def said(report: dict) -> str:
+    """What a failed run said, whole: each step's outcome and message, then the error."""
+    steps = "; ".join(
+        f"{s['skill']} {s['outcome']} ({s.get('message', '')})" for s in report.get("steps", [])
+    )
+    return f"{steps} | error: {report.get('error')}"
+
+
+# Class-scoped: torn down after `TestOneWorkcell`, since a second simulated arm running
+# beside the later tests would halve their CPU (and make them lag real time).
+@pytest.fixture(scope="class")
 def workcell():
     with FrankySimWorkcell(SCENE, host="127.0.0.7") as cell:
         yield cell
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def server(workcell):
     with served(workcell, 5731) as (proc, address):
         yield proc, address
 
 
-def test_pick_and_place_then_stack_on_what_was_just_moved(workcell, server):
-    _, address = server
-    code, report = run_json(address, "put the red cube on the plate")
-    assert code == 0 and report["success"], report
-    world = truth(workcell)
-    assert world.holds("on", "red_cube", "plate"), sorted(world.predicates)
+class TestOneWorkcell:
+    """Instructions in sequence on one franky-sim and one server."""
 
-    # Only a world model that tracked the first move knows where the red cube is now.
-    code, report = run_json(address, "put the blue cube on the red cube")
-    assert code == 0 and report["success"], report
-    world = truth(workcell)
-    assert world.holds("on", "blue_cube", "red_cube"), sorted(world.predicates)
-    assert world.holds("on", "red_cube", "plate")
+    def test_pick_and_place_then_stack_on_what_was_just_moved(self, workcell, server):
+        _, address = server
+        code, report = run_json(address, "put the red cube on the plate")
+        assert code == 0 and report["success"], said(report)
+        world = truth(workcell)
+        assert world.holds("on", "red_cube", "plate"), sorted(world.predicates)
 
+        # Only a world model that tracked the first move knows where the red cube is now.
+        code, report = run_json(address, "put the blue cube on the red cube")
+        assert code == 0 and report["success"], said(report)
+        world = truth(workcell)
+        assert world.holds("on", "blue_cube", "red_cube"), sorted(world.predicates)
+        assert world.holds("on", "red_cube", "plate")
 
-def test_deploy_rehearses_in_the_twin_then_executes(workcell, server):
-    _, address = server
-    result = skillstack(
-        "deploy", "put the green cube in the bowl", "--robot", address, "--yes", "--json"
-    )
-    report = json.loads(result.stdout)
-    assert result.returncode == 0 and report["success"], report
-    assert report["rehearsed_ok"] and [s["skill"] for s in report["rehearsal"]] == [
-        "grasp",
-        "place",
-    ]
-    assert truth(workcell).holds("in", "green_cube", "bowl")
+    def test_deploy_rehearses_in_the_twin_then_executes(self, workcell, server):
+        _, address = server
+        result = skillstack(
+            "deploy", "put the green cube in the bowl", "--robot", address, "--yes", "--json"
+        )
+        report = json.loads(result.stdout)
+        assert result.returncode == 0 and report["success"], said(report)
+        assert report["rehearsed_ok"] and [s["skill"] for s in report["rehearsal"]] == [
+            "grasp",
+            "place",
+        ]
+        assert truth(workcell).holds("in", "green_cube", "bowl")
 
 
 def _held_still(cell: FrankySimWorkcell, seconds: float = 0.5) -> float:
@@ -156,14 +168,14 @@ def test_a_grasp_on_an_object_that_is_not_there_fails_typed_and_the_arm_holds():
         code, report = run_json(address, "put the red cube on the plate")
         assert code == 1 and not report["success"]
         outcomes = [s["outcome"] for s in report["steps"]]
-        assert outcomes[0] == "grasp_missed", report
+        assert outcomes[0] == "grasp_missed", said(report)
         assert "closed" in report["steps"][0]["message"]
         assert _held_still(cell) < STILL
         # The world no longer believes in the cube: the next plan is refused, not attempted.
         assert "red" in (report["error"] or "")
         assert proc.poll() is None  # the server lives on
         code, report = run_json(address, "put the green cube in the bowl")
-        assert code == 0 and report["success"], report
+        assert code == 0 and report["success"], said(report)
         assert truth(cell).holds("in", "green_cube", "bowl")
 
 
@@ -175,7 +187,7 @@ def test_an_object_elsewhere_than_declared_is_not_believed():
     ):
         code, report = run_json(address, "put the blue cube on the plate")
         assert code == 1 and not report["success"]
-        assert report["steps"][0]["outcome"] in ("grasp_missed", "collision"), report
+        assert report["steps"][0]["outcome"] in ("grasp_missed", "collision"), said(report)
         assert _held_still(cell) < STILL
         assert proc.poll() is None
         blue = truth(cell).object("blue_cube")

@@ -5,6 +5,8 @@ Errors are measured on the simulator's ground-truth end effector, not the contro
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pytest
 from quaternions import angle_between, axis_angle_quat, quat_mul
@@ -126,3 +128,34 @@ def test_hold_after_motion_keeps_still():
         state = robot.read()
         sent = robot.command(JointCommand("joint_position", state.q, state.time))
         assert robot.safety.last_verdict == "pass" and np.array_equal(sent.values, state.q)
+
+
+class _Lagging:
+    """A robot whose commands take effect ``lag`` seconds late (a loaded simulator, a slow
+    bus): what follows a move must wait for the arm, not for the reference clock."""
+
+    def __init__(self, robot: MujocoRobot, lag: float):
+        self._robot = robot
+        self._queue = collections.deque()
+        self._delay = round(lag / robot.capabilities.control_dt)
+
+    def __getattr__(self, name):
+        return getattr(self._robot, name)
+
+    def command(self, cmd: JointCommand):
+        self._queue.append(cmd)
+        late = self._queue[0] if len(self._queue) > self._delay else None
+        if late is None:
+            return cmd
+        self._queue.popleft()
+        # Re-stamped: the lag is in the arm, not in the controller's clock.
+        return self._robot.command(JointCommand(late.mode, late.values, cmd.stamp))
+
+
+def test_a_move_ends_where_it_was_sent_even_when_the_arm_lags_its_commands():
+    with MujocoRobot(scene()) as robot:
+        lagging = _Lagging(robot, lag=0.8)  # longer than the settle time after a move
+        mover = Mover(lagging)
+        leg = mover.move((0.45, -0.2, 0.2), speed=0.25)
+        assert leg.tracking.final_position_error < FINAL_POSITION_TOL
+        assert np.linalg.norm(robot.ee_pose().position - (0.45, -0.2, 0.2)) < FINAL_POSITION_TOL
