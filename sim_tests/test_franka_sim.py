@@ -91,3 +91,35 @@ def test_nothing_listening_is_one_line_saying_what_to_check():
     line = one_error_line(result)
     assert result.returncode == 1
     assert f"cannot bring up the Franka arm at {NOBODY}" in line and "FCI" in line
+
+
+class _PlannerFailsOnce:
+    """franky's Robot, except that one streamed motion fails to plan the way Ruckig does."""
+
+    def __init__(self, robot, after: int):
+        self._robot, self._left = robot, after
+
+    def __getattr__(self, name):
+        return getattr(self._robot, name)
+
+    def move(self, motion, asynchronous=False):
+        self._left -= 1
+        if self._left == 0:
+            raise RuntimeError("Motion planner failed with error code -111")
+        return self._robot.move(motion, asynchronous=asynchronous)
+
+
+def test_a_motion_that_fails_to_plan_restarts_the_stream_and_the_arm_arrives(franky_sim):
+    import numpy as np
+
+    from hw.drivers.franka import FrankaRobot
+    from robot.loop import ControlLoop
+    from robot.motion import JointMotion
+
+    with FrankaRobot(franky_sim.host, model="fr3", realtime_config="ignore") as arm:
+        arm._robot = _PlannerFailsOnce(arm._robot, after=20)  # mid-motion
+        goal = arm.read().q + np.array([0.15, -0.1, 0.0, 0.1, 0.0, 0.1, 0.2])
+        motion = JointMotion(goal, arm.capabilities, speed_fraction=0.2)
+        ControlLoop(arm, realtime=True).run(motion, max_seconds=10.0)
+        assert motion.done and arm.planner_restarts == 1
+        assert np.max(np.abs(franky_sim.joint_positions() - goal)) < 0.01  # franky-sim's joints
