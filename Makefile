@@ -8,7 +8,7 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
-LINT_PATHS := robot hw skills planners sim_tests
+LINT_PATHS := __init__.py __main__.py robot hw skills planners sim_tests
 
 .PHONY: help setup demo test bench lint clean
 

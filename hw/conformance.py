@@ -4,8 +4,8 @@ The same checks run in the test-suite (on the MuJoCo backend, where `wait_for_ti
 the physics) and on real hardware, where they move one joint — the last, the wrist —
 by at most ``amplitude`` radians at no more than ``speed`` rad/s, and return it::
 
-    from hw.conformance import run_conformance
-    from hw.drivers import make_driver
+    from skillstack.hw.conformance import run_conformance
+    from skillstack.hw.drivers import make_driver
 
     with make_driver("ur", "192.168.1.10") as robot:
         results = run_conformance(robot, amplitude=0.05, speed=0.1)
@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.robot import Robot, RobotError
-from robot.safety import SafetyFilter
-from robot.types import COMMAND_MODES, GripperCommand, JointCommand, RobotState
+from skillstack.hw.robot import Robot, RobotError
+from skillstack.robot.safety import SafetyFilter
+from skillstack.robot.types import COMMAND_MODES, GripperCommand, JointCommand, RobotState
 
 CHECKS = (
     "capabilities",

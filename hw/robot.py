@@ -19,10 +19,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from robot.arms import Arm
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig, SafetyFilter
-from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+from skillstack.robot.arms import Arm
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig, SafetyFilter
+from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
 
 
 class RobotError(RuntimeError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planners.tasks import TASKS, get_task
+from skillstack.planners.tasks import TASKS, get_task
 
 
 @dataclass
@@ -49,27 +49,27 @@ def run_task(
     file tracked by `skills.declared.DeclaredWorld`, as on a real arm. Success still needs
     the goal to hold in the simulator's ground truth.
     """
-    from hw.sim.truth import make_sim
-    from planners.executive import run_instruction
-    from planners.symbolic import SymbolicPlanner
-    from skills.world import observe
+    from skillstack.hw.sim.truth import make_sim
+    from skillstack.planners.executive import run_instruction
+    from skillstack.planners.symbolic import SymbolicPlanner
+    from skillstack.skills.world import observe
 
     task = get_task(name)
     if planner == "symbolic":
         chosen = SymbolicPlanner()
     else:
-        from planners.llm import LLMPlanner
+        from skillstack.planners.llm import LLMPlanner
 
         chosen = LLMPlanner.from_env()
     with make_sim(backend, task.scene(seed), arm=arm) as robot:
         target = robot
         if perception == "declared":
-            from skills.arm import LocalArm
-            from skills.declared import DeclaredWorld
+            from skillstack.skills.arm import LocalArm
+            from skillstack.skills.declared import DeclaredWorld
 
             target = LocalArm(robot, world=DeclaredWorld(robot, task.scene(seed)))
         elif perception == "camera":
-            from skills.perceive import CameraPerception, PerceivingArm
+            from skillstack.skills.perceive import CameraPerception, PerceivingArm
 
             target = PerceivingArm(
                 robot, perception=CameraPerception(robot, calibrations=calibrations)
@@ -127,8 +127,8 @@ def run(
 ) -> dict:
     """Run the suite on ``arm`` in ``backend``; returns the JSON-ready result (``calibrations``:
     camera calibrations for ``perception="camera"``)."""
-    from hw.sim.truth import BACKENDS
-    from robot.arms import get_arm
+    from skillstack.hw.sim.truth import BACKENDS
+    from skillstack.robot.arms import get_arm
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
     if backend not in BACKENDS:
@@ -139,7 +139,7 @@ def run(
     args = [(n, s) for n in names for s in range(seeds)]
     jobs = jobs or min(os.cpu_count() or 1, 2)
     runs: list[TaskRun] = []
-    from skills.training.workers import worker_pool_options
+    from skillstack.skills.training.workers import worker_pool_options
 
     # Rendering in a forked child that inherited the parent's OpenGL state can hang.
     init = worker_pool_options(skill_impls, spawn=perception == "camera")

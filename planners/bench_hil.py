@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planners.bench import task_entries
-from planners.tasks import get_task
-from skills.world import WorldState, object_at
+from skillstack.planners.bench import task_entries
+from skillstack.planners.tasks import get_task
+from skillstack.skills.world import WorldState, object_at
 
 HIL_TASKS = ("pick_cube", "cube_on_plate", "cube_in_bowl", "stack_two")
 HELD_DISTANCE = 0.03  # m, an object whose centre is this close to the fingertips is held
@@ -72,12 +72,12 @@ def run_episode(
     """Run task ``name`` on seed ``seed`` over franky-sim at ``host`` (see the module)."""
     import franky
 
-    from hw.drivers.franka import FrankaRobot
-    from hw.sim.franky_workcell import FrankySimWorkcell
-    from planners.executive import run_instruction
-    from planners.symbolic import SymbolicPlanner
-    from skills.arm import LocalArm
-    from skills.declared import DeclaredWorld
+    from skillstack.hw.drivers.franka import FrankaRobot
+    from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
+    from skillstack.planners.executive import run_instruction
+    from skillstack.planners.symbolic import SymbolicPlanner
+    from skillstack.skills.arm import LocalArm
+    from skillstack.skills.declared import DeclaredWorld
 
     task = get_task(name)
     scene = task.scene(seed)

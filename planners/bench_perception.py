@@ -44,9 +44,9 @@ def _size_error_mm(kind: str, est, true, yaw_est: float, yaw_true: float) -> flo
 
 def detection_episode(seed: int, calibrations: dict | None = None) -> list[dict]:
     """One random scene: per declared object, what perception got right (worker process)."""
-    from hw.sim.mujoco_robot import MujocoRobot
-    from robot.scene import random_scene
-    from skills.perceive import CameraPerception
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.robot.scene import random_scene
+    from skillstack.skills.perceive import CameraPerception
 
     rng = np.random.default_rng(seed)
     scene = random_scene(seed, n_objects=int(rng.integers(3, 6)), kinds=KINDS)
@@ -89,7 +89,7 @@ def run(
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from planners import bench as task_bench
+    from skillstack.planners import bench as task_bench
 
     jobs = jobs or min(os.cpu_count() or 1, 2)
     total = episodes + (2 if task_seeds else 0)

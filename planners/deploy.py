@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.executive import propose
-from planners.types import Planner, PlanningError, PlanningRequest
-from robot.scene import SceneError
-from skills.arm import Arm, LocalArm
-from skills.registry import all_skills
-from skills.twin import twin_scene
-from skills.world import WorldState
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.executive import propose
+from skillstack.planners.types import Planner, PlanningError, PlanningRequest
+from skillstack.robot.scene import SceneError
+from skillstack.skills.arm import Arm, LocalArm
+from skillstack.skills.registry import all_skills
+from skillstack.skills.twin import twin_scene
+from skillstack.skills.world import WorldState
 
 
 @dataclass

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
-from planners.validator import SymbolicWorld, validate_plan
-from skills.arm import Arm, as_arm
-from skills.registry import all_skills
-from skills.world import WorldState
+from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
+from skillstack.planners.validator import SymbolicWorld, validate_plan
+from skillstack.skills.arm import Arm, as_arm
+from skillstack.skills.registry import all_skills
+from skillstack.skills.world import WorldState
 
 MAX_REPLANS = 2  # after a failed step
 MAX_REPAIRS = 2  # rounds of validation feedback for one proposal
@@ -157,7 +157,7 @@ def _goal_reached(
     goals = getattr(planner, "goals", None)
     if goals is None:
         return True
-    from planners.symbolic import goal_holds
+    from skillstack.planners.symbolic import goal_holds
 
     state = SymbolicWorld.from_world(world)
     try:

@@ -26,8 +26,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from robot.scene import COLORS
-from skills.world import ObjectState, Predicate, WorldState
+from skillstack.robot.scene import COLORS
+from skillstack.skills.world import ObjectState, Predicate, WorldState
 
 KIND_WORDS = {
     "block": "box",

@@ -33,8 +33,8 @@ from typing import Any
 
 import openai
 
-from planners.llm_replies import MalformedReply, UnsupportedFeature, parse_reply
-from planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
+from skillstack.planners.llm_replies import MalformedReply, UnsupportedFeature, parse_reply
+from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 
 LOGGER = logging.getLogger("skillstack.llm")
 

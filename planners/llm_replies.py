@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from planners.types import SkillCall
+from skillstack.planners.types import SkillCall
 
 MAX_CONTENT_CHARS = 200_000  # longer text content is not searched for a JSON plan
 MAX_JSON_CANDIDATES = 500  # '{' / '[' positions tried when looking for a JSON plan in text

@@ -14,13 +14,20 @@ import itertools
 import math
 import time
 
-from planners.language import InstructionError, parse_instruction
-from planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall, StepRecord
-from planners.validator import SymbolicWorld
-from robot.scene.model import CONTAINER_WALL
-from skills.base import Skill
-from skills.library.geometry import GRIPPER_MARGIN, top_grasp
-from skills.world import Predicate, WorldState
+from skillstack.planners.language import InstructionError, parse_instruction
+from skillstack.planners.types import (
+    Plan,
+    Planner,
+    PlanningError,
+    PlanningRequest,
+    SkillCall,
+    StepRecord,
+)
+from skillstack.planners.validator import SymbolicWorld
+from skillstack.robot.scene.model import CONTAINER_WALL
+from skillstack.skills.base import Skill
+from skillstack.skills.library.geometry import GRIPPER_MARGIN, top_grasp
+from skillstack.skills.world import Predicate, WorldState
 
 MAX_EXPANSIONS = 20_000  # search nodes per clause before giving up
 GRASPABLE = ("box", "cylinder", "cup")

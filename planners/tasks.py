@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.scene import Scene, SceneError, scene_from_dict
-from skills.world import WorldState
+from skillstack.robot.scene import Scene, SceneError, scene_from_dict
+from skillstack.skills.world import WorldState
 
 JITTER = 0.015  # m
 YAW_JITTER = 0.3  # rad

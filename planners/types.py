@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from skills.base import Skill
-from skills.world import WorldState
+from skillstack.skills.base import Skill
+from skillstack.skills.world import WorldState
 
 
 @dataclass(frozen=True)

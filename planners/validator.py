@@ -12,10 +12,10 @@ import typing
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from planners.types import Plan
-from skills.base import Skill
-from skills.params import ObjectName, ParameterError
-from skills.world import ObjectState, Predicate, WorldState
+from skillstack.planners.types import Plan
+from skillstack.skills.base import Skill
+from skillstack.skills.params import ObjectName, ParameterError
+from skillstack.skills.world import ObjectState, Predicate, WorldState
 
 MAX_CALLS = 40  # a plan longer than this is refused outright
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robot.kinematics import KinematicModel
-from robot.trajectory import TrajectorySample
-from robot.types import Capabilities
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.trajectory import TrajectorySample
+from skillstack.robot.types import Capabilities
 
 
 @dataclass(frozen=True)

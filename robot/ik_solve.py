@@ -15,8 +15,8 @@ import mujoco
 import numpy as np
 from scipy.optimize import least_squares
 
-from robot.kinematics import KinematicModel
-from robot.types import Capabilities, Pose
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.types import Capabilities, Pose
 
 POSITION_TOL = 5e-4  # m, a solution must reach the pose this closely...
 ANGLE_TOL = 5e-3  # rad, ...and this closely in orientation

@@ -12,8 +12,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from robot.arms import Arm
-from robot.types import Pose
+from skillstack.robot.arms import Arm
+from skillstack.robot.types import Pose
 
 
 class KinematicsError(ValueError):

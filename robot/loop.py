@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from robot.types import Capabilities, JointCommand, RobotState
+from skillstack.robot.types import Capabilities, JointCommand, RobotState
 
 SPIN_BEFORE_DEADLINE = 300e-6  # s; sleep() overshoots by up to ~100 µs, so spin the rest
 

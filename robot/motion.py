@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.ik import DifferentialIK, IKConfig
-from robot.kinematics import KinematicModel
-from robot.trajectory import (
+from skillstack.robot.ik import DifferentialIK, IKConfig
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.trajectory import (
     DEFAULT_MAX_ANGULAR_SPEED,
     DEFAULT_MAX_LINEAR_SPEED,
     CartesianPath,
     TrajectorySample,
 )
-from robot.types import Capabilities, JointCommand, Pose, RobotState
+from skillstack.robot.types import Capabilities, JointCommand, Pose, RobotState
 
 SETTLE_TIME = 0.3  # s, time given after the trajectory ends for the arm to come to rest
 SETTLE_JOINT_TOL = 0.002  # rad, measured joints this close to the final target have arrived

@@ -30,8 +30,8 @@ from typing import Literal
 
 import numpy as np
 
-from robot.kinematics import KinematicModel
-from robot.types import Capabilities, JointCommand, RobotState
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.types import Capabilities, JointCommand, RobotState
 
 Verdict = Literal["pass", "clipped", "refused", "estop"]
 EventCode = Literal[

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robot.types import Pose
+from skillstack.robot.types import Pose
 
 # Peak speed of the quintic law is 15/8 of the mean speed.
 MIN_JERK_PEAK_FACTOR = 15.0 / 8.0

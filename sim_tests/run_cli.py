@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 def skillstack(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     """``skillstack ARGS`` from the repository root; output captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "planners.cli", *args],
+        [sys.executable, "-m", "skillstack", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hw.sim.render import rendering_available
-from planners.cli import app
-from robot.camera import Intrinsics
-from robot.perception.calibration import (
+from skillstack.hw.sim.render import rendering_available
+from skillstack.planners.cli import app
+from skillstack.robot.camera import Intrinsics
+from skillstack.robot.perception.calibration import (
     CalibrationError,
     CharucoSpec,
     calibrate_hand_eye,
     pose_error,
 )
-from robot.perception.calibration_data import load_hand_poses, load_images
-from robot.perception.calibration_file import (
+from skillstack.robot.perception.calibration_data import load_hand_poses, load_images
+from skillstack.robot.perception.calibration_file import (
     CalibrationFileError,
     CameraCalibration,
     load_calibration,
@@ -50,7 +50,7 @@ def synth(request, tmp_path_factory):
     """A rendered data set and its calibration file, per camera."""
     if not _ok:
         pytest.skip(_reason)
-    from hw.sim.calibration_synth import generate
+    from skillstack.hw.sim.calibration_synth import generate
 
     folder = tmp_path_factory.mktemp(request.param)
     truth = generate(request.param, folder, seed=0)
@@ -136,7 +136,7 @@ def test_hand_eye_refuses_wrong_or_degenerate_data(synth):
     )
     assert res.exit_code == 2 and "no hand pose for 1 images" in res.output
     # Pure translations of the hand: the rotation of the camera is undetermined.
-    from robot.perception.calibration import detect_charuco
+    from skillstack.robot.perception.calibration import detect_charuco
 
     cal = load_camera(calib, camera)
     shots = load_images(folder / "handeye")
@@ -220,7 +220,7 @@ def test_closed_form_fallback_matches_opencv(monkeypatch):
     import cv2
     from scipy.spatial.transform import Rotation
 
-    from robot.perception import calibration
+    from skillstack.robot.perception import calibration
 
     if not hasattr(cv2, "calibrateHandEye"):
         pytest.skip("this OpenCV build has no calibrateHandEye to compare with")

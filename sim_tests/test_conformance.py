@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from hw.conformance import CHECKS, MAX_AMPLITUDE, CheckResult, run_conformance
-from hw.robot import RobotError
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.scene import default_scene
+from skillstack.hw.conformance import CHECKS, MAX_AMPLITUDE, CheckResult, run_conformance
+from skillstack.hw.robot import RobotError
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.scene import default_scene
 
 
 class IgnoresCommands(MujocoRobot):

@@ -9,7 +9,7 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from skills.training.dataset import (  # noqa: E402
+from skillstack.skills.training.dataset import (  # noqa: E402
     OBS_KEYS,
     DatasetError,
     Episode,
@@ -18,7 +18,7 @@ from skills.training.dataset import (  # noqa: E402
     open_dataset,
     write_dataset,
 )
-from skills.training.images import IMAGE_KEYS  # noqa: E402
+from skillstack.skills.training.images import IMAGE_KEYS  # noqa: E402
 
 POS_TOL_M = 1e-4  # float32 storage of per-step deltas, summed over a few hundred samples
 ANGLE_TOL_RAD = 1e-3
@@ -163,7 +163,7 @@ def test_garbage_bytes_and_truncated_files(tiny, tmp_path):
 
 
 def test_collect_grasp_records_the_expert(tmp_path):
-    from skills.training.collect import collect
+    from skillstack.skills.training.collect import collect
 
     path = collect("grasp", episodes=2, seed=0, out_dir=tmp_path, jobs=1)
     assert path == tmp_path / "grasp.hdf5"
@@ -194,8 +194,8 @@ def test_collect_grasp_records_the_expert(tmp_path):
 def test_cli_collect_summary_and_unknown_skill(tmp_path):
     from typer.testing import CliRunner
 
-    from planners.cli import train_cmd  # noqa: F401  (registers the command)
-    from planners.cli.common import app
+    from skillstack.planners.cli import train_cmd  # noqa: F401  (registers the command)
+    from skillstack.planners.cli.common import app
 
     runner = CliRunner()
     bad = runner.invoke(app, ["collect", "pour", "--out", str(tmp_path)])
@@ -218,9 +218,9 @@ def _with_images(episode: Episode, size: int = 8) -> Episode:
 def test_collect_with_images_records_both_cameras(tmp_path):
     from typer.testing import CliRunner
 
-    from hw.sim.render import rendering_available
-    from planners.cli import train_cmd  # noqa: F401  (registers the command)
-    from planners.cli.common import app
+    from skillstack.hw.sim.render import rendering_available
+    from skillstack.planners.cli import train_cmd  # noqa: F401  (registers the command)
+    from skillstack.planners.cli.common import app
 
     ok, reason = rendering_available()
     if not ok:

@@ -12,20 +12,20 @@ import math
 import numpy as np
 import pytest
 
-from hw.robot import RobotError
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.executive import run_instruction
-from planners.symbolic import SymbolicPlanner
-from planners.tasks import get_task
-from robot.scene import Scene, SceneObject, Table
-from robot.types import RobotState
-from skills.arm import LocalArm
-from skills.context import Context, top_down
-from skills.declared import CONTACT_FORCE, DeclaredWorld
-from skills.executor import execute
-from skills.registry import get_skill
-from skills.world import observe
-from skills.world_model import SimWorld, default_world
+from skillstack.hw.robot import RobotError
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.executive import run_instruction
+from skillstack.planners.symbolic import SymbolicPlanner
+from skillstack.planners.tasks import get_task
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.robot.types import RobotState
+from skillstack.skills.arm import LocalArm
+from skillstack.skills.context import Context, top_down
+from skillstack.skills.declared import CONTACT_FORCE, DeclaredWorld
+from skillstack.skills.executor import execute
+from skillstack.skills.registry import get_skill
+from skillstack.skills.world import observe
+from skillstack.skills.world_model import SimWorld, default_world
 
 POSITION_TOL = 0.01  # m, declared vs true object position after the skills moved it
 

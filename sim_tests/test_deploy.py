@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.deploy import deploy, twin_scene
-from planners.symbolic import SymbolicPlanner
-from planners.types import Plan, Planner, SkillCall
-from robot.scene import default_scene
-from skills.arm import LocalArm
-from skills.world import observe
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.deploy import deploy, twin_scene
+from skillstack.planners.symbolic import SymbolicPlanner
+from skillstack.planners.types import Plan, Planner, SkillCall
+from skillstack.robot.scene import default_scene
+from skillstack.skills.arm import LocalArm
+from skillstack.skills.world import observe
 
 
 class Fixed(Planner):

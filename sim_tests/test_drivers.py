@@ -11,8 +11,8 @@ import types
 import numpy as np
 import pytest
 
-from hw.conformance import run_conformance
-from hw.drivers import (
+from skillstack.hw.conformance import run_conformance
+from skillstack.hw.drivers import (
     DRIVERS,
     SPIN_S,
     DriverConnectionError,
@@ -25,9 +25,9 @@ from hw.drivers import (
     ur,
     xarm,
 )
-from hw.robot import RobotError
-from robot.arms import panda
-from robot.types import COMMAND_MODES, GripperCommand, JointCommand
+from skillstack.hw.robot import RobotError
+from skillstack.robot.arms import panda
+from skillstack.robot.types import COMMAND_MODES, GripperCommand, JointCommand
 
 SDK_MODULES = {
     "franka": ("franky",),
@@ -228,7 +228,7 @@ def test_parsed_options_build_the_driver_they_describe(monkeypatch):
 def test_the_cli_reads_robot_options_and_refuses_malformed_ones(capsys):
     import typer
 
-    from planners.cli.common import parse_robot_options
+    from skillstack.planners.cli.common import parse_robot_options
 
     assert parse_robot_options(None) == {}
     items = ["model=fr3", " gripper = false ", "realtime_config=ignore", "model=fr3"]
@@ -256,7 +256,7 @@ def test_the_cli_reads_robot_options_and_refuses_malformed_ones(capsys):
 def test_make_robot_hands_options_to_drivers_only(monkeypatch, capsys):
     import typer
 
-    from planners.cli.common import make_robot
+    from skillstack.planners.cli.common import make_robot
 
     def exit_code(*args, **kwargs) -> tuple[int, str]:
         with pytest.raises(typer.Exit) as info:
@@ -744,10 +744,10 @@ def test_skills_run_on_an_xarm6_over_its_sdk_with_a_declared_world(monkeypatch):
     """The real-arm path end to end below the network: the xArm driver over a fake SDK (an
     ideal arm), the world a declared workcell, skills planned with the xArm 6 model. Nothing
     here has simulator ground truth."""
-    from robot.scene import Scene, SceneObject, Table
-    from skills.declared import DeclaredWorld
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.robot.scene import Scene, SceneObject, Table
+    from skillstack.skills.declared import DeclaredWorld
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     calls = Calls()
     install(monkeypatch, **fake_xarm(calls))
@@ -767,8 +767,8 @@ def test_skills_run_on_an_xarm6_over_its_sdk_with_a_declared_world(monkeypatch):
 
 
 def test_skills_refuse_an_arm_without_a_kinematic_model_in_one_line(monkeypatch):
-    from robot.scene import Scene, Table
-    from skills.declared import DeclaredWorld
+    from skillstack.robot.scene import Scene, Table
+    from skillstack.skills.declared import DeclaredWorld
 
     install(monkeypatch, **fake_ur_rtde(Calls()))
     robot = ur.URRobot("10.0.0.8")

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import skills.training.envs  # noqa: F401  (registers skillstack/*)
-from hw.sim.render import rendering_available
-from skills.training.actuation import ActionError
-from skills.training.collect import record_episode
-from skills.training.envs import SKILL_ENVS, GraspEnv, PlaceEnv, PourEnv
-from skills.training.observation import OBS_DIM
-from skills.training.skill_env import clear_setup_cache
+import skillstack.skills.training.envs  # noqa: F401  (registers skillstack/*)
+from skillstack.hw.sim.render import rendering_available
+from skillstack.skills.training.actuation import ActionError
+from skillstack.skills.training.collect import record_episode
+from skillstack.skills.training.envs import SKILL_ENVS, GraspEnv, PlaceEnv, PourEnv
+from skillstack.skills.training.observation import OBS_DIM
+from skillstack.skills.training.skill_env import clear_setup_cache
 
 GRASP_SEED = 3  # a top grasp of a 5.6 cm object; the scripted expert succeeds
 PLACE_SEED = 3  # place on the table at (0.45, 0.014)
@@ -233,7 +233,7 @@ def test_the_readme_example_runs(capsys):
 def test_sac_with_hindsight_replay_runs_on_the_grasp_env():
     """The optional RL extra: SAC + HER trains (a few steps) and relabels goals."""
     pytest.importorskip("stable_baselines3")
-    from skills.training.rl import train_sac_her
+    from skillstack.skills.training.rl import train_sac_her
 
     model = train_sac_her(
         "grasp",

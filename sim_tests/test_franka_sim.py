@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from run_cli import skillstack
 
-from hw.conformance import CHECKS
+from skillstack.hw.conformance import CHECKS
 
 pytest.importorskip(
     "franky", reason="franky-control is not installed (pip install 'skillstack[franka]')"
@@ -50,7 +50,7 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def franky_sim():
     pytest.importorskip("franky_sim", reason="franky-sim is not installed (pip install franky-sim)")
-    from hw.sim.franky_workcell import FrankySimWorkcell
+    from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
 
     with FrankySimWorkcell(host=HOST) as cell:
         yield cell
@@ -112,9 +112,9 @@ class _PlannerFailsOnce:
 def test_a_motion_that_fails_to_plan_restarts_the_stream_and_the_arm_arrives(franky_sim):
     import numpy as np
 
-    from hw.drivers.franka import FrankaRobot
-    from robot.loop import ControlLoop
-    from robot.motion import JointMotion
+    from skillstack.hw.drivers.franka import FrankaRobot
+    from skillstack.robot.loop import ControlLoop
+    from skillstack.robot.motion import JointMotion
 
     with FrankaRobot(franky_sim.host, model="fr3", realtime_config="ignore") as arm:
         arm._robot = _PlannerFailsOnce(arm._robot, after=20)  # mid-motion

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from robot.scene import SceneObject, load_scene
+from skillstack.robot.scene import SceneObject, load_scene
 
 REPO = Path(__file__).resolve().parents[1]
 WORKCELL = REPO / "assets" / "scenes" / "workcell.yaml"
@@ -87,7 +87,7 @@ def test_workcell_scene_is_valid_and_within_easy_reach():
 
 def test_objects_rest_where_declared_and_stop_frees_the_host():
     _franky_sim()
-    from hw.sim.franky_workcell import FrankySimWorkcell
+    from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
 
     scene = _scene_with_a_cup()
     with FrankySimWorkcell(scene, host=HOST) as cell:
@@ -144,12 +144,12 @@ def test_objects_rest_where_declared_and_stop_frees_the_host():
 
 def test_franky_grasps_carries_and_places_a_cube_and_kinematics_agree():
     franky = _franky()
-    from hw.drivers.franka import capabilities
-    from hw.sim.franky_workcell import FrankySimWorkcell
-    from robot.arms import get_arm
-    from robot.ik_solve import solve_ik
-    from robot.kinematics import KinematicModel
-    from robot.types import Pose
+    from skillstack.hw.drivers.franka import capabilities
+    from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
+    from skillstack.robot.arms import get_arm
+    from skillstack.robot.ik_solve import solve_ik
+    from skillstack.robot.kinematics import KinematicModel
+    from skillstack.robot.types import Pose
 
     scene = load_scene(WORKCELL)
     kin = KinematicModel(get_arm("panda"))  # the FR3 shares the Panda's kinematic parameters
@@ -232,7 +232,7 @@ def test_franky_grasps_carries_and_places_a_cube_and_kinematics_agree():
 
 
 def test_cli_finds_bundled_scenes_by_name():
-    from planners.cli.common import bundled_scene_names, resolve_scene
+    from skillstack.planners.cli.common import bundled_scene_names, resolve_scene
 
     assert resolve_scene("workcell") == WORKCELL
     assert resolve_scene(str(WORKCELL)) == WORKCELL
@@ -242,7 +242,7 @@ def test_cli_finds_bundled_scenes_by_name():
 
 
 def test_cli_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
-    from planners.cli import app
+    from skillstack.planners.cli import app
 
     runner = CliRunner()
     bad = tmp_path / "bad.yaml"
@@ -253,7 +253,7 @@ def test_cli_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
 
-    import hw.sim.franky_workcell as workcell
+    import skillstack.hw.sim.franky_workcell as workcell
 
     monkeypatch.setattr(workcell, "franky_sim_available", lambda: False)
     result = runner.invoke(app, ["hw", "franky-sim", "--scene", "workcell"])
@@ -267,7 +267,7 @@ def test_cli_serves_until_interrupted():
         [
             sys.executable,
             "-m",
-            "planners.cli",
+            "skillstack",
             "hw",
             "franky-sim",
             "--scene=workcell",

@@ -29,11 +29,11 @@ pytest.importorskip("franky_sim", reason="franky-sim is not installed (pip insta
 
 from run_cli import skillstack
 
-from hw.server.client import RobotClient, ServerLost
-from hw.sim.franky_workcell import FrankySimWorkcell
-from planners.bench_hil import truth_world
-from planners.cli.common import resolve_scene
-from robot.scene import load_scene
+from skillstack.hw.server.client import RobotClient, ServerLost
+from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
+from skillstack.planners.bench_hil import truth_world
+from skillstack.planners.cli.common import resolve_scene
+from skillstack.robot.scene import load_scene
 
 SCENE_FILE = resolve_scene("workcell")
 SCENE = load_scene(SCENE_FILE)
@@ -51,7 +51,7 @@ def served(cell: FrankySimWorkcell, port: int):
         [
             sys.executable,
             "-m",
-            "planners.cli",
+            "skillstack",
             "serve",
             "--robot",
             "franka",

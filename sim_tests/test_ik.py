@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from quaternions import angle_between, quat_mul
 
-from robot.arms import get_arm
-from robot.ik import DifferentialIK, IKConfig
-from robot.kinematics import KinematicModel
-from robot.trajectory import CartesianSegment, TrajectorySample
-from robot.types import Pose
+from skillstack.robot.arms import get_arm
+from skillstack.robot.ik import DifferentialIK, IKConfig
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.trajectory import CartesianSegment, TrajectorySample
+from skillstack.robot.types import Pose
 
 ARM = get_arm("panda")
 CAPS = ARM.capabilities

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from quaternions import quat_conj, quat_mul, quat_to_mat, quat_to_rotvec
 
-from robot.arms import ARMS, get_arm, panda
-from robot.kinematics import KinematicModel, KinematicsError
-from robot.types import COMMAND_MODES
+from skillstack.robot.arms import ARMS, get_arm, panda
+from skillstack.robot.kinematics import KinematicModel, KinematicsError
+from skillstack.robot.types import COMMAND_MODES
 
 ARM = get_arm("panda")
 CAPS = ARM.capabilities

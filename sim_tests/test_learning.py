@@ -13,9 +13,9 @@ h5py = pytest.importorskip("h5py")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from planners.cli import app  # noqa: E402
-from skills.training.dataset import DatasetError, open_dataset, write_dataset  # noqa: E402
-from skills.training.policy import PolicyError, load_policy, save_checkpoint  # noqa: E402
+from skillstack.planners.cli import app  # noqa: E402
+from skillstack.skills.training.dataset import DatasetError, open_dataset, write_dataset  # noqa: E402
+from skillstack.skills.training.policy import PolicyError, load_policy, save_checkpoint  # noqa: E402
 
 DEMOS = 3
 CHUNK = 4
@@ -25,7 +25,7 @@ SHORT_HORIZON_S = 1.0  # the learned test policy gives up after 1.5 s of simulat
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
     """Three real scripted grasp demonstrations (collected in this process)."""
-    from skills.training.collect import collect
+    from skillstack.skills.training.collect import collect
 
     out = tmp_path_factory.mktemp("demos")
     return collect("grasp", DEMOS, seed=3, out_dir=out, jobs=1)
@@ -34,7 +34,7 @@ def demos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(demos, tmp_path_factory):
     """A small policy trained for a few epochs on the demonstrations."""
-    from skills.training.train import train
+    from skillstack.skills.training.train import train
 
     out = tmp_path_factory.mktemp("ckpt") / "grasp.pt"
     report = train(demos, out, "grasp", epochs=30, batch_size=64, chunk=CHUNK, hidden=64, seed=1)
@@ -48,14 +48,14 @@ def trained(demos, tmp_path_factory):
 def scripted_after():
     """Put the scripted skills back into the registry after a test that swaps them."""
     yield
-    from skills.training.learned import apply_skill_impls
+    from skillstack.skills.training.learned import apply_skill_impls
 
     apply_skill_impls(["grasp=scripted"])
 
 
 def test_torch_batches_carry_features_chunks_and_episode_end_padding(demos):
-    from skills.training.features import FEATURE_DIM
-    from skills.training.torch_data import ChunkDataset, loader
+    from skillstack.skills.training.features import FEATURE_DIM
+    from skillstack.skills.training.torch_data import ChunkDataset, loader
 
     reader = open_dataset(demos, "grasp")
     data = ChunkDataset.from_reader(reader, chunk=CHUNK)
@@ -86,7 +86,7 @@ def test_a_tiny_training_run_lowers_the_loss_and_writes_a_curve(trained):
 
 
 def test_checkpoint_round_trip_keeps_config_normalisation_and_outputs(trained, demos):
-    from skills.training.torch_data import ChunkDataset
+    from skillstack.skills.training.torch_data import ChunkDataset
 
     report, _ = trained
     model = load_policy(report.checkpoint, "grasp")
@@ -102,7 +102,7 @@ def test_checkpoint_round_trip_keeps_config_normalisation_and_outputs(trained, d
 
 
 def test_bad_datasets_are_refused_with_the_reason(demos, tmp_path):
-    from skills.training.train import train
+    from skillstack.skills.training.train import train
 
     reader = open_dataset(demos)
     other = write_dataset(tmp_path / "place.hdf5", "place", reader.episodes(), rate_hz=20)
@@ -145,7 +145,7 @@ def test_bad_checkpoints_are_refused_with_the_reason(trained, tmp_path):
 
 
 def test_bad_skill_impl_specs_exit_2_and_change_nothing(trained, tmp_path):
-    from skills.registry import get_skill
+    from skillstack.skills.registry import get_skill
 
     report, _ = trained
     before = get_skill("grasp")
@@ -164,12 +164,12 @@ def test_bad_skill_impl_specs_exit_2_and_change_nothing(trained, tmp_path):
 
 
 def test_a_learned_grasp_runs_through_the_registry_and_executor(trained, scripted_after):
-    from hw.sim.mujoco_robot import MujocoRobot
-    from robot.scene import default_scene
-    from skills.executor import execute
-    from skills.library.grasp import GraspParams
-    from skills.registry import get_skill
-    from skills.training.learned import apply_skill_impls
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.robot.scene import default_scene
+    from skillstack.skills.executor import execute
+    from skillstack.skills.library.grasp import GraspParams
+    from skillstack.skills.registry import get_skill
+    from skillstack.skills.training.learned import apply_skill_impls
 
     _, quick = trained
     runner = CliRunner()
@@ -195,8 +195,8 @@ def test_a_learned_grasp_runs_through_the_registry_and_executor(trained, scripte
 
 
 def test_eval_json_reports_both_implementations_on_held_out_seeds(trained):
-    from skills.training.collect import SEED_STRIDE
-    from skills.training.evaluate import EVAL_SEED_BASE, eval_seeds
+    from skillstack.skills.training.collect import SEED_STRIDE
+    from skillstack.skills.training.evaluate import EVAL_SEED_BASE, eval_seeds
 
     _, quick = trained
     runner = CliRunner()
@@ -229,8 +229,8 @@ def test_train_cli_refuses_cuda_without_it_and_other_skills(demos, tmp_path):
 def test_corrective_augmentation_matches_the_features_of_a_moved_hand(demos):
     from scipy.spatial.transform import Rotation
 
-    from skills.training.augment import SPREAD_STEPS, Corrective
-    from skills.training.features import FEATURE_NAMES, context_from_episode, features
+    from skillstack.skills.training.augment import SPREAD_STEPS, Corrective
+    from skillstack.skills.training.features import FEATURE_NAMES, context_from_episode, features
 
     episode = open_dataset(demos).episodes()[0]
     context = context_from_episode("grasp", episode)
@@ -260,7 +260,7 @@ def test_corrective_augmentation_matches_the_features_of_a_moved_hand(demos):
 
 
 def test_receding_execution_runs_a_chunk_before_predicting_again():
-    from skills.training.policy import ChunkExecutor
+    from skillstack.skills.training.policy import ChunkExecutor
 
     calls = []
 
@@ -280,8 +280,8 @@ def test_receding_execution_runs_a_chunk_before_predicting_again():
 
 
 def test_benchmark_workers_run_the_learned_implementation(trained):
-    from planners import bench
-    from skills.registry import get_skill
+    from skillstack.planners import bench
+    from skillstack.skills.registry import get_skill
 
     _, quick = trained
     before = type(get_skill("grasp")).__name__
@@ -294,7 +294,7 @@ def test_benchmark_workers_run_the_learned_implementation(trained):
 
 
 def test_random_starts_add_an_unrecorded_move_to_a_seeded_hand_pose():
-    from skills.training.collect import START_BOX, episode_setup
+    from skillstack.skills.training.collect import START_BOX, episode_setup
 
     plain = episode_setup("grasp", 5)
     moved = episode_setup("grasp", 5, random_starts=1.0)
@@ -309,8 +309,8 @@ def test_random_starts_add_an_unrecorded_move_to_a_seeded_hand_pose():
 def test_square_boxes_are_grasped_the_same_way_whatever_the_yaw_jitter():
     from types import SimpleNamespace
 
-    from skills.library.geometry import box_top_grasp, top_grasp
-    from skills.training.features import FEATURE_NAMES, CallContext, features
+    from skillstack.skills.library.geometry import box_top_grasp, top_grasp
+    from skillstack.skills.training.features import FEATURE_NAMES, CallContext, features
 
     # A cube at yaw ±0.1 mrad: the hand keeps its home yaw instead of turning ±90°.
     yaws = [box_top_grasp(0.05, 0.05, j)[1] for j in (-1e-4, 1e-4)]
@@ -334,9 +334,9 @@ def test_square_boxes_are_grasped_the_same_way_whatever_the_yaw_jitter():
 
 
 def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp_path):
-    from robot.scene import validate_scene
-    from skills.training.collect import collect
-    from skills.training.scenes import MIXED_VARIANTS, episode_setup, variant
+    from skillstack.robot.scene import validate_scene
+    from skillstack.skills.training.collect import collect
+    from skillstack.skills.training.scenes import MIXED_VARIANTS, episode_setup, variant
 
     seen = {}
     for seed in range(60):

@@ -11,10 +11,10 @@ from chat_server import (  # chat_server_fixture provides the `chat_server` fixt
     tool_calls,
 )
 
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.executive import run_instruction
-from planners.llm import LLMPlanner
-from planners.tasks import get_task
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.executive import run_instruction
+from skillstack.planners.llm import LLMPlanner
+from skillstack.planners.tasks import get_task
 
 TASK = get_task("cube_in_bowl")  # blue1, red1 and a bowl
 

@@ -21,12 +21,18 @@ from chat_server import (  # chat_server_fixture provides the `chat_server` fixt
     tool_calls,
 )
 
-from planners.llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, PLACEHOLDER_API_KEY, LLMPlanner
-from planners.types import PlanningError, PlanningRequest, SkillCall, StepRecord
-from planners.validator import validate_plan
-from skills.base import Failure
-from skills.registry import all_skills
-from skills.world import ObjectState, WorldState
+from skillstack.planners.llm import (
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_MODEL,
+    PLACEHOLDER_API_KEY,
+    LLMPlanner,
+)
+from skillstack.planners.types import PlanningError, PlanningRequest, SkillCall, StepRecord
+from skillstack.planners.validator import validate_plan
+from skillstack.skills.base import Failure
+from skillstack.skills.registry import all_skills
+from skillstack.skills.world import ObjectState, WorldState
 
 MODEL = "scripted-model"
 TIMEOUT_S = 1.0  # per request in these tests [s]

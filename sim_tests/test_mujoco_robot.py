@@ -6,10 +6,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from hw.robot import DeviceNotConnectedError, RobotError
-from hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
-from robot.scene import Scene, SceneObject, Table
-from robot.types import GripperCommand, JointCommand
+from skillstack.hw.robot import DeviceNotConnectedError, RobotError
+from skillstack.hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.robot.types import GripperCommand, JointCommand
 
 HOLD_DRIFT_TOL = 1e-4  # rad, gravity-compensated servo holding still for a second
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hw.sim.mujoco_robot import MujocoRobot
-from hw.sim.render import rendering_available
-from robot.camera import DEFAULT_CAMERAS, Intrinsics
-from robot.scene import default_scene, scene_from_dict
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.render import rendering_available
+from skillstack.robot.camera import DEFAULT_CAMERAS, Intrinsics
+from skillstack.robot.scene import default_scene, scene_from_dict
 
 OK, REASON = rendering_available()
 needs_gl = pytest.mark.skipif(not OK, reason=REASON)  # MuJoCo renders with OpenGL
@@ -48,7 +48,7 @@ def test_frame_shapes_and_depth_back_projection(robot):
 
 @needs_gl
 def test_detections_match_ground_truth(robot):
-    from skills.perceive import CameraPerception
+    from skillstack.skills.perceive import CameraPerception
 
     perception = CameraPerception(robot, cameras=("scene",))
     world = perception.observe()
@@ -65,8 +65,8 @@ def test_detections_match_ground_truth(robot):
 
 @needs_gl
 def test_unknown_camera_and_wrong_calibration_are_refused(robot):
-    from robot.perception.calibration_file import CameraCalibration
-    from skills.perceive import CameraPerception
+    from skillstack.robot.perception.calibration_file import CameraCalibration
+    from skillstack.skills.perceive import CameraPerception
 
     with pytest.raises(KeyError, match="cameras: scene, wrist"):
         robot.capture("nope")
@@ -79,8 +79,8 @@ def test_unknown_camera_and_wrong_calibration_are_refused(robot):
 
 @needs_gl
 def test_calibration_overrides_intrinsics_and_pose(robot):
-    from robot.perception.calibration_file import CameraCalibration
-    from skills.perceive import CameraPerception
+    from skillstack.robot.perception.calibration_file import CameraCalibration
+    from skillstack.skills.perceive import CameraPerception
 
     spec = DEFAULT_CAMERAS["scene"]
     shifted = spec.T_mount_camera().copy()
@@ -94,7 +94,7 @@ def test_calibration_overrides_intrinsics_and_pose(robot):
 @needs_gl
 def test_cube_on_plate_is_two_objects():
     """A cube resting on a plate is seen as a cube on a plate, not as one tall yellow bowl."""
-    from skills.perceive import CameraPerception
+    from skillstack.skills.perceive import CameraPerception
 
     objects = [
         {"name": "cube", "kind": "box", "color": "red", "size": [0.05, 0.05, 0.05],
@@ -112,7 +112,7 @@ def test_cube_on_plate_is_two_objects():
 
 def _write_calibration(path, width=None, height=None):
     """A calibration file for the scene camera as `skillstack calibrate` writes it."""
-    from robot.perception.calibration_file import CameraCalibration, save_calibration
+    from skillstack.robot.perception.calibration_file import CameraCalibration, save_calibration
 
     spec = DEFAULT_CAMERAS["scene"]
     intr = Intrinsics.from_fovy(width or spec.width, height or spec.height, spec.fovy_deg)
@@ -122,7 +122,7 @@ def _write_calibration(path, width=None, height=None):
 
 @needs_gl
 def test_run_with_camera_perception_and_calibration_succeeds(tmp_path):
-    from planners.cli import app
+    from skillstack.planners.cli import app
 
     calibration = _write_calibration(tmp_path / "calib.yaml")
     result = CliRunner().invoke(
@@ -145,8 +145,8 @@ def test_run_with_camera_perception_and_calibration_succeeds(tmp_path):
     ],
 )
 def test_bad_calibration_is_refused_before_anything_runs(tmp_path, args, message):
-    from planners.cli import app
-    from robot.perception.calibration_file import load_calibration, save_calibration
+    from skillstack.planners.cli import app
+    from skillstack.robot.perception.calibration_file import load_calibration, save_calibration
 
     files = {
         "missing": tmp_path / "nope.yaml",
@@ -176,8 +176,8 @@ def test_bad_calibration_is_refused_before_anything_runs(tmp_path, args, message
 
 def test_a_frame_showing_no_table_gives_no_detections():
     """A wrist camera looking past the table (nothing but far background) sees nothing."""
-    from robot.camera import RGBDFrame
-    from robot.perception.detect import detect
+    from skillstack.robot.camera import RGBDFrame
+    from skillstack.robot.perception.detect import detect
 
     spec = DEFAULT_CAMERAS["wrist"]
     empty = RGBDFrame(
@@ -196,8 +196,8 @@ def test_a_frame_showing_no_table_gives_no_detections():
 def test_pybullet_frames_give_detections_within_5mm():
     """PyBullet frames carry the arm's mask from the segmentation buffer; perception sees the
     default scene there as on MuJoCo (TinyRenderer: no OpenGL needed)."""
-    from hw.sim.pybullet_robot import PybulletRobot
-    from skills.perceive import CameraPerception
+    from skillstack.hw.sim.pybullet_robot import PybulletRobot
+    from skillstack.skills.perceive import CameraPerception
 
     with PybulletRobot(default_scene()) as robot:
         frame = robot.capture("scene")
@@ -213,7 +213,7 @@ def test_pybullet_frames_give_detections_within_5mm():
 
 
 def test_unknown_perception_is_refused():
-    from planners.cli import app
+    from skillstack.planners.cli import app
 
     result = CliRunner().invoke(app, ["run", "pick up the cube", "--perception", "lidar"])
     assert result.exit_code == 2 and "unknown perception 'lidar'" in result.output

@@ -6,15 +6,15 @@ import time
 
 import pytest
 
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.executive import run_instruction
-from planners.language import InstructionError, parse_instruction
-from planners.symbolic import SymbolicPlanner
-from planners.tasks import TASKS, get_task
-from planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall
-from planners.validator import rollout, validate_plan
-from skills.registry import all_skills
-from skills.world import ObjectState, WorldState, observe
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.executive import run_instruction
+from skillstack.planners.language import InstructionError, parse_instruction
+from skillstack.planners.symbolic import SymbolicPlanner
+from skillstack.planners.tasks import TASKS, get_task
+from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall
+from skillstack.planners.validator import rollout, validate_plan
+from skillstack.skills.registry import all_skills
+from skillstack.skills.world import ObjectState, WorldState, observe
 
 PLANNING_BUDGET_MS = 20.0
 
@@ -259,7 +259,7 @@ def test_the_suite_has_twenty_valid_tasks():
 
 @pytest.mark.parametrize("name", ["pour_then_plate", "stack_three_largest_bottom"])
 def test_tasks_end_to_end(name):
-    from planners.bench import run_task
+    from skillstack.planners.bench import run_task
 
     run = run_task(name, seed=2)
     assert run.success, (run.error, run.unmet)

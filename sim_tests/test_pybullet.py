@@ -12,15 +12,15 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from hw.robot import DeviceNotConnectedError
-from hw.sim.pybullet_robot import PybulletRobot
-from hw.sim.truth import BACKENDS, SimTruth, SimulationDiverged, make_sim
-from robot.scene import Scene, SceneObject, Table, default_scene
-from robot.types import GripperCommand, JointCommand
-from skills.bench import run_episode
-from skills.executor import execute
-from skills.registry import get_skill
-from skills.world import observe
+from skillstack.hw.robot import DeviceNotConnectedError
+from skillstack.hw.sim.pybullet_robot import PybulletRobot
+from skillstack.hw.sim.truth import BACKENDS, SimTruth, SimulationDiverged, make_sim
+from skillstack.robot.scene import Scene, SceneObject, Table, default_scene
+from skillstack.robot.types import GripperCommand, JointCommand
+from skillstack.skills.bench import run_episode
+from skillstack.skills.executor import execute
+from skillstack.skills.registry import get_skill
+from skillstack.skills.world import observe
 
 CENTROID_TOL = 0.003  # m, back-projected top face vs true object centre
 SURFACE_TOL = 0.003  # m, every back-projected object pixel vs the object's box
@@ -90,7 +90,7 @@ def test_command_modes_gripper_speed_and_reset():
 
 
 def test_the_pybullet_backend_passes_the_hal_conformance_suite():
-    from hw.conformance import run_conformance
+    from skillstack.hw.conformance import run_conformance
 
     with PybulletRobot(_cube_scene()) as robot:
         results = run_conformance(robot, log=lambda line: None)
@@ -109,9 +109,9 @@ def test_divergence_is_reported_not_hidden():
 
 
 def test_clearance_matches_mujoco_and_leaves_the_arm_alone():
-    from robot.ik_solve import solve_ik
-    from robot.kinematics import KinematicModel
-    from robot.types import Pose
+    from skillstack.robot.ik_solve import solve_ik
+    from skillstack.robot.kinematics import KinematicModel
+    from skillstack.robot.types import Pose
 
     scene = _cube_scene()
     with make_sim("mujoco", scene) as mj, PybulletRobot(scene) as robot:
@@ -153,7 +153,7 @@ def test_depth_back_projects_onto_the_object(camera):
 
 
 def test_video_is_written_with_the_caption(tmp_path):
-    from hw.sim.pybullet_camera import PybulletVideoRecorder
+    from skillstack.hw.sim.pybullet_camera import PybulletVideoRecorder
 
     path = tmp_path / "clip.mp4"
     with PybulletRobot(_cube_scene()) as robot:

@@ -22,7 +22,7 @@ def test_the_tap_skill_example_is_complete_and_runs(capsys):
     exec(compile(skill_code + run_code, "README.md", "exec", dont_inherit=True), namespace)
     out = capsys.readouterr().out
     assert "'success': True" in out and "'skill': 'tap'" in out
-    from skills.registry import all_skills
+    from skillstack.skills.registry import all_skills
 
     assert "tap" in all_skills()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.sim import render
+from skillstack.hw.sim import render
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_reason_names_packages_when_gl_is_disabled():
     # A child process, because mujoco fixes its GL backend at import time.
     code = textwrap.dedent(
         """
-        from hw.sim.render import rendering_available
+        from skillstack.hw.sim.render import rendering_available
         ok, reason = rendering_available()
         print(ok)
         print(reason)

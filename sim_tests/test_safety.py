@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from robot.arms import get_arm
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig, SafetyFilter, Workspace
-from robot.trajectory import min_jerk
-from robot.types import JointCommand, RobotState
+from skillstack.robot.arms import get_arm
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig, SafetyFilter, Workspace
+from skillstack.robot.trajectory import min_jerk
+from skillstack.robot.types import JointCommand, RobotState
 
 ARM = get_arm("panda")
 CAPS = ARM.capabilities

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robot.scene import (
+from skillstack.robot.scene import (
     COLORS,
     KINDS,
     ReachLimits,

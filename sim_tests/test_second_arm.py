@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.conformance import CHECKS, run_conformance
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.arms import ARMS, get_arm, xarm6
-from robot.ik_solve import solve_ik
-from robot.kinematics import KinematicModel
-from robot.scene import default_scene
-from robot.types import GripperCommand
-from skills import bench
-from skills.executor import execute
-from skills.registry import get_skill
+from skillstack.hw.conformance import CHECKS, run_conformance
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.arms import ARMS, get_arm, xarm6
+from skillstack.robot.ik_solve import solve_ik
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.scene import default_scene
+from skillstack.robot.types import GripperCommand
+from skillstack.skills import bench
+from skillstack.skills.executor import execute
+from skillstack.skills.registry import get_skill
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_passes_the_hal_conformance_suite():
 
 def test_unknown_arm_is_a_clear_error_and_nothing_runs():
     proc = subprocess.run(
-        [sys.executable, "-m", "planners.cli", "do", "home", "--arm", "ur5", "--json"],
+        [sys.executable, "-m", "skillstack", "do", "home", "--arm", "ur5", "--json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,19 +17,24 @@ import numpy as np
 import pytest
 import zmq
 
-from hw.drivers import DriverConnectionError
-from hw.robot import RobotError
-from hw.server import free_port_pair
-from hw.server.client import RemoteError, RobotClient, ServerLost
-from hw.server.jobs import JobHooks
-from hw.server.protocol import ERROR_CODES, pack, unpack
-from hw.server.server import MAILBOX_TIMEOUT, PROTECTIVE_MESSAGE, RobotServer, ServerConfig
-from hw.sim.mujoco_robot import MujocoRobot
-from planners.executive import run_instruction
-from planners.symbolic import SymbolicPlanner
-from robot.scene import Scene, SceneObject, Table
-from skills.base import Failure
-from skills.jobs import RemoteArm, SkillJobs
+from skillstack.hw.drivers import DriverConnectionError
+from skillstack.hw.robot import RobotError
+from skillstack.hw.server import free_port_pair
+from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
+from skillstack.hw.server.jobs import JobHooks
+from skillstack.hw.server.protocol import ERROR_CODES, pack, unpack
+from skillstack.hw.server.server import (
+    MAILBOX_TIMEOUT,
+    PROTECTIVE_MESSAGE,
+    RobotServer,
+    ServerConfig,
+)
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.planners.executive import run_instruction
+from skillstack.planners.symbolic import SymbolicPlanner
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.skills.base import Failure
+from skillstack.skills.jobs import RemoteArm, SkillJobs
 
 ROOT = Path(__file__).resolve().parents[1]
 STILL = 0.02  # rad/s: an arm slower than this is holding still
@@ -197,7 +202,7 @@ def test_silence_mid_skill_is_a_protective_stop_that_hello_clears(server):
 
 CLIENT_SCRIPT = textwrap.dedent("""
     import sys, time
-    from hw.server.client import RobotClient
+    from skillstack.hw.server.client import RobotClient
     client = RobotClient(sys.argv[1])
     client.connect()
     target = {"position": [0.35, -0.25, 0.35], "speed": 0.1}
@@ -233,9 +238,9 @@ def test_a_client_killed_mid_skill_leaves_the_arm_stopped(server):
 
 SERVER_SCRIPT = textwrap.dedent("""
     import sys, time
-    from hw.server.server import RobotServer, ServerConfig
-    from hw.sim.mujoco_robot import MujocoRobot
-    from skills.jobs import SkillJobs
+    from skillstack.hw.server.server import RobotServer, ServerConfig
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.skills.jobs import SkillJobs
     jobs = SkillJobs()
     config = ServerConfig(port=int(sys.argv[1]))
     srv = RobotServer(MujocoRobot(), config, run_skill=jobs.run, observe=jobs.observe)
@@ -294,8 +299,8 @@ def test_estop_latches_and_stops_commanding_motion_at_once(server):
 
 
 def test_the_conformance_suite_passes_over_loopback(server):
-    from hw.conformance import run_conformance
-    from hw.server.client import RemoteRobot
+    from skillstack.hw.conformance import run_conformance
+    from skillstack.hw.server.client import RemoteRobot
 
     results = run_conformance(RemoteRobot(address(server)), log=None)
     failed = [(r.name, r.detail) for r in results if not r.passed and not r.skipped]

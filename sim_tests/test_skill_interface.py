@@ -7,10 +7,10 @@ import dataclasses
 import jsonschema
 import pytest
 
-from skills.base import Skill
-from skills.params import ParameterError, parse, schema
-from skills.registry import all_skills, get_skill, schemas
-from skills.world import ObjectState, WorldState
+from skillstack.skills.base import Skill
+from skillstack.skills.params import ParameterError, parse, schema
+from skillstack.skills.registry import all_skills, get_skill, schemas
+from skillstack.skills.world import ObjectState, WorldState
 
 EXPECTED = {"grasp", "place", "pour", "push", "move_to", "release", "home"}
 

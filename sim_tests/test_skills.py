@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.scene import Scene, SceneObject, Table, default_scene
-from skills.base import Failure
-from skills.executor import execute
-from skills.registry import get_skill
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.scene import Scene, SceneObject, Table, default_scene
+from skillstack.skills.base import Failure
+from skillstack.skills.executor import execute
+from skillstack.skills.registry import get_skill
 
 
 def scene(*objects: SceneObject) -> Scene:
@@ -247,7 +247,7 @@ def test_timeout():
 
 
 def test_same_seed_same_outcome():
-    from skills.bench import run_episode
+    from skillstack.skills.bench import run_episode
 
     a, b = run_episode("push", 7), run_episode("push", 7)
     assert a.metrics == b.metrics and a.success == b.success

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from quaternions import angle_between, axis_angle_quat, quat_mul
 
-from hw.sim.mujoco_robot import MujocoRobot
-from hw.sim.tour import Mover, pick_and_shake, run_tour
-from robot.safety import SafetyConfig, Workspace
-from robot.scene import Scene, SceneObject, Table
-from robot.types import JointCommand
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.tour import Mover, pick_and_shake, run_tour
+from skillstack.robot.safety import SafetyConfig, Workspace
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.robot.types import JointCommand
 
 FINAL_POSITION_TOL = 0.002  # m, point-to-point moves must end this close
 FINAL_ANGLE_TOL = np.radians(1.0)  # rad
@@ -68,9 +68,9 @@ def test_tracking_error_measured_against_ground_truth_during_motion():
             motion_target = mover_motion.sample.position
             worst = max(worst, float(np.linalg.norm(robot.ee_pose().position - motion_target)))
 
-        from robot.loop import ControlLoop
-        from robot.motion import CartesianMotion
-        from robot.types import Pose
+        from skillstack.robot.loop import ControlLoop
+        from skillstack.robot.motion import CartesianMotion
+        from skillstack.robot.types import Pose
 
         goal = Pose(np.array([0.45, -0.25, 0.15]), mover.down)
         mover_motion = CartesianMotion(

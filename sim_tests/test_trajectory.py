@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from quaternions import angle_between, axis_angle_quat, quat_conj, quat_mul, quat_to_rotvec
 
-from robot.trajectory import (
+from skillstack.robot.trajectory import (
     DEFAULT_MAX_ANGULAR_SPEED,
     DEFAULT_MAX_LINEAR_SPEED,
     MIN_DURATION,
@@ -19,7 +19,7 @@ from robot.trajectory import (
     TrajectorySample,
     min_jerk,
 )
-from robot.types import Pose
+from skillstack.robot.types import Pose
 
 DOWN = (0.0, 1.0, 0.0, 0.0)  # gripper pointing down: 180 deg about x
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hw.robot import Robot
-from skills.base import SkillResult
-from skills.executor import execute
-from skills.registry import get_skill
-from skills.world import WorldState
-from skills.world_model import WorldModel, default_world
+from skillstack.hw.robot import Robot
+from skillstack.skills.base import SkillResult
+from skillstack.skills.executor import execute
+from skillstack.skills.registry import get_skill
+from skillstack.skills.world import WorldState
+from skillstack.skills.world_model import WorldModel, default_world
 
 
 class Arm(Protocol):

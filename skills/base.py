@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
-from skills.params import ObjectName, parse, schema
-from skills.world import Predicate, WorldState
+from skillstack.skills.params import ObjectName, parse, schema
+from skillstack.skills.world import Predicate, WorldState
 
 
 class Failure(str, Enum):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.scene import COLORS, Scene, SceneObject, Table, validate_scene
+from skillstack.robot.scene import COLORS, Scene, SceneObject, Table, validate_scene
 
 EPISODE_SKILLS = ("grasp", "place", "pour", "push", "move_to", "home", "release")
 Z95 = 1.959963984540054
@@ -226,9 +226,9 @@ def episode_setup(skill: str, seed: int) -> tuple[Scene, list[tuple[str, dict]],
 
 def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoco") -> Episode:
     """One seeded episode of ``skill`` on ``arm`` in ``backend`` (in a worker process)."""
-    from hw.sim.truth import make_sim
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.hw.sim.truth import make_sim
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     scene, setup, params = episode_setup(skill, seed)
     with make_sim(backend, scene, arm=arm) as robot:
@@ -261,10 +261,10 @@ def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoc
 
 def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tuple[bool, str]:
     """Call ``skill`` with a violated precondition; True if refused with no motion at all."""
-    from hw.sim.truth import make_sim
-    from robot.scene import default_scene
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.hw.sim.truth import make_sim
+    from skillstack.robot.scene import default_scene
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     calls = {
         "grasp": ({"object": "cube"}, [("grasp", {"object": "cube"})]),  # already holding
@@ -362,8 +362,8 @@ def run(
     skill_impls: list[str] | None = None,
 ) -> dict:
     """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result."""
-    from hw.sim.truth import BACKENDS
-    from robot.arms import get_arm
+    from skillstack.hw.sim.truth import BACKENDS
+    from skillstack.robot.arms import get_arm
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
     if backend not in BACKENDS:
@@ -379,7 +379,7 @@ def run(
     results: list[Episode] = []
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
     total = len(args) + len(refusal_names)
-    from skills.training.workers import worker_pool_options
+    from skillstack.skills.training.workers import worker_pool_options
 
     init = worker_pool_options(skill_impls)
     with ProcessPoolExecutor(max_workers=jobs, **init) as pool:

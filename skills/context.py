@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from hw.robot import Robot, RobotError
-from robot.ik_solve import solve_ik
-from robot.kinematics import KinematicModel
-from robot.types import Pose
-from skills.base import Failure, SkillFailure
-from skills.world_model import WorldModel, default_world
+from skillstack.hw.robot import Robot, RobotError
+from skillstack.robot.ik_solve import solve_ik
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.types import Pose
+from skillstack.skills.base import Failure, SkillFailure
+from skillstack.skills.world_model import WorldModel, default_world
 
 
 @dataclass

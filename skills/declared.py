@@ -32,14 +32,14 @@ import math
 import mujoco
 import numpy as np
 
-from hw.robot import Robot, RobotError
-from robot.kinematics import KinematicModel
-from robot.scene import Scene
-from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
-from robot.types import Pose, RobotState
-from skills.twin import Twin
-from skills.world import ObjectState, WorldState
-from skills.world_model import WorldSource
+from skillstack.hw.robot import Robot, RobotError
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.scene import Scene
+from skillstack.robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
+from skillstack.robot.types import Pose, RobotState
+from skillstack.skills.twin import Twin
+from skillstack.skills.world import ObjectState, WorldState
+from skillstack.skills.world_model import WorldSource
 
 LOST_WIDTH = 0.004  # m, fingers closed narrower than this hold nothing
 SUPPORT_TOLERANCE = 0.01  # m, a support may be this far above a released object's bottom

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hw.robot import Robot
-from hw.sim.truth import SimulationDiverged
-from robot.loop import ControlLoop
-from skills.base import Failure, Skill, SkillFailure, SkillResult
-from skills.context import Context
-from skills.guards import NoCollision
-from skills.params import ParameterError
-from skills.program import Program
-from skills.world_model import WorldModel, default_world
+from skillstack.hw.robot import Robot
+from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.robot.loop import ControlLoop
+from skillstack.skills.base import Failure, Skill, SkillFailure, SkillResult
+from skillstack.skills.context import Context
+from skillstack.skills.guards import NoCollision
+from skillstack.skills.params import ParameterError
+from skillstack.skills.program import Program
+from skillstack.skills.world_model import WorldModel, default_world
 
 REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")
 

@@ -10,9 +10,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from robot.types import RobotState
-from skills.base import Failure, SkillFailure
-from skills.context import Context
+from skillstack.robot.types import RobotState
+from skillstack.skills.base import Failure, SkillFailure
+from skillstack.skills.context import Context
 
 
 class Guard(ABC):

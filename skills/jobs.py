@@ -23,15 +23,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from hw.robot import Robot
-from hw.server.client import RemoteError, RobotClient
-from hw.server.jobs import JobHooks, UnknownSkill
-from skills.base import Failure, SkillResult, result_from_dict
-from skills.executor import execute
-from skills.program import Program
-from skills.registry import get_skill
-from skills.world import WorldState
-from skills.world_model import WorldModel, default_world
+from skillstack.hw.robot import Robot
+from skillstack.hw.server.client import RemoteError, RobotClient
+from skillstack.hw.server.jobs import JobHooks, UnknownSkill
+from skillstack.skills.base import Failure, SkillResult, result_from_dict
+from skillstack.skills.executor import execute
+from skillstack.skills.program import Program
+from skillstack.skills.registry import get_skill
+from skillstack.skills.world import WorldState
+from skillstack.skills.world_model import WorldModel, default_world
 
 log = logging.getLogger("skillstack.jobs")
 

@@ -19,8 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from hw.sim.truth import BACKENDS
-from skills.bench import EPISODE_SKILLS, Episode, _episode_args, _summarise, run_episode
+from skillstack.hw.sim.truth import BACKENDS
+from skillstack.skills.bench import EPISODE_SKILLS, Episode, _episode_args, _summarise, run_episode
 
 PARITY_SKILLS = ("grasp", "place", "pour", "push")
 TARGET_POINTS = 5.0  # percentage points, the issue's parity target
@@ -28,9 +28,9 @@ TARGET_POINTS = 5.0  # percentage points, the issue's parity target
 
 def tracking(backend: str) -> dict:
     """Tour tracking errors (mm) in ``backend`` on the default scene (in a worker process)."""
-    from hw.sim.tour import run_tour
-    from hw.sim.truth import make_sim
-    from robot.scene import default_scene
+    from skillstack.hw.sim.tour import run_tour
+    from skillstack.hw.sim.truth import make_sim
+    from skillstack.robot.scene import default_scene
 
     with make_sim(backend, default_scene()) as robot:
         legs = run_tour(robot)

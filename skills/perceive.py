@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robot.perception.detect import Detection, FrameDetections, detect
-from robot.perception.match import Declared, apply_calibration, check_calibrations, match
-from robot.scene import COLORS, PARTICLE_RADIUS
-from skills.arm import LocalArm
-from skills.library.geometry import top_grasp
-from skills.world import ObjectState, WorldState
-from skills.world_model import SimWorld, WorldSource
+from skillstack.robot.perception.detect import Detection, FrameDetections, detect
+from skillstack.robot.perception.match import Declared, apply_calibration, check_calibrations, match
+from skillstack.robot.scene import COLORS, PARTICLE_RADIUS
+from skillstack.skills.arm import LocalArm
+from skillstack.skills.library.geometry import top_grasp
+from skillstack.skills.world import ObjectState, WorldState
+from skillstack.skills.world_model import SimWorld, WorldSource
 
 PARTICLE_COLOR = (0.45, 0.25, 0.1)  # rgb of `contents` particles in the simulators
 PARTICLE_KEY = "_particle"  # palette entry of particles (not a colour name objects use)
@@ -308,8 +308,8 @@ class PerceivingArm(LocalArm):
 
     def execute(self, skill: str, params: dict):
         """Run a skill whose checks, planning and verification see the perceived world."""
-        from skills.executor import execute
-        from skills.registry import get_skill
+        from skillstack.skills.executor import execute
+        from skillstack.skills.registry import get_skill
 
         recorder = getattr(self.robot, "recorder", None)
         if recorder is not None and hasattr(recorder, "set_caption"):

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from robot.motion import CartesianMotion, JointMotion
-from robot.types import GripperCommand, JointCommand, Pose, RobotState
-from skills.base import Failure, SkillFailure
-from skills.context import Context
-from skills.guards import Guard
+from skillstack.robot.motion import CartesianMotion, JointMotion
+from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
+from skillstack.skills.base import Failure, SkillFailure
+from skillstack.skills.context import Context
+from skillstack.skills.guards import Guard
 
 GUARD_PERIOD = 20  # ticks between guard evaluations (50 Hz at 1 kHz)
 REACH_TOLERANCE = 0.005  # m, a move whose commanded pose ends further away is unreachable

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skills.base import Skill
+from skillstack.skills.base import Skill
 
 _SKILLS: dict[str, Skill] = {}
 
@@ -59,4 +59,4 @@ def schemas() -> list[dict[str, Any]]:
 
 
 def _load_library() -> None:
-    import skills.library  # noqa: F401  (registers the scripted skills)
+    import skillstack.skills.library  # noqa: F401  (registers the scripted skills)

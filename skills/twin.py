@@ -12,10 +12,10 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.arms import Arm
-from robot.scene import COLORS, Scene, SceneError, SceneObject, Table, validate_scene
-from skills.world import WorldState
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.arms import Arm
+from skillstack.robot.scene import COLORS, Scene, SceneError, SceneObject, Table, validate_scene
+from skillstack.skills.world import WorldState
 
 PARKED = np.array([0.0, 0.0, -100.0])  # m, where objects a query ignores are moved
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from hw.sim.truth import SimTruth
-from robot.scene import PARTICLE_RADIUS
-from robot.scene.model import CONTAINER_WALL as CUP_WALL
+from skillstack.hw.sim.truth import SimTruth
+from skillstack.robot.scene import PARTICLE_RADIUS
+from skillstack.robot.scene.model import CONTAINER_WALL as CUP_WALL
 
 ON_TOLERANCE = 0.015  # m, gap between x's bottom and y's top still counted as "on"
 TABLE_TOLERANCE = 0.01  # m, bottom this close to z = 0 counts as "on the table"

@@ -22,10 +22,10 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from hw.robot import Robot, RobotError
-from hw.sim.truth import SimTruth
-from robot.types import Pose, RobotState
-from skills.world import WorldState, observe
+from skillstack.hw.robot import Robot, RobotError
+from skillstack.hw.sim.truth import SimTruth
+from skillstack.robot.types import Pose, RobotState
+from skillstack.skills.world import WorldState, observe
 
 WorldSource = Literal["sim", "declared", "camera"]
 WORLD_SOURCES: tuple[WorldSource, ...] = ("sim", "declared", "camera")

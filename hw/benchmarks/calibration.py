@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.sim.calibration_synth import CHARUCO, CHESSBOARD, generate
-from robot.perception.calibration import calibrate_intrinsics, pose_error
-from robot.perception.calibration_data import hand_eye_from_folder, load_images
+from skillstack.hw.sim.calibration_synth import CHARUCO, CHESSBOARD, generate
+from skillstack.robot.perception.calibration import calibrate_intrinsics, pose_error
+from skillstack.robot.perception.calibration_data import hand_eye_from_folder, load_images
 
 CAMERAS = ("scene", "wrist")
 VIEWS = 15

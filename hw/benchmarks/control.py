@@ -15,12 +15,12 @@ import time
 import mujoco
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.kinematics import KinematicModel
-from robot.loop import ControlLoop
-from robot.motion import CartesianMotion
-from robot.scene import Scene, SceneObject, Table
-from robot.types import Pose
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.loop import ControlLoop
+from skillstack.robot.motion import CartesianMotion
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.robot.types import Pose
 
 # A square in a horizontal plane above the table, visited at the default 0.25 m/s peak speed.
 WAYPOINTS = ((0.55, 0.15, 0.25), (0.55, -0.15, 0.25), (0.40, -0.15, 0.15), (0.40, 0.15, 0.15))

@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from hw.benchmarks.control import bench_scene
-from hw.server import free_port_pair
-from hw.server.client import RobotClient
-from hw.server.jobs import SkillRunner, WorldObserver
-from hw.server.server import RobotServer, ServerConfig
-from hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.benchmarks.control import bench_scene
+from skillstack.hw.server import free_port_pair
+from skillstack.hw.server.client import RobotClient
+from skillstack.hw.server.jobs import SkillRunner, WorldObserver
+from skillstack.hw.server.server import RobotServer, ServerConfig
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
 
 MOVE = {"position": [0.35, 0.25, 0.35], "speed": 0.15}
 BACK = {"position": [0.45, -0.2, 0.3], "speed": 0.15}

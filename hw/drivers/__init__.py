@@ -28,7 +28,7 @@ between our ticks) and cites the source of its limits. Every driver
 
 Use::
 
-    from hw.drivers import make_driver, parse_driver_options
+    from skillstack.hw.drivers import make_driver, parse_driver_options
 
     with make_driver("ur", "192.168.1.10", model="ur5e") as robot:
         state = robot.read()
@@ -49,10 +49,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hw.robot import DeviceNotConnectedError, Robot, RobotError
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig
-from robot.types import Capabilities
+from skillstack.hw.robot import DeviceNotConnectedError, Robot, RobotError
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.types import Capabilities
 
 SPIN_S = 2e-4  # s, the last stretch of each tick is spent polling the clock, not sleeping
 STOP_SETTLE_TIMEOUT_S = 2.0  # s, longest a stop() waits for the arm to come to rest
@@ -332,9 +332,9 @@ class DriverRobot(Robot):
 def _registry() -> dict[str, type[DriverRobot]]:
     # The driver modules import this package's base classes, so they are imported here,
     # after those exist. They import no SDK at module level: this costs no vendor package.
-    from hw.drivers.franka import FrankaRobot
-    from hw.drivers.ur import URRobot
-    from hw.drivers.xarm import XArmRobot
+    from skillstack.hw.drivers.franka import FrankaRobot
+    from skillstack.hw.drivers.ur import URRobot
+    from skillstack.hw.drivers.xarm import XArmRobot
 
     return {"franka": FrankaRobot, "ur": URRobot, "xarm": XArmRobot}
 

@@ -95,7 +95,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hw.drivers import (
+from skillstack.hw.drivers import (
     FLAG_OPTION,
     DriverConnectionError,
     DriverRobot,
@@ -104,11 +104,11 @@ from hw.drivers import (
     number_option,
     option_table,
 )
-from hw.robot import RobotError
-from robot.arms import get_arm, panda
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig
-from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+from skillstack.hw.robot import RobotError
+from skillstack.robot.arms import get_arm, panda
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
 
 FCI_RATE_HZ = 1000.0  # Hz, libfranka's real-time loop (run by franky, not by Python)
 DEFAULT_CONTROL_RATE_HZ = 100.0  # Hz, rate at which this adapter streams motion targets

@@ -47,10 +47,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.drivers import DriverRobot, choice_option, import_sdk, number_option, option_table
-from hw.robot import RobotError
-from robot.safety import SafetyConfig
-from robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+from skillstack.hw.drivers import (
+    DriverRobot,
+    choice_option,
+    import_sdk,
+    number_option,
+    option_table,
+)
+from skillstack.hw.robot import RobotError
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
 
 CONTROL_RATE_HZ = 500.0  # Hz, e-Series controller and RTDE rate
 SERVO_LOOKAHEAD_S = 0.1  # s, servoJ lookahead_time (ur_rtde accepts 0.03-0.2)

@@ -56,7 +56,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hw.drivers import (
+from skillstack.hw.drivers import (
     FLAG_OPTION,
     DriverRobot,
     choice_option,
@@ -64,11 +64,17 @@ from hw.drivers import (
     number_option,
     option_table,
 )
-from hw.robot import RobotError
-from robot.arms import ARMS, get_arm
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig
-from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
+from skillstack.hw.robot import RobotError
+from skillstack.robot.arms import ARMS, get_arm
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.types import (
+    Capabilities,
+    GripperCommand,
+    GripperSpec,
+    JointCommand,
+    RobotState,
+)
 
 DEFAULT_CONTROL_RATE_HZ = 100.0  # Hz, servo-mode command rate
 MAX_CONTROL_RATE_HZ = 250.0  # Hz, the most UFACTORY suggests for servo mode and state reads

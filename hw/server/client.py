@@ -19,9 +19,15 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hw.robot import Robot
-from hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
-from robot.types import Capabilities, GripperCommand, GripperSpec, JointCommand, RobotState
+from skillstack.hw.robot import Robot
+from skillstack.hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
+from skillstack.robot.types import (
+    Capabilities,
+    GripperCommand,
+    GripperSpec,
+    JointCommand,
+    RobotState,
+)
 
 HEARTBEAT_PERIOD = 0.02  # s, five heartbeats per default 100 ms timeout
 POLL_PERIOD = 0.02  # s between job-status polls

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hw.robot import Robot
-from robot.types import JointCommand, RobotState
+from skillstack.hw.robot import Robot
+from skillstack.robot.types import JointCommand, RobotState
 
 
 class UnknownSkill(LookupError):

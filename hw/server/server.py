@@ -43,11 +43,17 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hw.robot import Robot, RobotError
-from hw.server.jobs import JobHooks, SkillRunner, UnknownSkill, WorldObserver
-from hw.server.protocol import TELEMETRY_TOPIC, ProtocolError, pack, parse_request, unpack
-from robot.loop import ControlLoop
-from robot.types import GripperCommand, JointCommand, RobotState
+from skillstack.hw.robot import Robot, RobotError
+from skillstack.hw.server.jobs import JobHooks, SkillRunner, UnknownSkill, WorldObserver
+from skillstack.hw.server.protocol import (
+    TELEMETRY_TOPIC,
+    ProtocolError,
+    pack,
+    parse_request,
+    unpack,
+)
+from skillstack.robot.loop import ControlLoop
+from skillstack.robot.types import GripperCommand, JointCommand, RobotState
 
 log = logging.getLogger("skillstack.server")
 

@@ -7,7 +7,7 @@ headless machines. See :func:`hw.sim.render.configure_gl`.
 """
 
 try:
-    from hw.sim.render import configure_gl as _configure_gl
+    from skillstack.hw.sim.render import configure_gl as _configure_gl
 
     _configure_gl()
 except Exception:  # pragma: no cover - rendering is optional; never break the import

@@ -32,13 +32,13 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hw.sim.render import RenderUnavailable, rendering_available
-from robot.arms import get_arm
-from robot.camera import DEFAULT_CAMERAS, CameraSpec, Intrinsics, look_at
-from robot.ik_solve import solve_ik
-from robot.kinematics import KinematicModel
-from robot.perception.calibration import CharucoSpec, ChessboardSpec
-from robot.types import Pose
+from skillstack.hw.sim.render import RenderUnavailable, rendering_available
+from skillstack.robot.arms import get_arm
+from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, Intrinsics, look_at
+from skillstack.robot.ik_solve import solve_ik
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.perception.calibration import CharucoSpec, ChessboardSpec
+from skillstack.robot.types import Pose
 
 CHESSBOARD = ChessboardSpec(9, 6, 0.025)
 CHARUCO = CharucoSpec()

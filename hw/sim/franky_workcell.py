@@ -64,11 +64,11 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from hw.sim import mujoco_scene
-from hw.sim.truth import PARTICLE_PREFIX
-from robot.arms import panda
-from robot.scene import Scene, SceneObject, Table
-from robot.types import Pose
+from skillstack.hw.sim import mujoco_scene
+from skillstack.hw.sim.truth import PARTICLE_PREFIX
+from skillstack.robot.arms import panda
+from skillstack.robot.scene import Scene, SceneObject, Table
+from skillstack.robot.types import Pose
 
 INSTALL_HINT = "pip install franky-sim franky-control"
 DEFAULT_HOST = "127.0.0.1"

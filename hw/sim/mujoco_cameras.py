@@ -21,8 +21,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from hw.sim.render import RenderUnavailable, rendering_available
-from robot.camera import CameraSpec, Intrinsics, RGBDFrame
+from skillstack.hw.sim.render import RenderUnavailable, rendering_available
+from skillstack.robot.camera import CameraSpec, Intrinsics, RGBDFrame
 
 # OpenCV camera axes expressed in MuJoCo camera axes (and back): a rotation of pi about x.
 CV_FROM_MJ = np.diag([1.0, -1.0, -1.0])

@@ -21,17 +21,17 @@ import math
 import mujoco
 import numpy as np
 
-from hw.robot import Robot as _Robot
-from hw.sim.mujoco_cameras import CameraRig
-from hw.sim.mujoco_scene import build_model, control_timing
-from hw.sim.mujoco_truth import MujocoTruth
-from hw.sim.truth import SimulationDiverged
-from robot.arms import Arm, get_arm
-from robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig
-from robot.scene import Scene, default_scene
-from robot.types import GripperCommand, JointCommand, Pose, RobotState
+from skillstack.hw.robot import Robot as _Robot
+from skillstack.hw.sim.mujoco_cameras import CameraRig
+from skillstack.hw.sim.mujoco_scene import build_model, control_timing
+from skillstack.hw.sim.mujoco_truth import MujocoTruth
+from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.robot.arms import Arm, get_arm
+from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.scene import Scene, default_scene
+from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 
 __all__ = ["MujocoRobot", "SimulationDiverged"]
 
@@ -222,7 +222,7 @@ class MujocoRobot(MujocoTruth, _Robot):
     # -- internals -------------------------------------------------------------------------------
     def _require(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
         if self.model is None or self.data is None:
-            from hw.robot import DeviceNotConnectedError
+            from skillstack.hw.robot import DeviceNotConnectedError
 
             raise DeviceNotConnectedError("MujocoRobot: call connect() (or use `with`) first")
         return self.model, self.data

@@ -18,14 +18,14 @@ import math
 import mujoco
 import numpy as np
 
-from hw.sim.mujoco_cameras import add_cameras
-from hw.sim.truth import PARTICLE_PREFIX
-from robot.arms import Arm
-from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
-from robot.camera import DEFAULT_CAMERAS
-from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
-from robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
-from robot.types import Capabilities
+from skillstack.hw.sim.mujoco_cameras import add_cameras
+from skillstack.hw.sim.truth import PARTICLE_PREFIX
+from skillstack.robot.arms import Arm
+from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
+from skillstack.robot.camera import DEFAULT_CAMERAS
+from skillstack.robot.scene import PARTICLE_RADIUS, Scene, SceneObject
+from skillstack.robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
+from skillstack.robot.types import Capabilities
 
 PHYSICS_DT = 0.001  # s
 

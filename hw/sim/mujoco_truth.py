@@ -11,8 +11,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from hw.sim.truth import PARTICLE_PREFIX
-from robot.arms.common import COLLIDE_ROBOT
+from skillstack.hw.sim.truth import PARTICLE_PREFIX
+from skillstack.robot.arms.common import COLLIDE_ROBOT
 
 
 class _Ids:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pybullet as pb
 
-from hw.sim.render import (
+from skillstack.hw.sim.render import (
     DEFAULT_AZIMUTH_DEG,
     DEFAULT_DISTANCE_M,
     DEFAULT_ELEVATION_DEG,
@@ -38,7 +38,7 @@ from hw.sim.render import (
     draw_caption,
     open_mp4_writer,
 )
-from robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
+from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
 
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes -> OpenGL camera axes
 _DEPTH_BACKGROUND = 1.0 - 1e-7  # depth-buffer values at or above this hit nothing

@@ -33,19 +33,19 @@ import math
 import numpy as np
 import pybullet as pb
 
-from hw.robot import DeviceNotConnectedError, RobotError
-from hw.robot import Robot as _Robot
-from hw.sim.mujoco_scene import PHYSICS_DT, control_timing
-from hw.sim.pybullet_camera import PybulletCameras
-from hw.sim.pybullet_scene import BuiltScene, build_scene
-from hw.sim.pybullet_truth import PybulletTruth
-from hw.sim.truth import SimulationDiverged
-from robot.arms import Arm, get_arm
-from robot.arms import panda as panda_constants
-from robot.kinematics import KinematicModel
-from robot.safety import SafetyConfig
-from robot.scene import Scene, default_scene
-from robot.types import GripperCommand, JointCommand, Pose, RobotState
+from skillstack.hw.robot import DeviceNotConnectedError, RobotError
+from skillstack.hw.robot import Robot as _Robot
+from skillstack.hw.sim.mujoco_scene import PHYSICS_DT, control_timing
+from skillstack.hw.sim.pybullet_camera import PybulletCameras
+from skillstack.hw.sim.pybullet_scene import BuiltScene, build_scene
+from skillstack.hw.sim.pybullet_truth import PybulletTruth
+from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.robot.arms import Arm, get_arm
+from skillstack.robot.arms import panda as panda_constants
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.safety import SafetyConfig
+from skillstack.robot.scene import Scene, default_scene
+from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 
 POSITION_GAIN = 0.2  # fraction of the position error corrected per step by the joint motors
 VELOCITY_GAIN = 1.0  # weight of the velocity target in the motor constraint

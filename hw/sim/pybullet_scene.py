@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pybullet as pb
 
-from hw.sim.mujoco_scene import (
+from skillstack.hw.sim.mujoco_scene import (
     CUP_SEGMENTS,
     CUP_WALL,
     FLOOR_THICKNESS,
@@ -43,8 +43,8 @@ from hw.sim.mujoco_scene import (
     _cylinder_inertia,
     particle_positions,
 )
-from robot.arms import panda
-from robot.scene import PARTICLE_RADIUS, Scene, SceneObject
+from skillstack.robot.arms import panda
+from skillstack.robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 
 TABLE_FRICTION = 1.0  # see the module docstring
 PAD_FRICTION = 2.0  # sliding; pad x object (0.6-1) = 1.2-2

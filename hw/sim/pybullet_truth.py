@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pybullet as pb
 
-from hw.sim.pybullet_scene import BuiltScene, build_scene
+from skillstack.hw.sim.pybullet_scene import BuiltScene, build_scene
 
 
 class PybulletTruth:

@@ -14,7 +14,7 @@ still takes effect for every :class:`mujoco.Renderer` built afterwards.
 
 Typical use::
 
-    from hw.sim.render import VideoRecorder
+    from skillstack.hw.sim.render import VideoRecorder
 
     with VideoRecorder("out/pick.mp4", model, data, fps=30) as rec:
         while data.time < 5.0:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.sim.mujoco_robot import MujocoRobot
-from robot.kinematics import KinematicModel
-from robot.loop import ControlLoop, LoopStats
-from robot.motion import CartesianMotion, Hold, TrackingReport
-from robot.trajectory import DEFAULT_MAX_LINEAR_SPEED
-from robot.types import GripperCommand, Pose
+from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.loop import ControlLoop, LoopStats
+from skillstack.robot.motion import CartesianMotion, Hold, TrackingReport
+from skillstack.robot.trajectory import DEFAULT_MAX_LINEAR_SPEED
+from skillstack.robot.types import GripperCommand, Pose
 
 # End-effector positions of the default tour (m); orientation stays pointing down.
 TOUR = ((0.50, 0.00, 0.30), (0.55, 0.20, 0.20), (0.40, -0.20, 0.15), (0.35, 0.00, 0.45))

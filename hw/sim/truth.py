@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from hw.robot import RobotError
-from robot.types import Pose
+from skillstack.hw.robot import RobotError
+from skillstack.robot.types import Pose
 
 PARTICLE_PREFIX = "particle_"  # name prefix of the small spheres a cup's `contents` become
 BACKENDS = ("mujoco", "pybullet")
@@ -75,11 +75,11 @@ def make_sim(backend: str, scene=None, **kwargs):
     Raises `ValueError` naming the choices for an unknown backend.
     """
     if backend == "mujoco":
-        from hw.sim.mujoco_robot import MujocoRobot
+        from skillstack.hw.sim.mujoco_robot import MujocoRobot
 
         return MujocoRobot(scene, **kwargs)
     if backend == "pybullet":
-        from hw.sim.pybullet_robot import PybulletRobot
+        from skillstack.hw.sim.pybullet_robot import PybulletRobot
 
         return PybulletRobot(scene, **kwargs)
     raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

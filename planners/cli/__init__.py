@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from planners.cli import (  # noqa: F401  (each module registers its commands)
+import typer
+
+from skillstack.planners.cli import (  # noqa: F401  (each module registers its commands)
     bench_cmd,
     calibrate_cmd,
     franky_sim_cmd,
@@ -19,7 +21,24 @@ from planners.cli import (  # noqa: F401  (each module registers its commands)
     skills_cmd,
     train_cmd,
 )
-from planners.cli.common import app, err
+from skillstack.planners.cli.common import app, err
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from skillstack import __version__
+
+        print(f"skillstack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    pass
 
 
 def main() -> None:

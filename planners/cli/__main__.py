@@ -1,5 +1,5 @@
-"""`python -m planners.cli`."""
+"""``python -m skillstack.planners.cli`` (same as ``python -m skillstack``)."""
 
-from planners.cli import main
+from skillstack.planners.cli import main
 
 main()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from planners.cli.common import (
+from skillstack.planners.cli.common import (
     ARM_HELP,
     PLANNERS,
     SKILL_IMPL_HELP,
@@ -21,7 +21,7 @@ from planners.cli.common import (
     fail,
     use_skill_impls,
 )
-from planners.cli.run_cmd import load_calibrations
+from skillstack.planners.cli.run_cmd import load_calibrations
 
 BENCHMARKS = (
     "control",
@@ -87,7 +87,7 @@ def bench(
         fail("--calibration applies to bench perception and bench tasks --perception camera", 2)
     calibrations = load_calibrations(calibration, "camera" if name == "perception" else perception)
     if name == "control":
-        from hw.benchmarks import control
+        from skillstack.hw.benchmarks import control
 
         result = control.run(ticks=ticks, seed=seed)
     elif name == "skills":
@@ -95,7 +95,7 @@ def bench(
     elif name == "parity":
         result = _bench_parity(episodes, seed, skills, jobs)
     elif name == "calibration":
-        from hw.benchmarks import calibration
+        from skillstack.hw.benchmarks import calibration
 
         result = _with_progress("calibration", lambda progress: calibration.run(seed, progress))
     elif name == "perception":
@@ -103,8 +103,8 @@ def bench(
     elif name == "hil":
         result = _bench_hil(seeds, tasks, host)
     elif name == "server":
-        from hw.benchmarks import server as server_bench
-        from skills.jobs import SkillJobs
+        from skillstack.hw.benchmarks import server as server_bench
+        from skillstack.skills.jobs import SkillJobs
 
         skill_jobs = SkillJobs()
         result = server_bench.run(repeats, run_skill=skill_jobs.run, observe=skill_jobs.observe)
@@ -147,7 +147,7 @@ def _bench_skills(
     backend: str = "mujoco",
     skill_impls: list[str] | None = None,
 ) -> dict:
-    from skills import bench
+    from skillstack.skills import bench
 
     names = [s.strip() for s in skills.split(",")] if skills else None
     try:
@@ -169,8 +169,8 @@ def _bench_skills(
 
 
 def _bench_hil(seeds: int, tasks: str | None, host: str) -> dict:
-    from hw.sim.franky_workcell import INSTALL_HINT, franky_sim_available
-    from planners import bench_hil
+    from skillstack.hw.sim.franky_workcell import INSTALL_HINT, franky_sim_available
+    from skillstack.planners import bench_hil
 
     if not franky_sim_available():
         fail(f"bench hil needs franky-sim: {INSTALL_HINT}", code=2)
@@ -185,7 +185,7 @@ def _bench_hil(seeds: int, tasks: str | None, host: str) -> dict:
 
 
 def _bench_parity(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
-    from skills import parity
+    from skillstack.skills import parity
 
     names = [s.strip() for s in skills.split(",")] if skills else None
     try:
@@ -205,9 +205,9 @@ def _bench_perception(
     jobs: int | None,
     calibrations: dict | None = None,
 ) -> dict:
-    from hw.sim.render import rendering_available
-    from planners import bench_perception
-    from planners.tasks import get_task
+    from skillstack.hw.sim.render import rendering_available
+    from skillstack.planners import bench_perception
+    from skillstack.planners.tasks import get_task
 
     ok, reason = rendering_available()
     if not ok:
@@ -237,8 +237,8 @@ def _bench_tasks(
     skill_impls: list[str] | None = None,
     calibrations: dict | None = None,
 ) -> dict:
-    from planners import bench
-    from planners.cli.run_cmd import PERCEPTIONS
+    from skillstack.planners import bench
+    from skillstack.planners.cli.run_cmd import PERCEPTIONS
 
     if perception not in PERCEPTIONS:
         fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)

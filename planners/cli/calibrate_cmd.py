@@ -20,8 +20,8 @@ from typing import Annotated
 
 import typer
 
-from planners.cli.bench_cmd import _with_progress
-from planners.cli.common import app, fail
+from skillstack.planners.cli.bench_cmd import _with_progress
+from skillstack.planners.cli.common import app, fail
 
 calibrate_app = typer.Typer(
     help="Calibrate cameras: intrinsics (chessboard), hand–eye (ChArUco), synthetic data.",
@@ -52,10 +52,14 @@ def intrinsics(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit focal lengths, principal point and distortion to chessboard images."""
-    from robot.camera import DEFAULT_CAMERAS
-    from robot.perception.calibration import CalibrationError, ChessboardSpec, calibrate_intrinsics
-    from robot.perception.calibration_data import load_images
-    from robot.perception.calibration_file import (
+    from skillstack.robot.camera import DEFAULT_CAMERAS
+    from skillstack.robot.perception.calibration import (
+        CalibrationError,
+        ChessboardSpec,
+        calibrate_intrinsics,
+    )
+    from skillstack.robot.perception.calibration_data import load_images
+    from skillstack.robot.perception.calibration_file import (
         CalibrationFileError,
         CameraCalibration,
         load_calibration,
@@ -120,10 +124,10 @@ def handeye(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the camera's pose on the hand (wrist) or in the world (fixed camera)."""
-    from robot.camera import DEFAULT_CAMERAS
-    from robot.perception.calibration import MOUNTS, CalibrationError, CharucoSpec
-    from robot.perception.calibration_data import hand_eye_from_folder
-    from robot.perception.calibration_file import (
+    from skillstack.robot.camera import DEFAULT_CAMERAS
+    from skillstack.robot.perception.calibration import MOUNTS, CalibrationError, CharucoSpec
+    from skillstack.robot.perception.calibration_data import hand_eye_from_folder
+    from skillstack.robot.perception.calibration_file import (
         CalibrationFileError,
         load_camera,
         now_iso,
@@ -181,9 +185,9 @@ def synth(
     as_json: JsonOpt = False,
 ) -> None:
     """Render chessboard and ChArUco images from a simulated camera with known calibration."""
-    from hw.sim.calibration_synth import generate
-    from hw.sim.render import RenderUnavailable
-    from robot.camera import DEFAULT_CAMERAS
+    from skillstack.hw.sim.calibration_synth import generate
+    from skillstack.hw.sim.render import RenderUnavailable
+    from skillstack.robot.camera import DEFAULT_CAMERAS
 
     if camera not in DEFAULT_CAMERAS:
         fail(f"unknown camera {camera!r}; available: {', '.join(DEFAULT_CAMERAS)}", code=2)

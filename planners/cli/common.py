@@ -30,7 +30,7 @@ SCENE_SUFFIXES = (".yaml", ".yml", ".json")
 
 def bundled_scenes_dir() -> Path:
     """The folder of the scene files that ship with skillstack (``assets/scenes``)."""
-    import assets
+    from skillstack import assets
 
     return Path(assets.__file__).resolve().parent / "scenes"
 
@@ -61,7 +61,7 @@ def resolve_scene(value: str) -> Path:
 def load_scene(path: Path | None, seed: int | None):
     """The scene of ``path`` (a file or a bundled scene's name), a random one from ``seed``,
     or the default; exits 2 with a one-line reason for a missing or bad scene."""
-    from robot.scene import SceneError, default_scene, load_scene, random_scene
+    from skillstack.robot.scene import SceneError, default_scene, load_scene, random_scene
 
     try:
         if path is not None:
@@ -81,10 +81,10 @@ def load_scene(path: Path | None, seed: int | None):
 def open_video(robot, path: Path | None):
     if path is None:
         return
-    from hw.sim.render import RenderUnavailable, VideoRecorder
+    from skillstack.hw.sim.render import RenderUnavailable, VideoRecorder
 
     if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
-        from hw.sim.pybullet_camera import PybulletVideoRecorder
+        from skillstack.hw.sim.pybullet_camera import PybulletVideoRecorder
 
         robot.recorder = PybulletVideoRecorder(path, robot.client)
         return
@@ -96,7 +96,7 @@ def open_video(robot, path: Path | None):
 
 def check_backend(name: str) -> str:
     """``name`` if it is a simulator backend, else a one-line error listing them (exit 2)."""
-    from hw.sim.truth import BACKENDS
+    from skillstack.hw.sim.truth import BACKENDS
 
     if name not in BACKENDS:
         fail(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}", code=2)
@@ -105,7 +105,7 @@ def check_backend(name: str) -> str:
 
 def make_sim(backend: str, scene, arm: str = "panda"):
     """A simulated robot (not connected) of ``backend`` on ``scene`` (a `Scene`)."""
-    from hw.sim.truth import make_sim as _make_sim
+    from skillstack.hw.sim.truth import make_sim as _make_sim
 
     try:
         return _make_sim(check_backend(backend), scene, arm=arm)
@@ -123,7 +123,7 @@ def use_skill_impls(specs: list[str] | None) -> list[str]:
     (or none: a bad spec exits 2 with a one-line reason before anything moves)."""
     if not specs:
         return []
-    from skills.training.learned import SkillImplError, apply_skill_impls
+    from skillstack.skills.training.learned import SkillImplError, apply_skill_impls
 
     try:
         apply_skill_impls(specs)
@@ -138,7 +138,7 @@ ARM_HELP = "Arm model (robot.arms): panda or xarm6."
 
 def check_arm(name: str) -> str:
     """``name`` if it is a known arm, else a one-line error listing the arms (exit 2)."""
-    from robot.arms import get_arm
+    from skillstack.robot.arms import get_arm
 
     try:
         return get_arm(name).name
@@ -197,12 +197,12 @@ def make_robot(
                 code=2,
             )
         if kind == "mujoco":
-            from hw.sim.mujoco_robot import MujocoRobot
+            from skillstack.hw.sim.mujoco_robot import MujocoRobot
 
             return MujocoRobot(load_scene(scene, None), arm=check_arm(arm))
         return make_sim("pybullet", load_scene(scene, None), check_arm(arm))
     try:
-        from hw.drivers import DriverUnavailable, make_driver, parse_driver_options
+        from skillstack.hw.drivers import DriverUnavailable, make_driver, parse_driver_options
     except ImportError:
         fail("vendor drivers are not part of this build", code=2)
     try:
@@ -229,10 +229,10 @@ def connect_robot(robot) -> None:
 
 def make_planner(name: str, base_url: str | None, model: str | None):
     if name == "symbolic":
-        from planners.symbolic import SymbolicPlanner
+        from skillstack.planners.symbolic import SymbolicPlanner
 
         return SymbolicPlanner()
-    from planners.llm import LLMPlanner
+    from skillstack.planners.llm import LLMPlanner
 
     try:
         return LLMPlanner(base_url=base_url, model=model)

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from planners.cli.common import fail
-from planners.cli.robot_cmd import hw_app
+from skillstack.planners.cli.common import fail
+from skillstack.planners.cli.robot_cmd import hw_app
 
 STATUS_POLL_S = 0.5  # s between checks that franky-sim's loop is still alive
 
@@ -33,8 +33,12 @@ def franky_sim(
     seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
 ) -> None:
     """Run franky-sim: a Franka FR3 behind libfranka's protocol, with a scene's objects."""
-    from hw.sim.franky_workcell import INSTALL_HINT, FrankySimWorkcell, franky_sim_available
-    from planners.cli.common import load_scene
+    from skillstack.hw.sim.franky_workcell import (
+        INSTALL_HINT,
+        FrankySimWorkcell,
+        franky_sim_available,
+    )
+    from skillstack.planners.cli.common import load_scene
 
     if not franky_sim_available():
         fail(f"franky-sim is not installed; {INSTALL_HINT}", code=2)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from planners.cli.common import (
+from skillstack.planners.cli.common import (
     ROBOT_OPTION_HELP,
     app,
     connect_robot,
@@ -57,8 +57,8 @@ def serve(
     import signal
     import threading
 
-    from hw.server.client import parse_address
-    from hw.server.server import RobotServer, ServerConfig
+    from skillstack.hw.server.client import parse_address
+    from skillstack.hw.server.server import RobotServer, ServerConfig
 
     try:
         bind_host, port = parse_address(bind)
@@ -73,7 +73,7 @@ def serve(
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    from skills.jobs import SkillJobs
+    from skillstack.skills.jobs import SkillJobs
 
     jobs = SkillJobs(world_for)  # skills and the world, injected: hw/ imports nothing from skills/
     with RobotServer(arm, config, run_skill=jobs.run, observe=jobs.observe):
@@ -103,7 +103,7 @@ def _world_factory(robot: str, scene: Path | None, perception: str | None):
     declared = load_scene(scene, None)
 
     def world_for(arm):
-        from skills.declared import DeclaredWorld
+        from skillstack.skills.declared import DeclaredWorld
 
         return DeclaredWorld(arm, declared)
 
@@ -143,11 +143,11 @@ def hw_check(
     import json
     import sys
 
-    from hw.conformance import run_conformance
+    from skillstack.hw.conformance import run_conformance
 
     options = parse_robot_options(robot_option)
     if robot.startswith("tcp://"):
-        from hw.server.client import RemoteRobot, ServerLost
+        from skillstack.hw.server.client import RemoteRobot, ServerLost
 
         if options:
             fail(

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from planners.cli.common import (
+from skillstack.planners.cli.common import (
     ARM_HELP,
     PLANNERS,
     ROBOT_OPTION_HELP,
@@ -52,9 +52,9 @@ def load_calibrations(path: Path | None, perception: str) -> dict | None:
     resolution, or when ``perception`` is not camera."""
     if path is None:
         return None
-    from robot.camera import DEFAULT_CAMERAS
-    from robot.perception.calibration_file import load_calibration
-    from robot.perception.match import check_calibrations
+    from skillstack.robot.camera import DEFAULT_CAMERAS
+    from skillstack.robot.perception.calibration_file import load_calibration
+    from skillstack.robot.perception.match import check_calibrations
 
     if perception != "camera":
         fail("--calibration applies to --perception camera", code=2)
@@ -70,8 +70,8 @@ def perceiving_arm(sim, calibrations: dict | None = None, backend: str = "mujoco
     """The executive's view through the cameras (`skills.perceive.PerceivingArm`), with the
     given camera calibrations; exits with a one-line reason where MuJoCo's offscreen rendering
     is unavailable (PyBullet renders on the CPU) or a calibration does not fit the cameras."""
-    from hw.sim.render import rendering_available
-    from skills.perceive import CameraPerception, PerceivingArm
+    from skillstack.hw.sim.render import rendering_available
+    from skillstack.skills.perceive import CameraPerception, PerceivingArm
 
     ok, reason = rendering_available()
     if not ok and backend == "mujoco":
@@ -157,7 +157,7 @@ def run(
     calibration: Annotated[Path | None, typer.Option(help=CALIBRATION_HELP)] = None,
 ) -> None:
     """Carry out an instruction: plan, validate, execute, replan on failure."""
-    from planners.executive import run_instruction
+    from skillstack.planners.executive import run_instruction
 
     if planner not in PLANNERS:
         fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
@@ -212,8 +212,8 @@ def _local_arm(sim, scene, perception: str, calibrations, backend: str):
     if perception == "camera":
         return perceiving_arm(sim, calibrations, backend)
     if perception == "declared":
-        from skills.arm import LocalArm
-        from skills.declared import DeclaredWorld
+        from skillstack.skills.arm import LocalArm
+        from skillstack.skills.declared import DeclaredWorld
 
         return LocalArm(sim, world=DeclaredWorld(sim, scene))
     return sim
@@ -223,8 +223,8 @@ def _local_arm(sim, scene, perception: str, calibrations, backend: str):
 def _driver_arm(kind: str, host: str | None, scene: Path | None, options: list[str] | None):
     """A real arm driven from this process (no server), its world the declared workcell
     ``scene``; connected for the block, stopped and released after it."""
-    from skills.arm import LocalArm
-    from skills.declared import DeclaredWorld
+    from skillstack.skills.arm import LocalArm
+    from skillstack.skills.declared import DeclaredWorld
 
     if scene is None:
         fail(
@@ -232,7 +232,7 @@ def _driver_arm(kind: str, host: str | None, scene: Path | None, options: list[s
             "as in a simulated scene) the skills start from",
             code=2,
         )
-    from hw.robot import RobotError
+    from skillstack.hw.robot import RobotError
 
     declared = load_scene(scene, None)
     robot = make_robot(kind, host, None, options=parse_robot_options(options))
@@ -252,9 +252,9 @@ def _run_remote(instruction, address, token, planner, show, ask, as_json: bool =
     """The executive on this machine, the skills on the robot server. A server that stops
     answering, or a robot that faults, ends the run with one line (with ``as_json``: the
     run's JSON object, its steps so far and that line as ``error``), exit status 1."""
-    from hw.server.client import RemoteError, RobotClient, ServerLost
-    from planners.executive import run_instruction
-    from skills.jobs import RemoteArm
+    from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
+    from skillstack.planners.executive import run_instruction
+    from skillstack.skills.jobs import RemoteArm
 
     steps: list[dict] = []
 
@@ -302,7 +302,7 @@ def deploy(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Plan, rehearse the whole plan in a MuJoCo twin of the current state, then execute."""
-    from planners.deploy import deploy as run_deploy
+    from skillstack.planners.deploy import deploy as run_deploy
 
     if robot_option and robot not in ("franka", "ur", "xarm"):
         fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
@@ -319,8 +319,8 @@ def deploy(
         )
 
     if robot.startswith("tcp://"):
-        from hw.server.client import RemoteError, RobotClient, ServerLost
-        from skills.jobs import RemoteArm
+        from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
+        from skillstack.skills.jobs import RemoteArm
 
         try:
             with RobotClient(robot, token=token) as client:
@@ -334,8 +334,8 @@ def deploy(
         except (ServerLost, RemoteError) as exc:
             fail(str(exc))
     elif robot == "mujoco":
-        from hw.sim.mujoco_robot import MujocoRobot
-        from skills.arm import LocalArm
+        from skillstack.hw.sim.mujoco_robot import MujocoRobot
+        from skillstack.skills.arm import LocalArm
 
         with MujocoRobot(load_scene(scene, None)) as sim:
             report = run_deploy(

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from planners.cli.common import (
+from skillstack.planners.cli.common import (
     ARM_HELP,
     app,
     check_arm,
@@ -86,8 +86,8 @@ def sim(
     ),
 ) -> None:
     """Drive the simulated arm through Cartesian waypoints and print tracking errors."""
-    from hw.sim.tour import run_tour
-    from hw.sim.truth import SimulationDiverged
+    from skillstack.hw.sim.tour import run_tour
+    from skillstack.hw.sim.truth import SimulationDiverged
 
     arm = check_arm(arm)
     check_backend(backend)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from planners.cli.common import (
+from skillstack.planners.cli.common import (
     ARM_HELP,
     SKILL_IMPL_HELP,
     app,
@@ -36,8 +36,8 @@ def _run_calls(
     backend: str = "mujoco",
 ) -> None:
     """Execute skill calls in order on a simulated arm; print a table or one JSON object."""
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     for name, _ in calls:
         try:
@@ -73,7 +73,7 @@ def list_skills(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON Schemas.")] = False,
 ) -> None:
     """List the skills with their parameters (``--json``: the tool schemas a planner sees)."""
-    from skills.registry import schemas
+    from skillstack.skills.registry import schemas
 
     tools = schemas()
     if as_json:

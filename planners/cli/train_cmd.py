@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from planners.cli.bench_cmd import _with_progress
-from planners.cli.common import app, fail
+from skillstack.planners.cli.bench_cmd import _with_progress
+from skillstack.planners.cli.common import app, fail
 
 
 @app.command()
@@ -40,10 +40,10 @@ def collect(
     ] = "bench",
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
-    from hw.sim.render import RenderUnavailable
-    from skills.training import collect as collecting
-    from skills.training import images as imaging
-    from skills.training.dataset import DatasetError, open_dataset
+    from skillstack.hw.sim.render import RenderUnavailable
+    from skillstack.skills.training import collect as collecting
+    from skillstack.skills.training import images as imaging
+    from skillstack.skills.training.dataset import DatasetError, open_dataset
 
     if skill not in collecting.COLLECTABLE_SKILLS:
         fail(
@@ -51,7 +51,7 @@ def collect(
             f"{', '.join(collecting.COLLECTABLE_SKILLS)}",
             code=2,
         )
-    from skills.training.scenes import SCENE_SETS
+    from skillstack.skills.training.scenes import SCENE_SETS
 
     if scenes not in SCENE_SETS:
         fail(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}", code=2)
@@ -108,9 +108,9 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Behaviour cloning: fit an action-chunking MLP to demonstrations, save a checkpoint."""
-    from skills.training import train as training
-    from skills.training.dataset import DatasetError
-    from skills.training.learned import LEARNABLE_SKILLS
+    from skillstack.skills.training import train as training
+    from skillstack.skills.training.dataset import DatasetError
+    from skillstack.skills.training.learned import LEARNABLE_SKILLS
 
     if skill not in LEARNABLE_SKILLS:
         fail(f"cannot train {skill!r}; learnable skills: {', '.join(LEARNABLE_SKILLS)}", code=2)
@@ -171,8 +171,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Success rate of a learned skill on held-out scenes, with the scripted skill's beside."""
-    from skills.training import evaluate as evaluating
-    from skills.training.policy import PolicyError
+    from skillstack.skills.training import evaluate as evaluating
+    from skillstack.skills.training.policy import PolicyError
 
     try:
         result = _with_progress(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from robot.arms import panda, xarm6
-from robot.types import Capabilities
+from skillstack.robot.arms import panda, xarm6
+from skillstack.robot.types import Capabilities
 
 
 def _same(value: float) -> float:

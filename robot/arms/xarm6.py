@@ -45,8 +45,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
-from robot.types import Capabilities, GripperSpec
+from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
+from skillstack.robot.types import Capabilities, GripperSpec
 
 NAME = "xarm6"
 DOF = 6

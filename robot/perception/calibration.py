@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
-from robot.camera import Intrinsics
+from skillstack.robot.camera import Intrinsics
 
 Mount = Literal["world", "ee"]
 MOUNTS: tuple[str, ...] = ("world", "ee")

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from robot.camera import Intrinsics
-from robot.perception.calibration import (
+from skillstack.robot.camera import Intrinsics
+from skillstack.robot.perception.calibration import (
     MIN_FOUND_FRACTION,
     CalibrationError,
     CharucoSpec,

@@ -21,7 +21,7 @@ A YAML (``.yaml``/``.yml``) or JSON (any other suffix) file holding one entry pe
 
 Loading, for the perception pipeline::
 
-    from robot.perception.calibration_file import load_camera
+    from skillstack.robot.perception.calibration_file import load_camera
     cal = load_camera("calib.yaml", "wrist", width=320, height=240)
     cal.intrinsics          # robot.camera.Intrinsics, distortion included
     cal.T_mount_camera      # 4x4, or None if only the intrinsics were calibrated
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from robot.camera import Intrinsics
+from skillstack.robot.camera import Intrinsics
 
 FORMAT = "skillstack-camera-calibration"
 VERSION = 1

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from robot.camera import RGBDFrame
-from robot.scene.model import CONTAINER_FLOOR
+from skillstack.robot.camera import RGBDFrame
+from skillstack.robot.scene.model import CONTAINER_FLOOR
 
 TABLE_MARGIN = 0.004  # m, points lower than this above the table top are table
 MAX_HEIGHT = 0.45  # m, points higher than this are not objects on the table

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from robot.camera import RGBDFrame
-from robot.perception.detect import Detection
+from skillstack.robot.camera import RGBDFrame
+from skillstack.robot.perception.detect import Detection
 
 COLOR_MISMATCH_COST = 1.0
 SECONDARY_COLOR_COST = 0.3  # the declared colour is one the detection shows, not its main one

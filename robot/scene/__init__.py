@@ -16,9 +16,9 @@ Modules: `model` (types and limits), `validate` (geometry checks), `io` (files),
 `builders` (random and default scenes).
 """
 
-from robot.scene.builders import DEFAULT_SCENE, default_scene, random_scene
-from robot.scene.io import load_scene, scene_from_dict
-from robot.scene.model import (
+from skillstack.robot.scene.builders import DEFAULT_SCENE, default_scene, random_scene
+from skillstack.robot.scene.io import load_scene, scene_from_dict
+from skillstack.robot.scene.model import (
     COLORS,
     DEFAULT_FRICTION,
     DEFAULT_MASS,
@@ -36,7 +36,7 @@ from robot.scene.model import (
     UnknownObjectError,
     nearest_color,
 )
-from robot.scene.validate import find_problems, objects_overlap, validate_scene, xy_gap
+from skillstack.robot.scene.validate import find_problems, objects_overlap, validate_scene, xy_gap
 
 __all__ = [
     "COLORS",

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from robot.scene.io import scene_from_dict
-from robot.scene.model import (
+from skillstack.robot.scene.io import scene_from_dict
+from skillstack.robot.scene.model import (
     COLORS,
     KINDS,
     RANDOM_MASS_RANGES,
@@ -21,7 +21,7 @@ from robot.scene.model import (
     SceneObject,
     Table,
 )
-from robot.scene.validate import reach_problem, table_problem, validate_scene, xy_gap
+from skillstack.robot.scene.validate import reach_problem, table_problem, validate_scene, xy_gap
 
 # ----------------------------------------------------------------------------- builders
 

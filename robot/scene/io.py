@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from robot.scene.model import (
+from skillstack.robot.scene.model import (
     COLORS,
     DEFAULT_FRICTION,
     DEFAULT_MASS,
@@ -27,7 +27,7 @@ from robot.scene.model import (
     SceneObject,
     Table,
 )
-from robot.scene.validate import find_problems
+from skillstack.robot.scene.validate import find_problems
 
 # ----------------------------------------------------------------------------- parsing
 

@@ -9,7 +9,7 @@ from itertools import combinations
 
 import numpy as np
 
-from robot.scene.model import (
+from skillstack.robot.scene.model import (
     CONTAINER_FLOOR,
     CONTAINER_WALL,
     KINDS,

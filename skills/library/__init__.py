@@ -1,3 +1,3 @@
 """The scripted skill library; importing it registers every skill."""
 
-from skills.library import grasp, motion, place, pour, push  # noqa: F401
+from skillstack.skills.library import grasp, motion, place, pour, push  # noqa: F401

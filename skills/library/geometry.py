@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from skills.world import ObjectState
+from skillstack.skills.world import ObjectState
 
 GRIPPER_MARGIN = 0.004  # m, free opening left on each side of an object when grasping
 FINGER_DEPTH = 0.025  # m, how far below an object's top the fingertips go (top grasp)

@@ -6,14 +6,14 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from skills.base import Failure, Outcome, Refusal, Skill
-from skills.context import Context, side_on, top_down
-from skills.guards import Holding
-from skills.library.geometry import GRIPPER_MARGIN, SIDE_PITCH, side_grasp, top_grasp
-from skills.params import ObjectName, param
-from skills.program import Grip, JointMove, Move, Program
-from skills.registry import register
-from skills.world import WorldState
+from skillstack.skills.base import Failure, Outcome, Refusal, Skill
+from skillstack.skills.context import Context, side_on, top_down
+from skillstack.skills.guards import Holding
+from skillstack.skills.library.geometry import GRIPPER_MARGIN, SIDE_PITCH, side_grasp, top_grasp
+from skillstack.skills.params import ObjectName, param
+from skillstack.skills.program import Grip, JointMove, Move, Program
+from skillstack.skills.registry import register
+from skillstack.skills.world import WorldState
 
 PREGRASP_CLEARANCE = 0.10  # m above the object's top (top grasp) or back from it (side)
 APPROACH_SPEED = 0.10  # m/s for the last few centimetres

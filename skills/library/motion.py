@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skills.base import Failure, Outcome, Refusal, Skill
-from skills.context import Context, top_down
-from skills.params import param
-from skills.program import Grip, Move, Program
-from skills.registry import register
-from skills.world import WorldState
+from skillstack.skills.base import Failure, Outcome, Refusal, Skill
+from skillstack.skills.context import Context, top_down
+from skillstack.skills.params import param
+from skillstack.skills.program import Grip, Move, Program
+from skillstack.skills.registry import register
+from skillstack.skills.world import WorldState
 
 ARRIVAL_TOLERANCE = 0.005  # m
 MIN_HEIGHT = 0.03  # m, move_to keeps the fingertips this far above the table

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.sim.mujoco_scene import CUP_WALL
-from skills.base import Failure, Outcome, Refusal, Skill
-from skills.context import Context
-from skills.guards import Holding
-from skills.params import ObjectName, param
-from skills.program import Grip, Move, Program
-from skills.registry import register
-from skills.world import WorldState
+from skillstack.hw.sim.mujoco_scene import CUP_WALL
+from skillstack.skills.base import Failure, Outcome, Refusal, Skill
+from skillstack.skills.context import Context
+from skillstack.skills.guards import Holding
+from skillstack.skills.params import ObjectName, param
+from skillstack.skills.program import Grip, Move, Program
+from skillstack.skills.registry import register
+from skillstack.skills.world import WorldState
 
 CARRY_CLEARANCE = 0.06  # m, the carried object's bottom clears every object top by this much
 PLACE_GAP = 0.004  # m, released this far above the surface

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
-from skills.context import Context, quat_mul, top_down
-from skills.guards import Holding
-from skills.library.geometry import RIM_DEPTH
-from skills.params import ObjectName, param
-from skills.program import Grip, JointPath, Move, Pause, Program
-from skills.registry import register
-from skills.world import WorldState
+from skillstack.skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
+from skillstack.skills.context import Context, quat_mul, top_down
+from skillstack.skills.guards import Holding
+from skillstack.skills.library.geometry import RIM_DEPTH
+from skillstack.skills.params import ObjectName, param
+from skillstack.skills.program import Grip, JointPath, Move, Pause, Program
+from skillstack.skills.registry import register
+from skillstack.skills.world import WorldState
 
 LIP_ABOVE_TARGET = 0.10  # m, the pouring lip ends this high above the target's rim
 CARRY_HEIGHT = 0.28  # m, fingertip height while carrying the cup

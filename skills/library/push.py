@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot.types import RobotState
-from skills.base import Failure, Outcome, Refusal, Skill
-from skills.context import Context, top_down
-from skills.library.geometry import PAD_HALF_THICKNESS, half_extent_along, wrap_half_turn
-from skills.params import ObjectName, param
-from skills.program import Grip, Move, Program
-from skills.registry import register
-from skills.world import WorldState
+from skillstack.robot.types import RobotState
+from skillstack.skills.base import Failure, Outcome, Refusal, Skill
+from skillstack.skills.context import Context, top_down
+from skillstack.skills.library.geometry import PAD_HALF_THICKNESS, half_extent_along, wrap_half_turn
+from skillstack.skills.params import ObjectName, param
+from skillstack.skills.program import Grip, Move, Program
+from skillstack.skills.registry import register
+from skillstack.skills.world import WorldState
 
 STANDOFF = 0.04  # m, the fingers start this far behind the object's face
 PUSH_HEIGHT = 0.018  # m, fingertip height while pushing (low, to push rather than tip)

@@ -22,10 +22,10 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from robot.ik import DifferentialIK
-from robot.kinematics import KinematicModel
-from robot.trajectory import TrajectorySample
-from robot.types import GripperCommand, JointCommand, Pose, RobotState
+from skillstack.robot.ik import DifferentialIK
+from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.trajectory import TrajectorySample
+from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 
 MAX_STEP_M = 0.05  # largest Δposition one action may ask for (m); larger ones are clipped
 MAX_STEP_RAD = 0.5  # largest Δrotation one action may ask for (rad)

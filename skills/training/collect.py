@@ -24,24 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-from skills.training.dataset import (
+from skillstack.skills.training.dataset import (
     DEFAULT_CONTROL_RATE_HZ,
     OBS_KEYS,
     Episode,
     actions_from_path,
     write_dataset,
 )
-from skills.training.features import context_from_object
-from skills.training.images import (
+from skillstack.skills.training.features import context_from_object
+from skillstack.skills.training.images import (
     CameraImages,
     cameras_env_args,
     check_image_size,
     check_rendering,
 )
-from skills.training.observation import observe_robot
-from skills.training.scenes import SCENE_SETS
-from skills.training.scenes import episode_setup as scenes_episode_setup
-from skills.training.workers import worker_pool_options
+from skillstack.skills.training.observation import observe_robot
+from skillstack.skills.training.scenes import SCENE_SETS
+from skillstack.skills.training.scenes import episode_setup as scenes_episode_setup
+from skillstack.skills.training.workers import worker_pool_options
 
 COLLECTABLE_SKILLS = ("grasp", "place")
 DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
@@ -155,9 +155,9 @@ def record_episode(
 ) -> Episode | None:
     """One expert episode on the scene of ``seed``; None if its set-up failed.
     ``image_size``: also record ``image_size``² camera images at every sample."""
-    from hw.sim.mujoco_robot import MujocoRobot
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     scene, setup, params, target = episode_setup(skill, seed, random_starts, scenes)
     with MujocoRobot(scene) as robot:

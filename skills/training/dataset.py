@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from skills.training.images import IMAGE_KEYS, image_problems, image_shapes
+from skillstack.skills.training.images import IMAGE_KEYS, image_problems, image_shapes
 
 FORMAT_VERSION = 1
 OBS_KEYS: dict[str, int] = {

@@ -3,7 +3,7 @@
 Importing this module registers them::
 
     import gymnasium
-    import skills.training.envs  # noqa: F401  (registers skillstack/*)
+    import skillstack.skills.training.envs  # noqa: F401  (registers skillstack/*)
 
     env = gymnasium.make("skillstack/Grasp-v0")
     obs, info = env.reset(seed=3)       # the random episode 3 of `skillstack bench skills`
@@ -35,9 +35,9 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from skills.library.pour import POUR_GRIP_FORCE
-from skills.training import goals
-from skills.training.skill_env import SkillEnv
+from skillstack.skills.library.pour import POUR_GRIP_FORCE
+from skillstack.skills.training import goals
+from skillstack.skills.training.skill_env import SkillEnv
 
 __all__ = ["SKILL_ENVS", "GraspEnv", "PlaceEnv", "PourEnv", "SkillEnv", "register_envs"]
 
@@ -85,7 +85,7 @@ class PlaceEnv(SkillEnv):
         )
 
     def _collision_guard(self):
-        from skills.guards import NoCollision
+        from skillstack.skills.guards import NoCollision
 
         return NoCollision({self.target})
 
@@ -105,7 +105,7 @@ class PourEnv(SkillEnv):
     _region = None
 
     def _set_goals(self, world) -> None:
-        from skills.library.pour import MIN_FRACTION
+        from skillstack.skills.library.pour import MIN_FRACTION
 
         bowl = self._parsed.target
         landed = world.contents.get(bowl, 0) - self._before.contents.get(bowl, 0)
@@ -120,7 +120,7 @@ class PourEnv(SkillEnv):
         return goals.fraction_distance(achieved, desired)
 
     def _collision_guard(self):
-        from skills.guards import NoCollision
+        from skillstack.skills.guards import NoCollision
 
         return NoCollision({self.target})
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skills.bench import wilson_interval
-from skills.training.collect import SEED_STRIDE
+from skillstack.skills.bench import wilson_interval
+from skillstack.skills.training.collect import SEED_STRIDE
 
 EVAL_SEED_BASE = 10**12  # above every collection seed (collection seeds < 10**6 * SEED_STRIDE)
 MAX_EPISODES = SEED_STRIDE
@@ -43,7 +43,7 @@ def eval_seeds(episodes: int, seed: int = 0) -> list[int]:
 def _init_worker(policy: str, skill: str) -> None:
     import torch
 
-    from skills.training.learned import learned_skill
+    from skillstack.skills.training.learned import learned_skill
 
     global _LEARNED
     torch.set_num_threads(1)  # a tiny MLP per step: threads only contend with the physics
@@ -52,10 +52,10 @@ def _init_worker(policy: str, skill: str) -> None:
 
 def _run(skill_impl, name: str, seed: int) -> dict:
     """One episode of ``skill_impl`` on the scene of ``seed`` (set-up by the registry's skills)."""
-    from hw.sim.mujoco_robot import MujocoRobot
-    from skills.bench import episode_setup
-    from skills.executor import execute
-    from skills.registry import get_skill
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.skills.bench import episode_setup
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
 
     scene, setup, params = episode_setup(name, seed)
     with MujocoRobot(scene) as robot:
@@ -76,7 +76,7 @@ def _run(skill_impl, name: str, seed: int) -> dict:
 
 def _pair(name: str, seed: int) -> tuple[dict, dict]:
     """The learned and the scripted skill on the same scene."""
-    from skills.training.learned import scripted_skill
+    from skillstack.skills.training.learned import scripted_skill
 
     return _run(_LEARNED, name, seed), _run(scripted_skill(name), name, seed)
 
@@ -110,7 +110,7 @@ def evaluate(
         PolicyError: the checkpoint cannot be loaded or is for another skill.
         ValueError: bad episode count or seed, or seeds that overlap the training seeds.
     """
-    from skills.training.learned import learned_skill
+    from skillstack.skills.training.learned import learned_skill
 
     start = time.perf_counter()
     model = learned_skill(policy, skill).policy  # validates before any worker starts

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from skills.library.geometry import top_grasp_yaw
-from skills.training.dataset import DatasetError, Episode
+from skillstack.skills.library.geometry import top_grasp_yaw
+from skillstack.skills.training.dataset import DatasetError, Episode
 
 KINDS = ("box", "cylinder", "cup", "other")
 TEMPLATES = ("top", "side")
@@ -110,7 +110,7 @@ def context_from_episode(skill: str, episode: Episode) -> CallContext:
         DatasetError: the rebuilt scene does not put the object where the recording has it
             (the dataset was collected with other scene generators).
     """
-    from skills.bench import episode_setup
+    from skillstack.skills.bench import episode_setup
 
     if episode.context:
         c = episode.context

@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from skills.world import CUP_WALL, ON_TOLERANCE, ObjectState
-from skills.world import TABLE_TOLERANCE as ON_TABLE_TOLERANCE
+from skillstack.skills.world import CUP_WALL, ON_TOLERANCE, ObjectState
+from skillstack.skills.world import TABLE_TOLERANCE as ON_TABLE_TOLERANCE
 
 POSITION_GOAL_DIM = 4  # x, y, z, held
 POUR_GOAL_DIM = 2  # fraction in target, held
@@ -86,7 +86,7 @@ def place_goal(obj: ObjectState, target: ObjectState | None, position=None):
 
     ``target`` is the surface or container, or None for the table at ``position`` (x, y).
     """
-    from skills.library.place import TABLE_TOLERANCE
+    from skillstack.skills.library.place import TABLE_TOLERANCE
 
     half = obj.height / 2
     if target is None:  # on_table(obj) and within TABLE_TOLERANCE of the asked spot

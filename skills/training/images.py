@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.camera import DEFAULT_CAMERAS, CameraSpec
+from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec
 
 # robomimic's observation name -> the skillstack camera it comes from
 IMAGE_KEYS: dict[str, str] = {"agentview_image": "scene", "robot0_eye_in_hand_image": "wrist"}
@@ -48,7 +48,7 @@ def check_image_size(size: int) -> None:
 def check_rendering() -> None:
     """Raise `hw.sim.render.RenderUnavailable` (with what to install) where offscreen
     rendering does not work in this process."""
-    from hw.sim.render import RenderUnavailable, rendering_available
+    from skillstack.hw.sim.render import RenderUnavailable, rendering_available
 
     ok, reason = rendering_available()
     if not ok:
@@ -99,7 +99,7 @@ class CameraImages:
         """Each image key's current view: uint8 (size, size, 3)."""
         import mujoco
 
-        from hw.sim.render import RenderUnavailable
+        from skillstack.hw.sim.render import RenderUnavailable
 
         model, data = self.robot.model, self.robot.data
         if self._renderer is None:

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.types import JointCommand, RobotState
-from skills.base import Failure, Skill, SkillFailure
-from skills.context import Context
-from skills.guards import NoCollision
-from skills.program import Primitive, Program
-from skills.training.actuation import PolicyActuator
-from skills.training.features import OPEN_FRACTION, context_from_object, features
-from skills.training.observation import observe_robot
-from skills.training.policy import ChunkExecutor, ChunkMLP, PolicyError, load_policy
-from skills.world import WorldState
+from skillstack.robot.types import JointCommand, RobotState
+from skillstack.skills.base import Failure, Skill, SkillFailure
+from skillstack.skills.context import Context
+from skillstack.skills.guards import NoCollision
+from skillstack.skills.program import Primitive, Program
+from skillstack.skills.training.actuation import PolicyActuator
+from skillstack.skills.training.features import OPEN_FRACTION, context_from_object, features
+from skillstack.skills.training.observation import observe_robot
+from skillstack.skills.training.policy import ChunkExecutor, ChunkMLP, PolicyError, load_policy
+from skillstack.skills.world import WorldState
 
 LEARNABLE_SKILLS = ("grasp",)  # skills whose calls name an object the policy is conditioned on
 VARIED_PARAMS = ("object", "approach", "force")  # what may differ from the demonstrations
@@ -204,7 +204,7 @@ _SCRIPTED: dict[str, Skill] = {}  # the library's own implementations, kept when
 
 def scripted_skill(name: str) -> Skill:
     """The library's own implementation of ``name``, even while a learned one is installed."""
-    from skills.registry import get_skill
+    from skillstack.skills.registry import get_skill
 
     return _SCRIPTED.get(name) or get_skill(name)
 
@@ -235,7 +235,7 @@ def resolve_skill_impls(specs: list[str] | None) -> dict[str, Skill]:
         SkillImplError: a malformed spec, an unknown skill, a skill named twice, or a
             checkpoint that cannot be loaded or is for another skill.
     """
-    from skills.registry import all_skills
+    from skillstack.skills.registry import all_skills
 
     known = all_skills()
     chosen: dict[str, Skill] = {}
@@ -267,7 +267,7 @@ def apply_skill_impls(specs: list[str] | None) -> dict[str, Skill]:
 
     Also the initializer of benchmark worker processes, so episodes there use them too.
     """
-    from skills.registry import all_skills, replace
+    from skillstack.skills.registry import all_skills, replace
 
     chosen = resolve_skill_impls(specs)
     if any(isinstance(skill, _LearnedPlan) for skill in chosen.values()):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from skills.training.dataset import OBS_KEYS
+from skillstack.skills.training.dataset import OBS_KEYS
 
 OBS_DIM = sum(OBS_KEYS.values())  # length of the flattened observation
 

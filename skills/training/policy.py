@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from skills.training.dataset import ACTION_DIM, ACTION_LAYOUT, OBS_KEYS, STD_FLOOR
-from skills.training.features import FEATURE_NAMES
+from skillstack.skills.training.dataset import ACTION_DIM, ACTION_LAYOUT, OBS_KEYS, STD_FLOOR
+from skillstack.skills.training.features import FEATURE_NAMES
 
 FORMAT = "skillstack-policy"
 FORMAT_VERSION = 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gymnasium
 
-import skills.training.envs as envs
+import skillstack.skills.training.envs as envs
 
 DEFAULT_STEPS = 10_000
 N_SAMPLED_GOAL = 4  # relabelled goals per real transition ("future" strategy)

@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from robot.scene import Scene, SceneObject, validate_scene
-from robot.scene.model import CONTAINER_FLOOR
-from skills.bench import _color, _container, _graspable, _place_objects
-from skills.bench import episode_setup as bench_episode_setup
+from skillstack.robot.scene import Scene, SceneObject, validate_scene
+from skillstack.robot.scene.model import CONTAINER_FLOOR
+from skillstack.skills.bench import _color, _container, _graspable, _place_objects
+from skillstack.skills.bench import episode_setup as bench_episode_setup
 
 SCENE_SETS = ("bench", "mixed")
 # Share of each variant in the "mixed" set (the rest of the episodes are "bench").

@@ -19,17 +19,17 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from hw.sim.render import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, RenderUnavailable
-from skills.training import goals
-from skills.training.actuation import (
+from skillstack.hw.sim.render import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, RenderUnavailable
+from skillstack.skills.training import goals
+from skillstack.skills.training.actuation import (
     DEFAULT_GRIP_FORCE,
     MAX_STEP_M,
     MAX_STEP_RAD,
     PolicyActuator,
 )
-from skills.training.collect import SETUP_TRIES  # seeds tried until a set-up succeeds
-from skills.training.observation import OBS_DIM, flatten_observation, observe_robot
-from skills.training.snapshot import restore, snapshot
+from skillstack.skills.training.collect import SETUP_TRIES  # seeds tried until a set-up succeeds
+from skillstack.skills.training.observation import OBS_DIM, flatten_observation, observe_robot
+from skillstack.skills.training.snapshot import restore, snapshot
 
 DEFAULT_RATE_HZ = 20.0  # policy steps per simulated second (the rate of the datasets)
 REST_SPEED = 0.02  # m/s: a released object slower than this is at rest
@@ -70,8 +70,8 @@ class SkillEnv(gymnasium.Env):
         width: int = DEFAULT_WIDTH_PX,
         height: int = DEFAULT_HEIGHT_PX,
     ):
-        from robot.arms import get_arm
-        from skills.registry import get_skill
+        from skillstack.robot.arms import get_arm
+        from skillstack.skills.registry import get_skill
 
         self._init_kwargs = dict(
             render_mode=render_mode,
@@ -94,7 +94,7 @@ class SkillEnv(gymnasium.Env):
                 f"not {rate_hz}"
             )
         if render_mode is not None:
-            from hw.sim.render import rendering_available
+            from skillstack.hw.sim.render import rendering_available
 
             ok, reason = rendering_available()
             if not ok:
@@ -139,8 +139,8 @@ class SkillEnv(gymnasium.Env):
         drawn from that list instead.
         """
         super().reset(seed=seed)
-        from skills.context import Context
-        from skills.world import observe
+        from skillstack.skills.context import Context
+        from skillstack.skills.world import observe
 
         self._close_sim()
         if self.episodes is not None:
@@ -177,9 +177,9 @@ class SkillEnv(gymnasium.Env):
             raise RuntimeError(f"{self.env_id}: call reset() before step()")
         if self._stale:
             raise RuntimeError(f"{self.env_id}: the simulation diverged; call reset()")
-        from hw.sim.truth import SimulationDiverged
-        from skills.base import Failure
-        from skills.world import observe
+        from skillstack.hw.sim.truth import SimulationDiverged
+        from skillstack.skills.base import Failure
+        from skillstack.skills.world import observe
 
         robot, actuator = self.robot, self.actuator
         actuator.apply(action, robot.read())  # ActionError (shape, NaN) before anything moves
@@ -232,7 +232,7 @@ class SkillEnv(gymnasium.Env):
             raise RuntimeError(f"{self.env_id}: call reset() before render()")
         import mujoco
 
-        from hw.sim import render as r
+        from skillstack.hw.sim import render as r
 
         if self._renderer is None:
             vis = self.robot.model.vis.global_
@@ -273,7 +273,7 @@ class SkillEnv(gymnasium.Env):
         return goals.region_distance(achieved, desired, self._regions(info, achieved))
 
     def _collision_guard(self):
-        from skills.guards import NoCollision
+        from skillstack.skills.guards import NoCollision
 
         return NoCollision(set())
 
@@ -281,11 +281,11 @@ class SkillEnv(gymnasium.Env):
     def _set_up(self, base: int):
         """A connected robot after the set-up of episode ``base`` (or the next seeds, if its
         set-up fails), its parameters and the seed used; from `_SETUPS` when cached."""
-        from hw.sim.mujoco_robot import MujocoRobot
-        from skills.bench import episode_setup
-        from skills.executor import execute
-        from skills.registry import get_skill
-        from skills.world import observe
+        from skillstack.hw.sim.mujoco_robot import MujocoRobot
+        from skillstack.skills.bench import episode_setup
+        from skillstack.skills.executor import execute
+        from skillstack.skills.registry import get_skill
+        from skillstack.skills.world import observe
 
         key = (self.skill_name, base)
         if key in _SETUPS:
@@ -341,7 +341,7 @@ class SkillEnv(gymnasium.Env):
 
     def _dropped(self, world, outcome):
         """A failure if the object left the hand and has come to rest (or fell off the table)."""
-        from skills.base import Failure
+        from skillstack.skills.base import Failure
 
         position = np.asarray(world.object(self.target).position)
         speed = np.linalg.norm(position - self._last_position) * self.rate_hz
@@ -360,7 +360,7 @@ class SkillEnv(gymnasium.Env):
         return outcome.failure or Failure.OBJECT_SLIPPED, f"dropped: {message}"
 
     def _refusal_count(self) -> int:
-        from skills.executor import REFUSAL_CODES
+        from skillstack.skills.executor import REFUSAL_CODES
 
         return sum(self.robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
 

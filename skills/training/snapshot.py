@@ -62,7 +62,7 @@ def snapshot(robot) -> Snapshot:
 
 def restore(snap: Snapshot):
     """A new, connected `MujocoRobot` in the recorded state (call ``disconnect`` when done)."""
-    from hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.hw.sim.mujoco_robot import MujocoRobot
 
     robot = MujocoRobot(snap.scene, snap.arm)
     robot.connect()

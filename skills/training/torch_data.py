@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from skills.training.dataset import DatasetReader, Episode
-from skills.training.features import episode_features
+from skillstack.skills.training.dataset import DatasetReader, Episode
+from skillstack.skills.training.features import episode_features
 
 
 class ChunkDataset(Dataset):

@@ -23,10 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skills.training.augment import Corrective
-from skills.training.dataset import DatasetError, open_dataset
-from skills.training.policy import ChunkMLP, PolicyConfig, save_checkpoint, skillstack_version
-from skills.training.torch_data import ChunkDataset, loader, open_width
+from skillstack.skills.training.augment import Corrective
+from skillstack.skills.training.dataset import DatasetError, open_dataset
+from skillstack.skills.training.policy import (
+    ChunkMLP,
+    PolicyConfig,
+    save_checkpoint,
+    skillstack_version,
+)
+from skillstack.skills.training.torch_data import ChunkDataset, loader, open_width
 
 DEVICES = ("cpu", "cuda")
 CPU_THREADS = 1  # torch threads for CPU training: on a busy 2-core machine 2 threads ran 7x

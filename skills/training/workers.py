@@ -19,7 +19,7 @@ def worker_pool_options(specs: list[str] | None, spawn: bool = False) -> dict:
     """
     options: dict = {}
     if specs:
-        from skills.training.learned import apply_skill_impls, resolve_skill_impls
+        from skillstack.skills.training.learned import apply_skill_impls, resolve_skill_impls
 
         resolve_skill_impls(specs)  # a bad spec or checkpoint fails before any work
         options = {"initializer": apply_skill_impls, "initargs": (specs,)}

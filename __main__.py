@@ -1,0 +1,5 @@
+"""``python -m skillstack``: the command line."""
+
+from skillstack.planners.cli import main
+
+main()
