@@ -131,6 +131,4 @@ def test_files_over_400_lines_say_why_on_their_first_line(folder):
         if (n := len(path.read_text().splitlines())) > MAX_LINES
         and not path.read_text().startswith(REASON_PREFIX)
     ]
-    assert not long, f"over {MAX_LINES} lines with no '{REASON_PREFIX} …' line:\n" + "\n".join(
-        long
-    )
+    assert not long, f"over {MAX_LINES} lines with no '{REASON_PREFIX} …' line:\n" + "\n".join(long)

@@ -14,7 +14,6 @@ import pytest
 from skillstack.hw.conformance import run_conformance
 from skillstack.hw.drivers import (
     DRIVERS,
-    SPIN_S,
     DriverConnectionError,
     DriverOptionError,
     DriverUnavailable,
@@ -25,6 +24,7 @@ from skillstack.hw.drivers import (
     ur,
     xarm,
 )
+from skillstack.hw.drivers.base import SPIN_S
 from skillstack.hw.robot import RobotError
 from skillstack.robot.arms import panda
 from skillstack.robot.types import COMMAND_MODES, GripperCommand, JointCommand

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from quaternions import angle_between, quat_mul
 
 from skillstack.robot.arms import get_arm
 from skillstack.robot.ik import DifferentialIK, IKConfig
 from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.rotations import quat_angle, quat_mul
 from skillstack.robot.trajectory import CartesianSegment, TrajectorySample
 from skillstack.robot.types import Pose
 
@@ -47,7 +47,7 @@ def target_at(pose: Pose) -> TrajectorySample:
 
 def errors(fk: KinematicModel, q: np.ndarray, target: TrajectorySample) -> tuple[float, float]:
     pose = pose_of(fk, q)
-    return float(np.linalg.norm(pose.position - target.position)), angle_between(
+    return float(np.linalg.norm(pose.position - target.position)), quat_angle(
         pose.quat, target.quat
     )
 

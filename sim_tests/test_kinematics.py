@@ -8,10 +8,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 import pytest
-from quaternions import quat_conj, quat_mul, quat_to_mat, quat_to_rotvec
 
 from skillstack.robot.arms import ARMS, get_arm, panda
 from skillstack.robot.kinematics import KinematicModel, KinematicsError
+from skillstack.robot.rotations import quat_conj, quat_mul, quat_to_matrix, quat_to_rotvec
 from skillstack.robot.types import COMMAND_MODES
 
 ARM = get_arm("panda")
@@ -173,7 +173,7 @@ def test_ee_pose_quaternion_is_unit_and_matches_rotation(kin):
         pose = kin.ee_pose()
         assert np.linalg.norm(pose.quat) == pytest.approx(1.0, abs=1e-12)
         R = kin.ee_rotation.reshape(3, 3)
-        np.testing.assert_allclose(quat_to_mat(pose.quat), R, atol=1e-12)
+        np.testing.assert_allclose(quat_to_matrix(pose.quat), R, atol=1e-12)
         np.testing.assert_array_equal(pose.position, kin.ee_position)
 
 

@@ -10,13 +10,14 @@ of ours. Then the installed package is imported with decoy top-level ``robot``, 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 from run_cli import skillstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,19 +39,13 @@ def test_every_folder_with_an_init_is_a_listed_package():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a copy: setuptools writes build/ next to what it builds
+    skip = shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__", "*.mp4")
+    shutil.copytree(ROOT, source, ignore=skip)
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
+        [*pip, "-w", str(out), "."],
+        cwd=source,
         check=True,
         capture_output=True,
         text=True,

@@ -9,10 +9,10 @@ import collections
 
 import numpy as np
 import pytest
-from quaternions import angle_between, axis_angle_quat, quat_mul
 
 from skillstack.hw.sim.mujoco_robot import MujocoRobot
 from skillstack.hw.sim.tour import Mover, pick_and_shake, run_tour
+from skillstack.robot.rotations import axis_angle_quat, quat_angle, quat_mul
 from skillstack.robot.safety import SafetyConfig, Workspace
 from skillstack.robot.scene import Scene, SceneObject, Table
 from skillstack.robot.types import JointCommand
@@ -55,7 +55,7 @@ def test_point_to_point_with_orientation_change(position, rotation):
         mover.move(position, quat=goal_quat)
         truth = robot.ee_pose()
         assert np.linalg.norm(truth.position - np.array(position)) < FINAL_POSITION_TOL
-        assert angle_between(truth.quat, goal_quat) < FINAL_ANGLE_TOL
+        assert quat_angle(truth.quat, goal_quat) < FINAL_ANGLE_TOL
 
 
 def test_tracking_error_measured_against_ground_truth_during_motion():

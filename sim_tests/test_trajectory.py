@@ -7,8 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from quaternions import angle_between, axis_angle_quat, quat_conj, quat_mul, quat_to_rotvec
 
+from skillstack.robot.rotations import (
+    axis_angle_quat,
+    quat_angle,
+    quat_conj,
+    quat_mul,
+    quat_to_rotvec,
+)
 from skillstack.robot.trajectory import (
     DEFAULT_MAX_ANGULAR_SPEED,
     DEFAULT_MAX_LINEAR_SPEED,
@@ -28,7 +34,7 @@ DOWN = (0.0, 1.0, 0.0, 0.0)  # gripper pointing down: 180 deg about x
 
 
 def assert_same_rotation(qa, qb, atol=1e-12):
-    assert angle_between(qa, qb) <= atol, (qa, qb)
+    assert quat_angle(qa, qb) <= atol, (qa, qb)
 
 
 def sample_at(traj, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -155,7 +161,7 @@ def test_peak_speeds_respect_the_limits_and_one_of_them_is_reached(start, goal, 
     pos = np.array([s[0] for s in samples])
     quats = [s[1] for s in samples]
     lin = np.linalg.norm(np.diff(pos, axis=0), axis=1) / dt
-    ang = np.array([angle_between(b, a) for a, b in itertools.pairwise(quats)]) / dt
+    ang = np.array([quat_angle(b, a) for a, b in itertools.pairwise(quats)]) / dt
     assert lin.max() <= v_lin * (1 + 1e-9)
     assert ang.max() <= v_ang * (1 + 1e-9)
     # The duration is the shortest allowed: the binding limit is (almost) reached.

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skillstack.hw.drivers import (
+from skillstack.hw.drivers.base import (
     DriverRobot,
     choice_option,
     import_sdk,

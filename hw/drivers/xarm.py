@@ -56,7 +56,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from skillstack.hw.drivers import (
+from skillstack.hw.drivers.base import (
     FLAG_OPTION,
     DriverRobot,
     choice_option,

@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 
 from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
+from skillstack.robot.rotations import yaw_quat
 from skillstack.robot.types import Capabilities, GripperSpec
 
 NAME = "panda"
@@ -165,7 +166,7 @@ def build_spec(*, with_actuators: bool = True) -> mujoco.MjSpec:
     hand.add_site(
         name=EE_SITE,
         pos=[0.0, 0.0, 0.107 + 0.105],
-        quat=_yaw_quat(-np.pi / 4),  # hand frame: fingers open along its y axis
+        quat=yaw_quat(-np.pi / 4).tolist(),  # hand frame: fingers open along its y axis
         size=[0.005, 0.005, 0.005],
         rgba=[1.0, 0.2, 0.2, 0.5],
         group=4,
@@ -224,7 +225,3 @@ def _add_actuators(spec: mujoco.MjSpec) -> None:
     act.forcerange = [-GRIPPER.max_force, GRIPPER.max_force]
     act.ctrllimited = True
     act.ctrlrange = [0.0, FINGER_TRAVEL]
-
-
-def _yaw_quat(yaw: float) -> list[float]:
-    return [float(np.cos(yaw / 2)), 0.0, 0.0, float(np.sin(yaw / 2))]

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from skillstack.robot.camera import RGBDFrame
+from skillstack.robot.rotations import wrap_angle
 from skillstack.robot.scene.model import CONTAINER_FLOOR
 
 TABLE_MARGIN = 0.004  # m, points lower than this above the table top are table
@@ -334,7 +335,7 @@ def _measure(P: np.ndarray, color: str) -> Detection | None:
             color,
             np.array([centre[0], centre[1], (top + bottom) / 2]),
             (float(sx), float(sy), top - bottom),
-            _wrap_half_pi(yaw),
+            wrap_angle(yaw, math.pi),  # a box looks the same turned by pi
             top,
             bottom,
             len(P),
@@ -361,11 +362,6 @@ def _measure(P: np.ndarray, color: str) -> Detection | None:
         len(P),
         P,
     )
-
-
-def _wrap_half_pi(yaw: float) -> float:
-    """A box looks the same turned by pi: yaw in (-pi/2, pi/2]."""
-    return (yaw + math.pi / 2) % math.pi - math.pi / 2
 
 
 def _snap_bottoms(objects: list[Detection]) -> None:

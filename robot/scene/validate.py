@@ -9,6 +9,7 @@ from itertools import combinations
 
 import numpy as np
 
+from skillstack.robot.rotations import yaw_matrix_2d
 from skillstack.robot.scene.model import (
     CONTAINER_FLOOR,
     CONTAINER_WALL,
@@ -32,12 +33,6 @@ from skillstack.robot.scene.model import (
 # ----------------------------------------------------------------------------- geometry
 
 
-def _axes(yaw: float) -> np.ndarray:
-    """Rows are the box's local x and y axes in the world xy plane."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([[c, s], [-s, c]])
-
-
 def xy_gap(a: SceneObject, b: SceneObject) -> float:
     """Signed clearance (m) between the xy footprints: > 0 apart, < 0 overlapping.
 
@@ -49,12 +44,12 @@ def xy_gap(a: SceneObject, b: SceneObject) -> float:
     pa, pb = np.array(a.position[:2]), np.array(b.position[:2])
     if a.kind != "box":
         return float(np.linalg.norm(pa - pb)) - 0.5 * (a.size[0] + b.size[0])
-    half_a, axes_a = 0.5 * np.array(a.size[:2]), _axes(a.yaw)
+    half_a, axes_a = 0.5 * np.array(a.size[:2]), yaw_matrix_2d(a.yaw)
     if b.kind != "box":
         q = np.abs(axes_a @ (pb - pa)) - half_a
         outside = float(np.linalg.norm(np.maximum(q, 0.0)))
         return (outside if outside > 0 else float(q.max())) - 0.5 * b.size[0]
-    half_b, axes_b = 0.5 * np.array(b.size[:2]), _axes(b.yaw)
+    half_b, axes_b = 0.5 * np.array(b.size[:2]), yaw_matrix_2d(b.yaw)
     return max(
         float(abs(u @ (pb - pa)) - np.abs(axes_a @ u) @ half_a - np.abs(axes_b @ u) @ half_b)
         for u in (*axes_a, *axes_b)
