@@ -1,3 +1,4 @@
+# Over 400 lines: one check per promise of the HAL, each self-contained; the suite reads as a list.
 """The HAL conformance suite: checks that any `Robot` backend must pass.
 
 The same checks run in the test-suite (on the MuJoCo backend, where `wait_for_tick` steps
@@ -46,7 +47,13 @@ import numpy as np
 
 from skillstack.hw.robot import Robot, RobotError
 from skillstack.robot.safety import SafetyFilter
-from skillstack.robot.types import COMMAND_MODES, GripperCommand, JointCommand, RobotState
+from skillstack.robot.types import (
+    COMMAND_MODES,
+    CommandMode,
+    GripperCommand,
+    JointCommand,
+    RobotState,
+)
 
 CHECKS = (
     "capabilities",
@@ -209,7 +216,7 @@ class _Session:
         q = state.q_desired if state.q_desired is not None else state.q
         return np.array(q, dtype=float)
 
-    def tick(self, target: np.ndarray, mode: str = "joint_position") -> JointCommand:
+    def tick(self, target: np.ndarray, mode: CommandMode = "joint_position") -> JointCommand:
         """Command ``target`` for one tick; returns the command actually sent."""
         state = self.robot.read()
         sent = self.robot.command(JointCommand(mode, np.array(target, dtype=float), state.time))

@@ -16,6 +16,7 @@ Lifetime::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from skillstack.robot.arms import Arm
 from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.safety import SafetyConfig, SafetyFilter
 from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+
+_R = TypeVar("_R", bound="Robot")
 
 
 class RobotError(RuntimeError):
@@ -78,7 +81,7 @@ class Robot(ABC):
             self._disconnect()
             self._connected = False
 
-    def __enter__(self) -> Robot:
+    def __enter__(self: _R) -> _R:
         self.connect()
         return self
 

@@ -12,10 +12,25 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from skillstack.planners.tasks import TASKS, get_task
+from skillstack.planners.types import Planner
+
+
+class SimFactory(Protocol):
+    """Builds a simulated robot, not connected: ``make_sim(backend, scene, arm=arm)``.
+
+    The planners never build robots themselves; the command line hands them this (it is
+    `skillstack.hw.sim.backends.make_sim`). A module-level function, so that worker
+    processes receive it.
+    """
+
+    def __call__(self, backend: str, scene: Any, *, arm: str) -> Any:
+        """A simulated robot of ``backend`` (``mujoco``, ``pybullet``) on ``scene``."""
+        ...
 
 
 @dataclass
@@ -40,6 +55,8 @@ def run_task(
     perception: str = "ground_truth",
     backend: str = "mujoco",
     calibrations: dict | None = None,
+    *,
+    make_sim: SimFactory,
 ) -> TaskRun:
     """Run one task episode on ``arm`` in the ``backend`` simulator (in a worker process).
 
@@ -49,12 +66,12 @@ def run_task(
     file tracked by `skills.declared.DeclaredWorld`, as on a real arm. Success still needs
     the goal to hold in the simulator's ground truth.
     """
-    from skillstack.hw.sim.truth import make_sim
     from skillstack.planners.executive import run_instruction
     from skillstack.planners.symbolic import SymbolicPlanner
     from skillstack.skills.world import observe
 
     task = get_task(name)
+    chosen: Planner
     if planner == "symbolic":
         chosen = SymbolicPlanner()
     else:
@@ -124,15 +141,15 @@ def run(
     backend: str = "mujoco",
     skill_impls: list[str] | None = None,
     calibrations: dict | None = None,
+    *,
+    make_sim: SimFactory,
 ) -> dict:
     """Run the suite on ``arm`` in ``backend``; returns the JSON-ready result (``calibrations``:
-    camera calibrations for ``perception="camera"``)."""
-    from skillstack.hw.sim.truth import BACKENDS
+    camera calibrations for ``perception="camera"``; ``make_sim`` builds each episode's
+    simulated robot and rejects an unknown ``backend``)."""
     from skillstack.robot.arms import get_arm
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
-    if backend not in BACKENDS:
-        raise KeyError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     names = list(tasks or [t.name for t in TASKS])
     for n in names:
         get_task(n)  # unknown names fail before any work starts
@@ -145,7 +162,9 @@ def run(
     init = worker_pool_options(skill_impls, spawn=perception == "camera")
     with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
         futures = [
-            pool.submit(run_task, n, s, planner, arm, perception, backend, calibrations)
+            pool.submit(
+                run_task, n, s, planner, arm, perception, backend, calibrations, make_sim=make_sim
+            )
             for n, s in args
         ]
         for i, fut in enumerate(futures, 1):

@@ -9,6 +9,7 @@ reads the simulator). Success is then judged on franky-sim's own MuJoCo state, w
 stack under test never saw: the goal facts must hold in the ground truth.
 
 Episodes run paced to the wall clock (the libfranka loop is real time), one at a time.
+The planners build no hardware: the command line hands in the two factories, `HilRig`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,20 @@ from skillstack.skills.world import WorldState, object_at
 HIL_TASKS = ("pick_cube", "cube_on_plate", "cube_in_bowl", "stack_two")
 HELD_DISTANCE = 0.03  # m, an object whose centre is this close to the fingertips is held
 HELD_CLEARANCE = 0.01  # m, ... and whose bottom is at least this far above the table
+
+
+@dataclass(frozen=True)
+class HilRig:
+    """What an episode is built from, handed in by the command line.
+
+    ``workcell(scene, host=, realtime=)``: a franky-sim workcell with the scene's objects
+    (`skillstack.hw.sim.franky_workcell.FrankySimWorkcell`); ``arm(host, model)``: the Franka
+    driver for it, not connected (`skillstack.hw.factory.make_robot` with
+    ``realtime_config=ignore``).
+    """
+
+    workcell: Callable[..., Any]
+    arm: Callable[[str, str], Any]
 
 
 @dataclass
@@ -63,6 +79,7 @@ def truth_world(cell, scene) -> WorldState:
 
 
 def run_episode(
+    rig: HilRig,
     name: str,
     seed: int,
     host: str = "127.0.0.1",
@@ -70,10 +87,6 @@ def run_episode(
     realtime: bool | float = True,
 ) -> HilRun:
     """Run task ``name`` on seed ``seed`` over franky-sim at ``host`` (see the module)."""
-    import franky
-
-    from skillstack.hw.drivers.franka import FrankaRobot
-    from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
     from skillstack.planners.executive import run_instruction
     from skillstack.planners.symbolic import SymbolicPlanner
     from skillstack.skills.arm import LocalArm
@@ -82,11 +95,9 @@ def run_episode(
     task = get_task(name)
     scene = task.scene(seed)
     start = time.perf_counter()
-    cell = FrankySimWorkcell(scene, host=host, realtime=realtime)
+    cell = rig.workcell(scene, host=host, realtime=realtime)
     cell.start()
-    robot = FrankaRobot(
-        host, model=model, robot_options={"realtime_config": franky.RealtimeConfig.Ignore}
-    )
+    robot = rig.arm(host, model)
     try:
         robot.connect()
         arm = LocalArm(robot, world=DeclaredWorld(robot, scene))
@@ -118,6 +129,7 @@ def run_episode(
 
 
 def run(
+    rig: HilRig,
     seeds: int = 5,
     tasks: list[str] | None = None,
     host: str = "127.0.0.1",
@@ -132,7 +144,7 @@ def run(
     args = [(n, s) for n in names for s in range(seeds)]
     runs: list[HilRun] = []
     for i, (n, s) in enumerate(args, 1):
-        runs.append(run_episode(n, s, host, model))
+        runs.append(run_episode(rig, n, s, host, model))
         if progress:
             progress(i, len(args))
     planning = [t for r in runs for t in r.planning_ms]

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from skillstack.planners.bench import SimFactory
+
 TASK_SUBSET = ("pick_cube", "cube_in_bowl", "pour", "stack_two", "cube_on_plate")
 KINDS = ("box", "cylinder", "cup", "bowl", "plate")
 
@@ -42,23 +44,25 @@ def _size_error_mm(kind: str, est, true, yaw_est: float, yaw_true: float) -> flo
     return 1000 * max(abs(a - b) for a, b in zip(est, true, strict=True))
 
 
-def detection_episode(seed: int, calibrations: dict | None = None) -> list[dict]:
-    """One random scene: per declared object, what perception got right (worker process)."""
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+def detection_episode(
+    seed: int, calibrations: dict | None = None, *, make_sim: SimFactory
+) -> list[dict]:
+    """One random scene: per declared object, what perception got right (worker process),
+    judged on the simulator's truth (its MuJoCo robot, built by ``make_sim``)."""
     from skillstack.robot.scene import random_scene
     from skillstack.skills.perceive import CameraPerception
 
     rng = np.random.default_rng(seed)
     scene = random_scene(seed, n_objects=int(rng.integers(3, 6)), kinds=KINDS)
     rows = []
-    with MujocoRobot(scene) as robot:
+    with make_sim("mujoco", scene, arm="panda") as robot:
         perception = CameraPerception(robot, cameras=("scene",), calibrations=calibrations)
         world = perception.observe()
         for obj in scene.objects:
             true = robot.object_pose(obj.name).position
             est = world.objects[obj.name]
             det = perception.report.detections.get(obj.name)
-            row = {"kind": obj.kind, "detected": det is not None}
+            row: dict[str, object] = {"kind": obj.kind, "detected": det is not None}
             if det is not None:
                 row["position_error_mm"] = 1000 * float(
                     np.linalg.norm(np.asarray(est.position) - true)
@@ -81,10 +85,13 @@ def run(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     calibrations: dict | None = None,
+    *,
+    make_sim: SimFactory,
 ) -> dict:
     """Both parts; the JSON-ready result (contract fields: ``detection_rate``,
     ``position_error_mm_median``). ``calibrations`` (camera name -> `CameraCalibration`)
-    replace the simulated cameras' intrinsics and poses in both parts."""
+    replace the simulated cameras' intrinsics and poses in both parts; ``make_sim`` builds
+    the simulated robots (`skillstack.planners.bench.SimFactory`)."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -96,7 +103,10 @@ def run(
     rows: list[dict] = []
     # "spawn": a forked child inherits the parent's OpenGL state and can hang rendering.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(detection_episode, seed + i, calibrations) for i in range(episodes)]
+        futures = [
+            pool.submit(detection_episode, seed + i, calibrations, make_sim=make_sim)
+            for i in range(episodes)
+        ]
         for i, fut in enumerate(futures, 1):
             rows += fut.result()
             if progress:
@@ -135,7 +145,12 @@ def run(
         for i, mode in enumerate(("ground_truth", "camera"), 1):
             cals = calibrations if mode == "camera" else None
             out = task_bench.run(
-                task_seeds, tasks=list(tasks), jobs=jobs, perception=mode, calibrations=cals
+                task_seeds,
+                tasks=list(tasks),
+                jobs=jobs,
+                perception=mode,
+                calibrations=cals,
+                make_sim=make_sim,
             )
             both[mode] = out
             if progress:

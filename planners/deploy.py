@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
-from skillstack.planners.executive import propose
+from skillstack.planners.executive import RunReport, propose
 from skillstack.planners.types import Planner, PlanningError, PlanningRequest
 from skillstack.robot.scene import SceneError
-from skillstack.skills.arm import Arm, LocalArm
+from skillstack.skills.arm import LocalArm, SkillRunner
 from skillstack.skills.registry import all_skills
-from skillstack.skills.twin import twin_scene
+from skillstack.skills.twin import rehearsal_robot
 from skillstack.skills.world import WorldState
 
 
@@ -45,9 +44,7 @@ class DeployReport:
 def rehearse(calls: list, world: WorldState, q: np.ndarray | None) -> tuple[bool, list[dict]]:
     """Run ``calls`` in a twin of ``world`` with the arm at ``q``; (all succeeded, steps)."""
     steps = []
-    with MujocoRobot(twin_scene(world)) as twin:
-        if q is not None:
-            twin.reset(q)
+    with rehearsal_robot(world, q) as twin:
         arm = LocalArm(twin)
         for call in calls:
             result = arm.execute(call.skill, call.params)
@@ -59,7 +56,7 @@ def rehearse(calls: list, world: WorldState, q: np.ndarray | None) -> tuple[bool
 
 def deploy(
     instruction: str,
-    arm: Arm,
+    arm: SkillRunner,
     planner: Planner,
     confirm: Callable[[DeployReport], bool],
     joints: Callable[[], np.ndarray | None] = lambda: None,
@@ -68,7 +65,7 @@ def deploy(
     report = DeployReport(instruction)
     world = arm.observe()
     try:
-        plan = propose(planner, PlanningRequest(instruction, world, all_skills()), _Scratch())
+        plan = propose(planner, PlanningRequest(instruction, world, all_skills()), RunReport(""))
     except PlanningError as exc:
         report.error = str(exc)
         return report
@@ -96,11 +93,3 @@ def deploy(
             return report
     report.success = True
     return report
-
-
-class _Scratch:
-    """Collects the planning figures `propose` records (not reported by deploy)."""
-
-    def __init__(self):
-        self.planning_ms: list[float] = []
-        self.rejected_plans = 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 from skillstack.planners.validator import SymbolicWorld, validate_plan
-from skillstack.skills.arm import Arm, as_arm
+from skillstack.skills.arm import SkillRunner, as_arm
 from skillstack.skills.registry import all_skills
 from skillstack.skills.world import WorldState
 
@@ -72,7 +72,7 @@ def propose(
 
 def run_instruction(
     instruction: str,
-    robot: Arm | Any,
+    robot: SkillRunner | Any,
     planner: Planner,
     *,
     max_replans: int = MAX_REPLANS,
@@ -107,7 +107,9 @@ def run_instruction(
             step = {
                 "skill": call.skill,
                 "params": call.params,
-                "outcome": "success" if result.success else result.failure.value,
+                "outcome": "success"
+                if result.success
+                else (result.failure.value if result.failure else "failure"),
                 "duration_s": round(result.duration_s, 3),
                 "message": result.message,
                 "template": result.template,
@@ -149,7 +151,10 @@ def run_instruction(
 
 
 def _goal_reached(
-    planner: Planner, instruction: str, arm: Arm, goal_check: Callable[[WorldState], bool] | None
+    planner: Planner,
+    instruction: str,
+    arm: SkillRunner,
+    goal_check: Callable[[WorldState], bool] | None,
 ) -> bool:
     world = arm.observe()
     if goal_check is not None:

@@ -1,3 +1,4 @@
+# Over 400 lines: chat protocol, prompt, tool schema and reply repair belong together.
 """The LLM planner: any OpenAI-compatible chat-completions endpoint chooses the skill calls.
 
 Replies are read in `planners.llm_replies`.

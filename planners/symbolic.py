@@ -74,7 +74,9 @@ class SymbolicPlanner(Planner):
     ) -> tuple[list[SkillCall], SymbolicWorld]:
         """A* (weighted) from ``start`` to a world where every goal holds."""
         counter = itertools.count()
-        frontier = [(0.0, next(counter), start, [])]
+        frontier: list[tuple[float, int, SymbolicWorld, list[SkillCall]]] = [
+            (0.0, next(counter), start, [])
+        ]
         seen = {start.predicates}
         expansions = 0
         while frontier:
@@ -195,8 +197,10 @@ def _fill_geometry(calls: list[SkillCall], world: WorldState) -> list[SkillCall]
     radius = {name: o.radius for name, o in world.objects.items()}
     incoming: dict[str, list[str]] = {}
     for call in calls:
-        target = call.params.get("target")
-        if call.skill == "place" and target != "table" and world.objects[target].is_container:
+        if call.skill != "place":
+            continue
+        target = call.params["target"]
+        if target != "table" and world.objects[target].is_container:
             incoming.setdefault(target, []).append(call.params["object"])
     out, slot = [], dict.fromkeys(incoming, 0)
     for call in calls:

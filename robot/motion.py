@@ -122,6 +122,7 @@ class CartesianMotion:
         """One tick: sample the path, solve the IK, return the joint target."""
         t = state.time - self._t0
         if not self._traj_done:
+            assert self.path is not None, "reset() plans the path before the first step"
             self._traj_done = self.path.sample(t, self.sample)
             if self._traj_done:
                 self._end_time = t
@@ -155,7 +156,7 @@ class Hold:
 
     def __init__(self, duration: float):
         self.duration = duration
-        self._q = None
+        self._q: np.ndarray | None = None  # latched by reset
         self._t0 = 0.0
         self._done = False
 
@@ -173,6 +174,7 @@ class Hold:
     def step(self, state: RobotState) -> JointCommand:
         """Command the latched configuration."""
         self._done = state.time - self._t0 >= self.duration
+        assert self._q is not None, "reset() latches the configuration before the first step"
         return JointCommand("joint_position", self._q, state.time)
 
 
@@ -187,15 +189,16 @@ class JointMotion:
     def __init__(self, goal: np.ndarray, capabilities: Capabilities, speed_fraction: float = 0.3):
         self.goal = np.asarray(goal, dtype=float)
         self.vmax = capabilities.velocity_limit * speed_fraction
-        self._start = None
+        self._start: np.ndarray | None = None  # set by reset
         self._t0 = 0.0
         self.duration = 0.0
         self._done = False
 
     def reset(self, state: RobotState) -> None:
         """Start from the commanded (or measured) joints."""
-        self._start = (state.q if state.q_desired is None else state.q_desired).copy()
-        travel = np.abs(self.goal - self._start)
+        start = (state.q if state.q_desired is None else state.q_desired).copy()
+        self._start = start
+        travel = np.abs(self.goal - start)
         self.duration = max(float(np.max(MIN_JERK_PEAK * travel / self.vmax)), 0.2)
         self._t0 = state.time
         self._done = False
@@ -210,6 +213,7 @@ class JointMotion:
         t = state.time - self._t0
         tau = min(t / self.duration, 1.0)
         s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
+        assert self._start is not None, "reset() sets the start before the first step"
         q = self._start + s * (self.goal - self._start)
         self._done = tau >= 1.0 and settled(state, q, t - self.duration, JOINT_SETTLE_TIME)
         return JointCommand("joint_position", q, state.time)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -66,8 +67,11 @@ def quat_to_matrix(q) -> np.ndarray:
 
 
 def matrix_to_quat(matrix) -> np.ndarray:
-    """The unit quaternion (``w >= 0``) of a 3x3 rotation matrix."""
-    return from_scipy(Rotation.from_matrix(np.asarray(matrix, dtype=float)))
+    """The unit quaternion of a 3x3 rotation matrix, as MuJoCo computes it (so that a pose
+    built here and one read from the simulator agree in sign as well as in rotation)."""
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(matrix, dtype=float).ravel())
+    return quat
 
 
 def quat_to_rotvec(q) -> np.ndarray:

@@ -263,7 +263,7 @@ class SafetyFilter:
                 hi = lo = v - adt if v > 0.0 else v + adt
             if not lo <= vd <= hi:
                 within = False
-                if previous is not None:
+                if previous is not None and targets is not None:  # both or neither
                     # The output has fallen behind the commanded positions (a step, a stream
                     # faster than the limits, a refusal): move with the command stream and
                     # close the gap time-optimally, braking to land on it, not overshoot it.

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from skillstack.hw.sim.render import rendering_available
+from skillstack.hw.sim.mujoco.render import rendering_available
 from skillstack.planners.cli import app
 from skillstack.robot.camera import Intrinsics
 from skillstack.robot.perception.calibration import (
@@ -50,7 +50,7 @@ def synth(request, tmp_path_factory):
     """A rendered data set and its calibration file, per camera."""
     if not _ok:
         pytest.skip(_reason)
-    from skillstack.hw.sim.calibration_synth import generate
+    from skillstack.hw.sim.mujoco.calibration_synth import generate
 
     folder = tmp_path_factory.mktemp(request.param)
     truth = generate(request.param, folder, seed=0)

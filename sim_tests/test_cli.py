@@ -7,7 +7,7 @@ import json
 import pytest
 from run_cli import skillstack
 
-from skillstack.hw.sim.render import rendering_available
+from skillstack.hw.sim.mujoco.render import rendering_available
 
 CONTROL_FIELDS = (
     "tick_us_median",

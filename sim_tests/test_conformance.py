@@ -8,7 +8,7 @@ import pytest
 
 from skillstack.hw.conformance import CHECKS, MAX_AMPLITUDE, CheckResult, run_conformance
 from skillstack.hw.robot import RobotError
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.scene import default_scene
 
 
@@ -68,6 +68,26 @@ def mujoco_results():
 
 def failed(results: list[CheckResult]) -> set[str]:
     return {r.name for r in results if not r.passed}
+
+
+def _every_simulated_robot() -> list[tuple[str, str]]:
+    """(backend, arm) for every backend and arm that runs here (PyBullet builds the Panda)."""
+    from skillstack.hw.sim.backends import BACKENDS
+    from skillstack.robot.arms import ARMS
+
+    return [("mujoco", arm) for arm in sorted(ARMS)] + [
+        (backend, "panda") for backend in BACKENDS if backend != "mujoco"
+    ]
+
+
+@pytest.mark.parametrize(("backend", "arm"), _every_simulated_robot())
+def test_every_backend_that_runs_here_passes_every_check(backend, arm):
+    from skillstack.hw.factory import make_robot
+
+    with make_robot(backend, arm=arm) as robot:
+        results = run_conformance(robot)
+    assert [r.name for r in results] == list(CHECKS)
+    assert not failed(results), [(r.name, r.detail) for r in results if not r.passed]
 
 
 def test_the_mujoco_backend_passes_every_check(mujoco_results):

@@ -15,9 +15,9 @@ from skillstack.skills.training.dataset import (  # noqa: E402
     Episode,
     actions_from_path,
     integrate_actions,
-    open_dataset,
     write_dataset,
 )
+from skillstack.skills.training.dataset_reader import open_dataset  # noqa: E402
 from skillstack.skills.training.images import IMAGE_KEYS  # noqa: E402
 
 POS_TOL_M = 1e-4  # float32 storage of per-step deltas, summed over a few hundred samples
@@ -218,7 +218,7 @@ def _with_images(episode: Episode, size: int = 8) -> Episode:
 def test_collect_with_images_records_both_cameras(tmp_path):
     from typer.testing import CliRunner
 
-    from skillstack.hw.sim.render import rendering_available
+    from skillstack.hw.sim.mujoco.render import rendering_available
     from skillstack.planners.cli import train_cmd  # noqa: F401  (registers the command)
     from skillstack.planners.cli.common import app
 

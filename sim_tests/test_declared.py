@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from skillstack.hw.robot import RobotError
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
 from skillstack.planners.symbolic import SymbolicPlanner
 from skillstack.planners.tasks import get_task

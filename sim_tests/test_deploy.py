@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
-from skillstack.planners.deploy import deploy, twin_scene
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
+from skillstack.planners.deploy import deploy
 from skillstack.planners.symbolic import SymbolicPlanner
 from skillstack.planners.types import Plan, Planner, SkillCall
 from skillstack.robot.scene import default_scene
 from skillstack.skills.arm import LocalArm
+from skillstack.skills.twin import twin_scene
 from skillstack.skills.world import observe
 
 

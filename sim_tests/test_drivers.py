@@ -1,3 +1,4 @@
+# Over 400 lines: the three vendor drivers against fakes of their SDKs, one section each.
 """Vendor drivers without vendor SDKs: clear refusals, consistent limits, and — against
 small fake SDK modules that record calls — unit conversion and faithful forwarding."""
 

@@ -16,7 +16,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import skillstack.skills.training.envs  # noqa: F401  (registers skillstack/*)
-from skillstack.hw.sim.render import rendering_available
+from skillstack.hw.sim.mujoco.render import rendering_available
 from skillstack.skills.training.actuation import ActionError
 from skillstack.skills.training.collect import record_episode
 from skillstack.skills.training.envs import SKILL_ENVS, GraspEnv, PlaceEnv, PourEnv

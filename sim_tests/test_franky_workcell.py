@@ -232,13 +232,13 @@ def test_franky_grasps_carries_and_places_a_cube_and_kinematics_agree():
 
 
 def test_cli_finds_bundled_scenes_by_name():
-    from skillstack.planners.cli.common import bundled_scene_names, resolve_scene
+    from skillstack.robot.scene.bundled import bundled_scene_names, find_scene
 
-    assert resolve_scene("workcell") == WORKCELL
-    assert resolve_scene(str(WORKCELL)) == WORKCELL
+    assert find_scene("workcell") == WORKCELL
+    assert find_scene(str(WORKCELL)) == WORKCELL
     assert {"blocks", "pour", "workcell"} <= set(bundled_scene_names())
     with pytest.raises(FileNotFoundError, match=r"bundled scenes: .*workcell"):
-        resolve_scene("no_such_scene")
+        find_scene("no_such_scene")
 
 
 def test_cli_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):

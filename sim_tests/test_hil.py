@@ -32,10 +32,10 @@ from run_cli import skillstack
 from skillstack.hw.server.client import RobotClient, ServerLost
 from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
 from skillstack.planners.bench_hil import truth_world
-from skillstack.planners.cli.common import resolve_scene
 from skillstack.robot.scene import load_scene
+from skillstack.robot.scene.bundled import find_scene
 
-SCENE_FILE = resolve_scene("workcell")
+SCENE_FILE = find_scene("workcell")
 SCENE = load_scene(SCENE_FILE)
 FRANKA = ("--robot-option", "realtime_config=ignore", "--robot-option", "model=fr3")
 SERVER_START_S = 60.0  # s, longest wait for `skillstack serve` to answer

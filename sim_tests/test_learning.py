@@ -14,7 +14,8 @@ h5py = pytest.importorskip("h5py")
 from typer.testing import CliRunner  # noqa: E402
 
 from skillstack.planners.cli import app  # noqa: E402
-from skillstack.skills.training.dataset import DatasetError, open_dataset, write_dataset  # noqa: E402
+from skillstack.skills.training.dataset import DatasetError, write_dataset  # noqa: E402
+from skillstack.skills.training.dataset_reader import open_dataset  # noqa: E402
 from skillstack.skills.training.policy import PolicyError, load_policy, save_checkpoint  # noqa: E402
 
 DEMOS = 3
@@ -164,7 +165,7 @@ def test_bad_skill_impl_specs_exit_2_and_change_nothing(trained, tmp_path):
 
 
 def test_a_learned_grasp_runs_through_the_registry_and_executor(trained, scripted_after):
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
     from skillstack.robot.scene import default_scene
     from skillstack.skills.executor import execute
     from skillstack.skills.library.grasp import GraspParams
@@ -280,12 +281,15 @@ def test_receding_execution_runs_a_chunk_before_predicting_again():
 
 
 def test_benchmark_workers_run_the_learned_implementation(trained):
+    from skillstack.hw.sim.backends import make_sim
     from skillstack.planners import bench
     from skillstack.skills.registry import get_skill
 
     _, quick = trained
     before = type(get_skill("grasp")).__name__
-    out = bench.run(1, tasks=["pick_cube"], jobs=1, skill_impls=[f"grasp=learned:{quick}"])
+    out = bench.run(
+        1, tasks=["pick_cube"], jobs=1, skill_impls=[f"grasp=learned:{quick}"], make_sim=make_sim
+    )
     assert out["skill_impls"] == [f"grasp=learned:{quick}"]
     # The 1.5 s test policy cannot pick anything up; the scripted grasp always does.
     task = out["tasks"]["pick_cube"]
@@ -294,16 +298,16 @@ def test_benchmark_workers_run_the_learned_implementation(trained):
 
 
 def test_random_starts_add_an_unrecorded_move_to_a_seeded_hand_pose():
-    from skillstack.skills.training.collect import START_BOX, episode_setup
+    from skillstack.skills.training.collect import START_BOX, demonstration_setup
 
-    plain = episode_setup("grasp", 5)
-    moved = episode_setup("grasp", 5, random_starts=1.0)
+    plain = demonstration_setup("grasp", 5)
+    moved = demonstration_setup("grasp", 5, random_starts=1.0)
     assert plain[1] == [] and plain[2] == moved[2]  # same scene and call
     (name, params), *_ = moved[1]
     assert name == "move_to" and all(
         lo <= v <= hi for v, (lo, hi) in zip(params["position"], START_BOX)
     )
-    assert episode_setup("grasp", 5, random_starts=1.0)[1] == moved[1]  # seeded
+    assert demonstration_setup("grasp", 5, random_starts=1.0)[1] == moved[1]  # seeded
 
 
 def test_square_boxes_are_grasped_the_same_way_whatever_the_yaw_jitter():
@@ -336,11 +340,11 @@ def test_square_boxes_are_grasped_the_same_way_whatever_the_yaw_jitter():
 def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp_path):
     from skillstack.robot.scene import validate_scene
     from skillstack.skills.training.collect import collect
-    from skillstack.skills.training.scenes import MIXED_VARIANTS, episode_setup, variant
+    from skillstack.skills.training.scenes import MIXED_VARIANTS, scene_set_episode, variant
 
     seen = {}
     for seed in range(60):
-        scene, setup, params = episode_setup("grasp", seed, "mixed")
+        scene, setup, params = scene_set_episode("grasp", seed, "mixed")
         validate_scene(scene)
         seen.setdefault(variant(seed), (scene, params))
         assert setup == [] and params["object"] in scene.names
@@ -350,9 +354,10 @@ def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp
         target, under = scene.object("target"), scene.object(support)
         assert params["approach"] == "top" and target.position[2] > 0.01
         assert np.hypot(*np.subtract(target.position[:2], under.position[:2])) < under.size[0] / 2
-    assert episode_setup("grasp", 7, "mixed") == episode_setup("grasp", 7, "mixed")  # seeded
+    seven = scene_set_episode("grasp", 7, "mixed")
+    assert scene_set_episode("grasp", 7, "mixed") == seven  # seeded
     with pytest.raises(ValueError, match="grasp only"):
-        episode_setup("place", 0, "mixed")
+        scene_set_episode("place", 0, "mixed")
     with pytest.raises(ValueError, match="unknown scene set"):
         collect("grasp", 1, 0, tmp_path, scenes="tasks")
     result = CliRunner().invoke(app, ["collect", "place", "--scenes", "mixed", "--out", "x"])
@@ -363,7 +368,7 @@ def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp
     assert variant(5_000_000) == "stacked"
     path = collect("grasp", 1, seed=5, out_dir=tmp_path, jobs=1, scenes="mixed")
     (episode,) = open_dataset(path, "grasp").episodes(successful_only=False)
-    block = episode_setup("grasp", episode.seed, "mixed")[0].object("target")
+    block = scene_set_episode("grasp", episode.seed, "mixed")[0].object("target")
     assert episode.success and episode.context["kind"] == "box"
     assert episode.context["extents"] == pytest.approx(list(block.size))
     assert episode.obs["object"][0, 2] > block.size[2] / 2 + 0.03  # started on the lower block

@@ -11,7 +11,7 @@ from chat_server import (  # chat_server_fixture provides the `chat_server` fixt
     tool_calls,
 )
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
 from skillstack.planners.llm import LLMPlanner
 from skillstack.planners.tasks import get_task

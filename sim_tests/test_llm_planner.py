@@ -1,3 +1,4 @@
+# Over 400 lines: every malformed-reply case of the LLM planner, each a short test.
 """The LLM planner against a real HTTP endpoint: the `openai` client talks to a scripted server.
 
 No simulator and no model: `chat_server.ChatServer` replays scripted replies (tool calls, text,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skillstack.hw.robot import DeviceNotConnectedError, RobotError
-from skillstack.hw.sim.mujoco_robot import MujocoRobot, SimulationDiverged
+from skillstack.hw.sim.mujoco.robot import MujocoRobot, SimulationDiverged
 from skillstack.robot.scene import Scene, SceneObject, Table
 from skillstack.robot.types import GripperCommand, JointCommand
 

@@ -78,10 +78,10 @@ def test_the_installed_wheel_imports_past_colliding_packages_and_finds_scenes_by
         (decoys / name / "__init__.py").write_text(f"raise ImportError('decoy {name}')\n")
     probe = (
         "import skillstack, skillstack.planners.cli\n"
-        "from skillstack.planners.cli.common import resolve_scene\n"
+        "from skillstack.robot.scene.bundled import find_scene\n"
         "from skillstack.robot.scene import load_scene\n"
         "print(skillstack.__file__)\n"
-        "print(len(load_scene(resolve_scene('pour')).objects))\n"
+        "print(len(load_scene(find_scene('pour')).objects))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
-from skillstack.hw.sim.render import rendering_available
+from skillstack.hw.sim.mujoco.render import rendering_available
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.camera import DEFAULT_CAMERAS, Intrinsics
 from skillstack.robot.scene import default_scene, scene_from_dict
 
@@ -196,7 +196,7 @@ def test_a_frame_showing_no_table_gives_no_detections():
 def test_pybullet_frames_give_detections_within_5mm():
     """PyBullet frames carry the arm's mask from the segmentation buffer; perception sees the
     default scene there as on MuJoCo (TinyRenderer: no OpenGL needed)."""
-    from skillstack.hw.sim.pybullet_robot import PybulletRobot
+    from skillstack.hw.sim.pybullet.robot import PybulletRobot
     from skillstack.skills.perceive import CameraPerception
 
     with PybulletRobot(default_scene()) as robot:

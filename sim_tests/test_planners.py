@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
 from skillstack.planners.language import InstructionError, parse_instruction
 from skillstack.planners.symbolic import SymbolicPlanner
@@ -259,7 +259,8 @@ def test_the_suite_has_twenty_valid_tasks():
 
 @pytest.mark.parametrize("name", ["pour_then_plate", "stack_three_largest_bottom"])
 def test_tasks_end_to_end(name):
+    from skillstack.hw.sim.backends import make_sim
     from skillstack.planners.bench import run_task
 
-    run = run_task(name, seed=2)
+    run = run_task(name, seed=2, make_sim=make_sim)
     assert run.success, (run.error, run.unmet)

@@ -13,8 +13,10 @@ import pybullet as pb
 import pytest
 
 from skillstack.hw.robot import DeviceNotConnectedError
-from skillstack.hw.sim.pybullet_robot import PybulletRobot
-from skillstack.hw.sim.truth import BACKENDS, SimTruth, SimulationDiverged, make_sim
+from skillstack.hw.sim.backends import BACKENDS, make_sim
+from skillstack.hw.sim.divergence import SimulationDiverged
+from skillstack.hw.sim.pybullet.robot import PybulletRobot
+from skillstack.hw.sim.truth import SimTruth
 from skillstack.robot.scene import Scene, SceneObject, Table, default_scene
 from skillstack.robot.types import GripperCommand, JointCommand
 from skillstack.skills.bench import run_episode
@@ -153,7 +155,7 @@ def test_depth_back_projects_onto_the_object(camera):
 
 
 def test_video_is_written_with_the_caption(tmp_path):
-    from skillstack.hw.sim.pybullet_camera import PybulletVideoRecorder
+    from skillstack.hw.sim.pybullet.camera import PybulletVideoRecorder
 
     path = tmp_path / "clip.mp4"
     with PybulletRobot(_cube_scene()) as robot:

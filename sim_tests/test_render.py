@@ -1,4 +1,4 @@
-"""Tests for offscreen rendering and mp4 recording (hw/sim/render.py).
+"""Tests for offscreen rendering and mp4 recording (hw/sim/mujoco/render.py, hw/sim/video.py).
 
 Tests that need a working OpenGL stack skip, with the reason from
 ``rendering_available()``, only when offscreen rendering is unavailable.
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skillstack.hw.sim import render
+from skillstack.hw.sim import video
+from skillstack.hw.sim.mujoco import render
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +71,7 @@ def test_reason_names_packages_when_gl_is_disabled():
     # A child process, because mujoco fixes its GL backend at import time.
     code = textwrap.dedent(
         """
-        from skillstack.hw.sim.render import rendering_available
+        from skillstack.hw.sim.mujoco.render import rendering_available
         ok, reason = rendering_available()
         print(ok)
         print(reason)
@@ -106,18 +107,18 @@ def test_recorder_raises_render_unavailable_with_hint(monkeypatch, tmp_path, sce
     hint = f"{render.INSTALL_HINT} (simulated failure)"
     monkeypatch.setattr(render, "rendering_available", lambda: (False, hint))
     with pytest.raises(render.RenderUnavailable, match="libosmesa6"):
-        render.VideoRecorder(tmp_path / "never.mp4", *scene)
+        render.MujocoVideoRecorder(tmp_path / "never.mp4", *scene)
     assert not (tmp_path / "never.mp4").exists()
 
 
 @pytest.mark.parametrize(("width", "height"), [(641, 480), (640, 0)])
 def test_recorder_rejects_sizes_h264_cannot_encode(tmp_path, scene, width, height):
     with pytest.raises(ValueError, match="even"):
-        render.VideoRecorder(tmp_path / "bad.mp4", *scene, width=width, height=height)
+        render.MujocoVideoRecorder(tmp_path / "bad.mp4", *scene, width=width, height=height)
 
 
 def test_frame_clock_keeps_real_time_at_1khz():
-    clock = render.FrameClock(VIDEO_FPS)
+    clock = video.FrameClock(VIDEO_FPS)
     steps = round(RECORD_DURATION_S / PHYSICS_DT_S)
     times = [0.0]
     for _ in range(steps):
@@ -130,7 +131,7 @@ def test_frame_clock_keeps_real_time_at_1khz():
 
 
 def test_frame_clock_reanchors_after_reset():
-    clock = render.FrameClock(VIDEO_FPS)
+    clock = video.FrameClock(VIDEO_FPS)
     assert clock.due(5.0)
     assert not clock.due(5.01)
     assert clock.due(0.0)  # time went backwards: a reset, capture at once
@@ -139,7 +140,7 @@ def test_frame_clock_reanchors_after_reset():
 
 def test_frame_clock_rejects_nonpositive_fps():
     with pytest.raises(ValueError):
-        render.FrameClock(0)
+        video.FrameClock(0)
 
 
 def test_renders_frames_and_writes_mp4(tmp_path, scene):
@@ -149,7 +150,7 @@ def test_renders_frames_and_writes_mp4(tmp_path, scene):
 
     model, data = scene
     path = tmp_path / "clip" / "falling_box.mp4"
-    with render.VideoRecorder(
+    with render.MujocoVideoRecorder(
         path, model, data, fps=VIDEO_FPS, width=FRAME_WIDTH_PX, height=FRAME_HEIGHT_PX
     ) as recorder:
         first = recorder.capture_frame()
@@ -174,7 +175,7 @@ def test_renders_frames_and_writes_mp4(tmp_path, scene):
 def test_named_camera_and_caption(tmp_path, scene):
     _require_rendering()
     model, data = scene
-    with render.VideoRecorder(
+    with render.MujocoVideoRecorder(
         tmp_path / "named.mp4",
         model,
         data,
@@ -197,4 +198,4 @@ def test_named_camera_and_caption(tmp_path, scene):
 def test_unknown_camera_is_rejected(tmp_path, scene):
     _require_rendering()
     with pytest.raises(ValueError, match="no camera named"):
-        render.VideoRecorder(tmp_path / "x.mp4", *scene, camera="nope")
+        render.MujocoVideoRecorder(tmp_path / "x.mp4", *scene, camera="nope")

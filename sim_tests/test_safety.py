@@ -1,3 +1,4 @@
+# Over 400 lines: every limit of the safety filter, each a short test.
 """Tests for robot.safety.SafetyFilter: every rule, at and just beyond its limit.
 
 Like libfranka's rate-limiter tests: commands just inside every limit must come out

@@ -1,3 +1,4 @@
+# Over 400 lines: every way a scene file can be wrong, each a short test.
 """Tests for robot.scene: file loading, validation messages, geometry and random scenes."""
 
 from __future__ import annotations

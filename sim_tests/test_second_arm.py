@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from skillstack.hw.conformance import CHECKS, run_conformance
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.arms import ARMS, get_arm, xarm6
 from skillstack.robot.ik_solve import solve_ik
 from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.scene import default_scene
 from skillstack.robot.types import GripperCommand
-from skillstack.skills import bench
+from skillstack.skills.episodes import episode_setup
 from skillstack.skills.executor import execute
 from skillstack.skills.registry import get_skill
 
@@ -91,7 +91,7 @@ def test_gripper_opens_and_closes_in_simulation(arm):
 @pytest.mark.parametrize("skill, seed", [("grasp", 0), ("place", 1)])
 def test_scripted_skills_succeed_unchanged(skill, seed):
     """Place episodes start with a grasp, so this runs grasp twice and place once."""
-    scene, setup, params = bench.episode_setup(skill, seed)
+    scene, setup, params = episode_setup(skill, seed)
     with MujocoRobot(scene, arm="xarm6") as robot:
         for name, p in setup:
             assert execute(get_skill(name), p, robot).success

@@ -1,3 +1,4 @@
+# Over 400 lines: the robot server's protocol, supervision and faults, each a short test.
 """The robot server with real sockets and real processes: skills, supervision, faults.
 
 Every test is bounded in time and talks only to 127.0.0.1.
@@ -29,7 +30,7 @@ from skillstack.hw.server.server import (
     RobotServer,
     ServerConfig,
 )
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
 from skillstack.planners.symbolic import SymbolicPlanner
 from skillstack.robot.scene import Scene, SceneObject, Table
@@ -239,7 +240,7 @@ def test_a_client_killed_mid_skill_leaves_the_arm_stopped(server):
 SERVER_SCRIPT = textwrap.dedent("""
     import sys, time
     from skillstack.hw.server.server import RobotServer, ServerConfig
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
     from skillstack.skills.jobs import SkillJobs
     jobs = SkillJobs()
     config = ServerConfig(port=int(sys.argv[1]))

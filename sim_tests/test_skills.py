@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.scene import Scene, SceneObject, Table, default_scene
 from skillstack.skills.base import Failure
 from skillstack.skills.executor import execute

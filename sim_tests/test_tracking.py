@@ -10,7 +10,7 @@ import collections
 import numpy as np
 import pytest
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.hw.sim.tour import Mover, pick_and_shake, run_tour
 from skillstack.robot.rotations import axis_angle_quat, quat_angle, quat_mul
 from skillstack.robot.safety import SafetyConfig, Workspace

@@ -1,6 +1,6 @@
 """Where skills run: something that can observe the world and execute skill calls.
 
-The executive talks to an `Arm`, not to a robot, so the same plan runs on a simulated arm in
+The executive talks to a `SkillRunner`, not to a robot, so the same plan runs on a simulated arm in
 this process (`LocalArm`) or on a robot server across the network (`skills.jobs.RemoteArm`):
 the control loop always stays next to the robot.
 """
@@ -18,8 +18,8 @@ from skillstack.skills.world import WorldState
 from skillstack.skills.world_model import WorldModel, default_world
 
 
-class Arm(Protocol):
-    """What the executive needs."""
+class SkillRunner(Protocol):
+    """What the executive needs: something that observes the world and runs skill calls."""
 
     def observe(self) -> WorldState:
         """The world state now."""
@@ -54,8 +54,8 @@ class LocalArm:
         return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)
 
 
-def as_arm(target: Any) -> Arm:
-    """``target`` if it is an `Arm` already, else a `LocalArm` around a robot."""
+def as_arm(target: Any) -> SkillRunner:
+    """``target`` if it is a `SkillRunner` already, else a `LocalArm` around a robot."""
     if hasattr(target, "observe") and hasattr(target, "execute") and not isinstance(target, Robot):
         return target
     return LocalArm(target)

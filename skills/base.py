@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from skillstack.skills.params import ObjectName, parse, schema
-from skillstack.skills.world import Predicate, WorldState
+from skillstack.skills.world import Predicate, WorldFacts, WorldState
 
 
 class Failure(str, Enum):
@@ -142,7 +142,7 @@ class Skill(ABC):
         """Symbolic predicates that must hold before the skill runs."""
         return []
 
-    def effects(self, world: WorldState, params: Any) -> tuple[set[Predicate], set[Predicate]]:
+    def effects(self, world: WorldFacts, params: Any) -> tuple[set[Predicate], set[Predicate]]:
         """Predicates the skill adds and deletes, for planners' symbolic roll-outs."""
         return set(), set()
 

@@ -1,10 +1,10 @@
 """`skillstack bench skills`: success rates of every skill on randomised, seeded scenes.
 
 Each episode builds a fresh random scene from its own seed (object poses, sizes, masses,
-friction), runs the skill through the executor exactly as a planner would, and records the
-outcome. Skills that need something in hand first (place, pour) start with a grasp; an
-episode whose set-up fails is counted apart (``setup_failures``), not as a failure of the
-skill under test. Episodes run in parallel worker processes.
+friction: `skills.episodes`), runs the skill through the executor exactly as a planner would,
+and records the outcome. Skills that need something in hand first (place, pour) start with a
+grasp; an episode whose set-up fails is counted apart (``setup_failures``), not as a failure
+of the skill under test. Episodes run in parallel worker processes.
 
 A second part checks refusals: each skill is called with its preconditions violated and
 must be refused before any motion (the arm and the clock must not move).
@@ -18,12 +18,12 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from skillstack.robot.scene import COLORS, Scene, SceneObject, Table, validate_scene
+from skillstack.skills.episodes import EPISODE_SKILLS, episode_setup
 
-EPISODE_SKILLS = ("grasp", "place", "pour", "push", "move_to", "home", "release")
 Z95 = 1.959963984540054
 
 
@@ -38,104 +38,10 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-# -- random scenes -------------------------------------------------------------------------
-def _place_objects(
-    rng: np.random.Generator,
-    makers: list[Callable[[np.random.Generator, tuple], SceneObject]],
-    tries: int = 500,
-) -> Scene:
-    """Draw positions in reach for each object until the scene validates."""
-    for _ in range(tries):
-        objects = []
-        for make in makers:
-            r, a = rng.uniform(0.38, 0.62), rng.uniform(-1.0, 1.0)
-            objects.append(make(rng, (r * math.cos(a), r * math.sin(a), 0.0)))
-        scene = Scene(Table(friction=float(rng.uniform(0.6, 1.0))), tuple(objects), name="bench")
-        try:
-            validate_scene(scene)
-        except ValueError:
-            continue
-        if all(
-            math.dist(o.position[:2], p.position[:2])
-            > o.footprint_radius() + p.footprint_radius() + 0.06
-            for i, o in enumerate(objects)
-            for p in objects[i + 1 :]
-        ):
-            return scene
-    raise RuntimeError("could not place the benchmark objects")
-
-
-def _color(rng: np.random.Generator) -> tuple:
-    return COLORS[list(COLORS)[int(rng.integers(len(COLORS)))]]
-
-
-def _graspable(name: str, kinds: tuple[str, ...] = ("box", "cylinder", "cup")):
-    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
-        kind = kinds[int(rng.integers(len(kinds)))]
-        friction = float(rng.uniform(0.6, 1.0))
-        if kind == "box":
-            size = (rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.06), rng.uniform(0.035, 0.08))
-            return SceneObject(
-                name,
-                "box",
-                tuple(map(float, size)),
-                pos,
-                yaw=float(rng.uniform(-math.pi, math.pi)),
-                color=_color(rng),
-                mass=float(rng.uniform(0.05, 0.3)),
-                friction=friction,
-            )
-        if kind == "cylinder":
-            size = (rng.uniform(0.04, 0.065), rng.uniform(0.05, 0.12))
-            return SceneObject(
-                name,
-                "cylinder",
-                tuple(map(float, size)),
-                pos,
-                color=_color(rng),
-                mass=float(rng.uniform(0.05, 0.3)),
-                friction=friction,
-            )
-        return _cup(name, contents=0)(rng, pos)
-
-    return make
-
-
-def _cup(name: str, contents: int | None = None):
-    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
-        n = int(rng.integers(12, 26)) if contents is None else contents
-        size = (float(rng.uniform(0.065, 0.071)), float(rng.uniform(0.08, 0.10)))
-        return SceneObject(
-            name,
-            "cup",
-            size,
-            pos,
-            color=COLORS["blue"],
-            mass=float(rng.uniform(0.1, 0.2)),
-            friction=float(rng.uniform(0.7, 1.0)),
-            contents=n,
-        )
-
-    return make
-
-
-def _container(name: str, kind: str):
-    def make(rng: np.random.Generator, pos: tuple) -> SceneObject:
-        if kind == "plate":
-            size = (float(rng.uniform(0.14, 0.2)), float(rng.uniform(0.012, 0.02)))
-        else:
-            size = (float(rng.uniform(0.14, 0.18)), float(rng.uniform(0.05, 0.07)))
-        return SceneObject(
-            name, kind, size, pos, color=COLORS["white"], mass=float(rng.uniform(0.2, 0.4))
-        )
-
-    return make
-
-
 # -- episodes -----------------------------------------------------------------------------
 @dataclass
-class Episode:
-    """What one episode produced."""
+class EpisodeOutcome:
+    """What one benchmark episode produced."""
 
     skill: str
     seed: int
@@ -148,85 +54,11 @@ class Episode:
     setup_failed: bool = False
 
 
-def episode_setup(skill: str, seed: int) -> tuple[Scene, list[tuple[str, dict]], dict]:
-    """The seeded random scene of an episode of ``skill``, the unmeasured set-up calls that
-    come first (a grasp before a place, ...), and the parameters of the call under test."""
-    rng = np.random.default_rng(seed)
-    setup: list[tuple[str, dict]] = []
-    if skill == "grasp":
-        scene = _place_objects(rng, [_graspable("target"), _graspable("other", ("box",))])
-        target = scene.object("target")
-        side_ok = (
-            target.kind != "cup"
-            and target.height() >= 0.05
-            and math.hypot(*target.position[:2]) >= 0.45
-        )
-        params = {
-            "object": "target",
-            "approach": "side" if side_ok and rng.random() < 0.25 else "top",
-        }
-    elif skill == "place":
-        kind = ("plate", "bowl", "table")[int(rng.integers(3))]
-        makers = [_graspable("item", ("box", "cylinder"))]
-        if kind != "table":
-            makers.append(_container("goal", kind))
-        scene = _place_objects(rng, makers)
-        setup = [("grasp", {"object": "item"})]
-        if kind == "table":
-            a = float(rng.uniform(-0.9, 0.9))
-            item = scene.object("item").position
-            spot = (0.45 * math.cos(a), 0.45 * math.sin(a))
-            if math.dist(spot, item[:2]) < 0.12:
-                spot = (0.45 * math.cos(-a), 0.45 * math.sin(-a))
-            params = {
-                "object": "item",
-                "target": "table",
-                "position": [round(spot[0], 3), round(spot[1], 3)],
-            }
-        else:
-            params = {"object": "item", "target": "goal"}
-    elif skill == "pour":
-        scene = _place_objects(rng, [_cup("cup"), _container("bowl", "bowl")])
-        setup = [("grasp", {"object": "cup"})]
-        params = {"source": "cup", "target": "bowl"}
-    elif skill == "push":
-        scene = _place_objects(rng, [_graspable("block", ("box", "cylinder"))])
-        block = np.array(scene.object("block").position[:2])
-        for _ in range(100):  # a direction and distance that end within reach
-            direction = float(rng.uniform(-180.0, 180.0))
-            distance = float(rng.uniform(0.05, 0.15))
-            a = math.radians(direction)
-            if (
-                0.3
-                <= float(np.hypot(*(block + distance * np.array([math.cos(a), math.sin(a)]))))
-                <= 0.75
-            ):
-                break
-        params = {
-            "object": "block",
-            "direction": round(direction, 1),
-            "distance": round(distance, 3),
-        }
-    elif skill == "move_to":
-        scene = _place_objects(rng, [_graspable("thing", ("box",))])
-        r, a = rng.uniform(0.3, 0.7), rng.uniform(-1.0, 1.0)
-        params = {
-            "position": [
-                round(r * math.cos(a), 3),
-                round(r * math.sin(a), 3),
-                round(float(rng.uniform(0.15, 0.5)), 3),
-            ]
-        }
-    else:  # home, release
-        scene = _place_objects(rng, [_graspable("thing", ("box",))])
-        setup = [("move_to", {"position": [0.45, 0.1, 0.25]})]
-        params = {}
-    return scene, setup, params
-
-
-def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoco") -> Episode:
+def run_episode(
+    skill: str, seed: int, arm: str = "panda", backend: str = "mujoco"
+) -> EpisodeOutcome:
     """One seeded episode of ``skill`` on ``arm`` in ``backend`` (in a worker process)."""
-    from skillstack.hw.sim.truth import make_sim
+    from skillstack.hw.sim.backends import make_sim
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
@@ -235,7 +67,7 @@ def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoc
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)
             if not pre.success:
-                return Episode(
+                return EpisodeOutcome(
                     skill,
                     seed,
                     False,
@@ -247,7 +79,7 @@ def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoc
                     setup_failed=True,
                 )
         result = execute(get_skill(skill), params, robot)
-    return Episode(
+    return EpisodeOutcome(
         skill,
         seed,
         result.success,
@@ -261,12 +93,12 @@ def run_episode(skill: str, seed: int, arm: str = "panda", backend: str = "mujoc
 
 def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tuple[bool, str]:
     """Call ``skill`` with a violated precondition; True if refused with no motion at all."""
-    from skillstack.hw.sim.truth import make_sim
+    from skillstack.hw.sim.backends import make_sim
     from skillstack.robot.scene import default_scene
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
-    calls = {
+    calls: dict[str, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = {
         "grasp": ({"object": "cube"}, [("grasp", {"object": "cube"})]),  # already holding
         "place": ({"object": "cube", "target": "plate"}, []),  # not holding
         "pour": ({"source": "cup", "target": "bowl"}, []),  # not holding the cup
@@ -292,7 +124,9 @@ def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tu
     return (not result.success and not result.moved and still), result.message
 
 
-def _episode_args(skills: list[str], episodes: int, seed: int) -> list[tuple[str, int]]:
+def episode_seeds(skills: list[str], episodes: int, seed: int) -> list[tuple[str, int]]:
+    """(skill, episode seed) of every episode of a run with ``seed``: ``episodes`` each of
+    grasp, place, pour and push, a tenth of that (at least 3) of the other skills."""
     counts = {
         s: (episodes if s in ("grasp", "place", "pour", "push") else max(3, episodes // 10))
         for s in skills
@@ -304,7 +138,8 @@ def _episode_args(skills: list[str], episodes: int, seed: int) -> list[tuple[str
     ]
 
 
-def _summarise(skill: str, runs: list[Episode]) -> dict:
+def summarise(skill: str, runs: list[EpisodeOutcome]) -> dict:
+    """The JSON-ready result of ``skill`` over its episodes ``runs``."""
     valid = [e for e in runs if not e.setup_failed]
     wins = [e for e in valid if e.success]
     lo, hi = wilson_interval(len(wins), len(valid))
@@ -362,7 +197,7 @@ def run(
     skill_impls: list[str] | None = None,
 ) -> dict:
     """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result."""
-    from skillstack.hw.sim.truth import BACKENDS
+    from skillstack.hw.sim.backends import BACKENDS
     from skillstack.robot.arms import get_arm
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
@@ -374,9 +209,9 @@ def run(
         raise ValueError(
             f"unknown skills {unknown}; benchmarked skills: {', '.join(EPISODE_SKILLS)}"
         )
-    args = _episode_args(skills, episodes, seed)
+    args = episode_seeds(skills, episodes, seed)
     jobs = jobs or min(os.cpu_count() or 1, 2)
-    results: list[Episode] = []
+    results: list[EpisodeOutcome] = []
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
     total = len(args) + len(refusal_names)
     from skillstack.skills.training.workers import worker_pool_options
@@ -390,8 +225,8 @@ def run(
             if progress:
                 progress(i, total)
         refusals = []
-        for j, fut in enumerate(refusal_futures, 1):
-            refusals.append(fut.result())
+        for j, refusal in enumerate(refusal_futures, 1):
+            refusals.append(refusal.result())
             if progress:
                 progress(len(futures) + j, total)
     by_skill = {s: [e for e in results if e.skill == s] for s in skills}
@@ -402,7 +237,7 @@ def run(
         "skill_impls": list(skill_impls or []),
         "seed": seed,
         "episodes_per_skill": episodes,
-        "skills": {s: _summarise(s, runs) for s, runs in by_skill.items()},
+        "skills": {s: summarise(s, runs) for s, runs in by_skill.items()},
         "refusals": {
             "trials": len(refusals),
             "refused_before_motion": sum(ok for ok, _ in refusals),

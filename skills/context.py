@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-import mujoco
 import numpy as np
 
 from skillstack.hw.robot import Robot, RobotError
+from skillstack.robot.arms import Arm
 from skillstack.robot.ik_solve import solve_ik
 from skillstack.robot.kinematics import KinematicModel
-from skillstack.robot.types import Pose
+from skillstack.robot.rotations import matrix_to_quat, quat_mul, yaw_quat
+from skillstack.robot.types import GripperSpec, Pose
 from skillstack.skills.base import Failure, SkillFailure
 from skillstack.skills.world_model import WorldModel, default_world
 
@@ -52,7 +54,7 @@ class Context:
         return q
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """Smallest distance (m, capped at ``within``) from the arm at ``q`` to the table and the
         objects, other than ``ignore`` (the held object) and particles; negative = penetrating.
@@ -65,7 +67,22 @@ class Context:
     @property
     def home_q(self) -> np.ndarray:
         """The arm's home posture."""
-        return self.robot.arm.home_q
+        return self.arm.home_q
+
+    @property
+    def arm(self) -> Arm:
+        """The robot's arm model (`robot.arms`), which the context plans with."""
+        arm = self.robot.arm
+        assert arm is not None, "Context.for_robot refuses a robot without an arm model"
+        return arm
+
+    @property
+    def gripper_spec(self) -> GripperSpec:
+        """The gripper's limits (widths in m); `RobotError` for a robot without a gripper."""
+        spec = self.robot.capabilities.gripper
+        if spec is None:
+            raise RobotError(f"{self.robot.capabilities.name} has no gripper")
+        return spec
 
     @staticmethod
     def for_robot(robot: Robot, world: WorldModel | None = None) -> Context:
@@ -82,18 +99,6 @@ class Context:
 
 
 # -- orientations -------------------------------------------------------------------------
-def yaw_quat(yaw: float) -> np.ndarray:
-    """Rotation about world z."""
-    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
-
-
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a ⊗ b."""
-    out = np.zeros(4)
-    mujoco.mju_mulQuat(out, np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    return out
-
-
 def top_down(ctx: Context, yaw: float) -> np.ndarray:
     """Gripper pointing down, fingers opening along the world direction ``yaw``+90°."""
     return quat_mul(yaw_quat(yaw), ctx.down)
@@ -106,6 +111,4 @@ def side_on(heading: float, pitch_down: float = 0.0) -> np.ndarray:
     z = np.array([cb * math.cos(heading), cb * math.sin(heading), -sb])
     y = np.array([math.sin(heading), -math.cos(heading), 0.0])
     x = np.cross(y, z)
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, np.column_stack([x, y, z]).ravel())
-    return quat
+    return matrix_to_quat(np.column_stack([x, y, z]))

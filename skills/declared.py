@@ -28,17 +28,18 @@ runs the skills (the robot server's control thread).
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 
-import mujoco
 import numpy as np
 
 from skillstack.hw.robot import Robot, RobotError
 from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.rotations import quat_conj, quat_mul, quat_rotate, quat_yaw
 from skillstack.robot.scene import Scene
 from skillstack.robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
 from skillstack.robot.types import Pose, RobotState
 from skillstack.skills.twin import Twin
-from skillstack.skills.world import ObjectState, WorldState
+from skillstack.skills.world import ObjectState, WorldState, quat4, vec3
 from skillstack.skills.world_model import WorldSource
 
 LOST_WIDTH = 0.004  # m, fingers closed narrower than this hold nothing
@@ -91,7 +92,7 @@ class DeclaredWorld:
             objects=self._snapshot(ee),
             held=self.held,
             gripper_width=float(state.gripper_width),
-            ee_position=tuple(float(v) for v in ee.position),
+            ee_position=vec3(ee.position),
             contents=dict(self.contents),
             spilled=self.spilled,
             time=float(state.time),
@@ -111,13 +112,13 @@ class DeclaredWorld:
         return self._fk(self.robot.read().q)
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """The twin's distance from the arm at ``q`` to the table and the declared objects
         other than ``ignore`` and the held one."""
         if self._twin is None:
             return within
-        self._twin.sync(WorldState(self._snapshot()), park=set(ignore) | {self.held} - {None})
+        self._twin.sync(WorldState(self._snapshot()), park=self._with_held(ignore))
         return self._twin.clearance(q, within=within)
 
     def unexpected_contacts(self, allowed: set[str]) -> list[tuple[str, str]]:
@@ -134,7 +135,7 @@ class DeclaredWorld:
                 return [("hand", f"something: an unexpected {force:.0f} N external force")]
         if self._twin is None:
             return []
-        self._twin.sync(WorldState(self._snapshot()), park=set(allowed) | {self.held} - {None})
+        self._twin.sync(WorldState(self._snapshot()), park=self._with_held(allowed))
         depth = -self._twin.clearance(state.q, within=PENETRATION)
         if depth >= PENETRATION:
             return [("arm", f"the declared workcell (the twin is {depth * 1e3:.0f} mm inside it)")]
@@ -148,7 +149,7 @@ class DeclaredWorld:
         if cup is None or not self.contents.get(cup):
             return
         pose = self._held_pose(self._fk(state.q))
-        axis = _rotate(pose.quat, np.array([0.0, 0.0, 1.0]))
+        axis = quat_rotate(pose.quat, np.array([0.0, 0.0, 1.0]))
         if math.acos(max(-1.0, min(1.0, axis[2]))) > POUR_TILT:
             rim = pose.position + axis * self.objects[cup].height / 2
             self._pour(cup, rim)
@@ -210,7 +211,7 @@ class DeclaredWorld:
                 continue
             if support < top <= bottom + SUPPORT_TOLERANCE:
                 support, on = top, other.name
-        yaw = _yaw(pose.quat)
+        yaw = quat_yaw(pose.quat)
         self.objects[name] = ObjectState(
             obj.name,
             obj.kind,
@@ -264,10 +265,14 @@ class DeclaredWorld:
                 o.kind,
                 o.color,
                 o.size,
-                tuple(float(v) for v in pose.position),
-                tuple(float(v) for v in pose.quat),
+                vec3(pose.position),
+                quat4(pose.quat),
             )
         return objects
+
+    def _with_held(self, names: AbstractSet[str]) -> set[str]:
+        """``names`` and the held object, if any (what the twin must not count)."""
+        return set(names) | ({self.held} if self.held is not None else set())
 
     def _event(self, message: str) -> None:
         self.events.append(message)
@@ -290,28 +295,17 @@ def _at(obj: ObjectState, x: float, y: float) -> ObjectState:
     return ObjectState(obj.name, obj.kind, obj.color, obj.size, (x, y, obj.position[2]), obj.quat)
 
 
-def _rotate(quat, v: np.ndarray) -> np.ndarray:
-    out = np.zeros(3)
-    mujoco.mju_rotVecQuat(out, np.asarray(v, dtype=float), np.asarray(quat, dtype=float))
-    return out
-
-
 def _relative(frame: Pose, pose: Pose) -> Pose:
     """``pose`` expressed in ``frame``."""
-    inv = np.zeros(4)
-    mujoco.mju_negQuat(inv, np.asarray(frame.quat, dtype=float))
-    quat = np.zeros(4)
-    mujoco.mju_mulQuat(quat, inv, np.asarray(pose.quat, dtype=float))
-    return Pose(_rotate(inv, np.asarray(pose.position) - frame.position), quat)
+    inv = quat_conj(frame.quat)
+    return Pose(
+        quat_rotate(inv, np.asarray(pose.position) - frame.position), quat_mul(inv, pose.quat)
+    )
 
 
 def _compose(frame: Pose, local: Pose) -> Pose:
     """``local`` (expressed in ``frame``) in the world."""
-    quat = np.zeros(4)
-    mujoco.mju_mulQuat(quat, np.asarray(frame.quat, dtype=float), local.quat)
-    return Pose(frame.position + _rotate(frame.quat, local.position), quat)
-
-
-def _yaw(quat) -> float:
-    w, x, y, z = (float(v) for v in quat)
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return Pose(
+        frame.position + quat_rotate(frame.quat, local.position),
+        quat_mul(frame.quat, local.quat),
+    )

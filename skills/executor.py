@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skillstack.hw.robot import Robot
-from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.hw.sim.divergence import SimulationDiverged
 from skillstack.robot.loop import ControlLoop
 from skillstack.skills.base import Failure, Skill, SkillFailure, SkillResult
 from skillstack.skills.context import Context

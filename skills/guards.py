@@ -7,6 +7,7 @@ ends the program with its typed failure (the object slipped, the arm hit somethi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -30,6 +31,8 @@ class Holding(Guard):
         self.name, self.min_width, self.max_distance = name, min_width, max_distance
 
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """`OBJECT_SLIPPED` if the fingers closed below ``min_width`` or the object is more
+        than ``max_distance`` (m) from the hand."""
         if state.gripper_width < self.min_width:
             return SkillFailure(
                 Failure.OBJECT_SLIPPED,
@@ -54,10 +57,11 @@ class NoCollision(Guard):
     simulator's contact list, or on a real arm its external-force estimate and the twin.
     """
 
-    def __init__(self, allowed: set[str] = frozenset()):
+    def __init__(self, allowed: AbstractSet[str] = frozenset()):
         self.allowed_bodies = set(allowed)
 
     def check(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """`COLLISION` naming the first unexpected contact the world model reports."""
         contacts = ctx.world.unexpected_contacts(self.allowed_bodies)
         if not contacts:
             return None

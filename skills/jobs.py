@@ -6,7 +6,7 @@ handed to run skill calls and observe the world::
     jobs = SkillJobs()
     RobotServer(robot, config, run_skill=jobs.run, observe=jobs.observe)
 
-Client side, `RemoteArm`: an `skills.arm.Arm` on a robot server, so the executive runs
+Client side, `RemoteArm`: a `skills.arm.SkillRunner` on a robot server, so the executive runs
 unchanged against a remote robot; it turns the server's plain dicts into `SkillResult` and
 `WorldState`, and the server's refusals of a call into failed results.
 
@@ -98,16 +98,17 @@ class _Progress:
         self.index = -1
 
     def start(self, program: Program) -> None:
+        """Follow ``program`` (about to run) and report its first step."""
         self.program, self.index = program, -1
-        self._report()
+        self._report(program)
 
     def on_tick(self, state, sent) -> None:
+        """Pass the tick on; report progress when the program moved to another step."""
         self.hooks.on_tick(state, sent)
         if self.program is not None and self.program.index != self.index:
-            self._report()
+            self._report(self.program)
 
-    def _report(self) -> None:
-        program = self.program
+    def _report(self, program: Program) -> None:
         self.index = program.index
         n = len(program.primitives)
         self.hooks.on_progress(program.label, min(program.index, n) / n)
@@ -128,7 +129,7 @@ _FAILURES = {
 
 
 class RemoteArm:
-    """An `skills.arm.Arm` on a robot server: the executive runs unchanged against it.
+    """A `skills.arm.SkillRunner` on a robot server: the executive runs unchanged against it.
 
     A call the server cannot carry out comes back as a failed `SkillResult` whose failure
     maps the server's code (``unknown_skill`` and ``bad_request``: invalid parameters; a

@@ -19,8 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from skillstack.hw.sim.truth import BACKENDS
-from skillstack.skills.bench import EPISODE_SKILLS, Episode, _episode_args, _summarise, run_episode
+from skillstack.hw.sim.backends import BACKENDS
+from skillstack.skills.bench import EpisodeOutcome, episode_seeds, run_episode, summarise
+from skillstack.skills.episodes import EPISODE_SKILLS
 
 PARITY_SKILLS = ("grasp", "place", "pour", "push")
 TARGET_POINTS = 5.0  # percentage points, the issue's parity target
@@ -28,8 +29,8 @@ TARGET_POINTS = 5.0  # percentage points, the issue's parity target
 
 def tracking(backend: str) -> dict:
     """Tour tracking errors (mm) in ``backend`` on the default scene (in a worker process)."""
+    from skillstack.hw.sim.backends import make_sim
     from skillstack.hw.sim.tour import run_tour
-    from skillstack.hw.sim.truth import make_sim
     from skillstack.robot.scene import default_scene
 
     with make_sim(backend, default_scene()) as robot:
@@ -55,9 +56,9 @@ def run(
         raise ValueError(
             f"unknown skills {unknown}; benchmarked skills: {', '.join(PARITY_SKILLS)}"
         )
-    args = [(s, sd, b) for s, sd in _episode_args(skills, episodes, seed) for b in BACKENDS]
+    args = [(s, sd, b) for s, sd in episode_seeds(skills, episodes, seed) for b in BACKENDS]
     jobs = jobs or min(os.cpu_count() or 1, 2)
-    runs: dict[tuple[str, int, str], Episode] = {}
+    runs: dict[tuple[str, int, str], EpisodeOutcome] = {}
     total = len(args) + len(BACKENDS)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(run_episode, s, sd, "panda", b): (s, sd, b) for s, sd, b in args}
@@ -67,14 +68,14 @@ def run(
             if progress:
                 progress(i, total)
         tracking_mm = {}
-        for j, (b, fut) in enumerate(track.items(), 1):
-            tracking_mm[b] = fut.result()
+        for j, (b, tracked) in enumerate(track.items(), 1):
+            tracking_mm[b] = tracked.result()
             if progress:
                 progress(len(futures) + j, total)
     out_skills = {}
     for s in skills:
         seeds = sorted({sd for (k, sd, _) in runs if k == s})
-        per = {b: _summarise(s, [runs[(s, sd, b)] for sd in seeds]) for b in BACKENDS}
+        per = {b: summarise(s, [runs[(s, sd, b)] for sd in seeds]) for b in BACKENDS}
         both = [sd for sd in seeds if not any(runs[(s, sd, b)].setup_failed for b in BACKENDS)]
         agree = sum(len({runs[(s, sd, b)].success for b in BACKENDS}) == 1 for sd in both)
         mj, pb = per["mujoco"]["success_rate"], per["pybullet"]["success_rate"]

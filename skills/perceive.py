@@ -36,12 +36,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skillstack.robot.perception.calibration_file import CameraCalibration
 from skillstack.robot.perception.detect import Detection, FrameDetections, detect
 from skillstack.robot.perception.match import Declared, apply_calibration, check_calibrations, match
+from skillstack.robot.rotations import quat_to_matrix
 from skillstack.robot.scene import COLORS, PARTICLE_RADIUS
 from skillstack.skills.arm import LocalArm
 from skillstack.skills.library.geometry import top_grasp
-from skillstack.skills.world import ObjectState, WorldState
+from skillstack.skills.world import ObjectState, WorldState, vec3
 from skillstack.skills.world_model import SimWorld, WorldSource
 
 PARTICLE_COLOR = (0.45, 0.25, 0.1)  # rgb of `contents` particles in the simulators
@@ -89,7 +91,7 @@ class CameraPerception:
         self,
         robot,
         cameras: Sequence[str] = ("scene", "wrist"),
-        calibrations: Mapping[str, object] | None = None,
+        calibrations: Mapping[str, CameraCalibration] | None = None,
     ):
         known = robot.cameras
         for name in cameras:
@@ -129,7 +131,7 @@ class CameraPerception:
         state = self.robot.read()
         ee = self.robot.ee_pose()
         T_world_ee = np.eye(4)
-        T_world_ee[:3, :3] = _quat_to_matrix(ee.quat)
+        T_world_ee[:3, :3] = quat_to_matrix(ee.quat)
         T_world_ee[:3, 3] = ee.position
         self.frames = []
         for name in self.camera_names:
@@ -144,7 +146,7 @@ class CameraPerception:
             objects=dict(self.estimates),
             held=self.held,
             gripper_width=float(state.gripper_width),
-            ee_position=tuple(float(v) for v in ee.position),
+            ee_position=vec3(ee.position),
             contents=contents,
             spilled=spilled,
             time=float(state.time),
@@ -153,7 +155,7 @@ class CameraPerception:
     def _update_objects(self, gripper_width: float, ee: np.ndarray) -> None:
         if self.held is not None:  # it moved with the hand since (maybe put down just now)
             prev = self.estimates[self.held]
-            moved = tuple(float(v) for v in ee + self.held_offset)
+            moved = vec3(ee + self.held_offset)
             self.estimates[self.held] = ObjectState(
                 prev.name, prev.kind, prev.color, prev.size, moved, prev.quat
             )
@@ -208,11 +210,11 @@ class CameraPerception:
             size = det.size if same_layout and name != held else previous.size
             yaw = det.yaw if obj.kind == "box" else 0.0
             quat = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
-            position = tuple(float(v) for v in det.position)
+            position = vec3(det.position)
             if name == held:
                 quat, size = previous.quat, previous.size
                 if name == self.held:  # rigidly in the hand since the last observation
-                    position = tuple(float(v) for v in ee + self.held_offset)
+                    position = vec3(ee + self.held_offset)
                 else:  # just grasped and lifted straight up: x-y as before, z from the bottom
                     position = (*previous.position[:2], det.bottom + previous.height / 2)
             self.estimates[name] = ObjectState(
@@ -220,7 +222,7 @@ class CameraPerception:
             )
         if held is not None and held not in best:
             if held == self.held:
-                moved = tuple(float(v) for v in ee + self.held_offset)
+                moved = vec3(ee + self.held_offset)
             else:  # grasped out of sight: centred between the fingers at the grasp height
                 prev = self.estimates[held]
                 z = ee[2] + prev.position[2] - top_grasp(prev)[1]
@@ -316,14 +318,3 @@ class PerceivingArm(LocalArm):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
         return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)
-
-
-def _quat_to_matrix(q) -> np.ndarray:
-    w, x, y, z = (float(v) for v in q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )

@@ -85,6 +85,8 @@ class Move(Primitive):
         self._fallback = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Plan the straight line from the commanded pose to the goal, the IK's null space
+        pulled toward ``posture`` (the home posture if none)."""
         posture = ctx.home_q if self.posture is None else self.posture
         self.motion = CartesianMotion(
             ctx.kin,
@@ -98,18 +100,27 @@ class Move(Primitive):
         self._fallback = False
 
     def step(self, state: RobotState) -> JointCommand:
+        """The joint target of the line (or of the joint-space fallback) for this tick."""
+        assert self.motion is not None, "start() plans the motion before the first step"
         return self.motion.step(state)
 
     @property
     def done(self) -> bool:
+        """True once the motion has ended and the arm has arrived."""
         return self.motion is not None and self.motion.done
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """`UNREACHABLE` if the line ended more than `REACH_TOLERANCE` from the goal and no
+        ``posture`` is known; with one, the move goes on in joint space to it (None)."""
         if self._fallback:
-            return self._finished(ctx, state)  # ended on the planner's configuration
-        err = float(np.linalg.norm(self.motion.ik.error(self.motion.sample)[:3]))
+            self._finished(ctx, state)  # ended on the planner's configuration
+            return None
+        line = self.motion
+        assert isinstance(line, CartesianMotion), "start() plans a straight line"
+        err = float(np.linalg.norm(line.ik.error(line.sample)[:3]))
         if err <= REACH_TOLERANCE:
-            return self._finished(ctx, state)
+            self._finished(ctx, state)
+            return None
         if self.posture is not None:
             self._fallback = True
             self.motion = JointMotion(self.posture, ctx.robot.capabilities, speed_fraction=0.2)
@@ -146,14 +157,18 @@ class JointMove(Primitive):
         self.motion: JointMotion | None = None
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Start a minimum-jerk joint profile from the commanded joints to ``goal``."""
         self.motion = JointMotion(self.goal, ctx.robot.capabilities, self.speed_fraction)
         self.motion.reset(state)
 
     def step(self, state: RobotState) -> JointCommand:
+        """The profile's joint target for this tick."""
+        assert self.motion is not None, "start() plans the motion before the first step"
         return self.motion.step(state)
 
     @property
     def done(self) -> bool:
+        """True once the profile has ended and the arm has arrived."""
         return self.motion is not None and self.motion.done
 
 
@@ -180,9 +195,11 @@ class JointPath(Primitive):
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Start the path's clock."""
         self._t0, self._done = state.time, False
 
     def step(self, state: RobotState) -> JointCommand:
+        """The spline's joint target at this tick's minimum-jerk time."""
         t = state.time - self._t0
         tau = min(t / self.duration, 1.0)
         s = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
@@ -191,6 +208,7 @@ class JointPath(Primitive):
 
     @property
     def done(self) -> bool:
+        """True 0.1 s after ``duration`` (time for the arm to settle on the last waypoint)."""
         return self._done
 
 
@@ -212,12 +230,13 @@ class Grip(Primitive):
         self.expect_width = expect_width  # closing must stop at least this wide (on an object)
         self.target = target  # the object a closing grip takes (the world model tracks it)
         self._closing = False
-        self._q = None
+        self._q: np.ndarray | None = None  # the joints held still, latched by start
         self._t0 = 0.0
         self._widths: deque[tuple[float, float]] = deque()
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Send the gripper command and latch the arm's commanded joints."""
         self._closing = self.width < state.gripper_width
         ctx.robot.gripper(GripperCommand(width=self.width, force=self.force))
         self._q = (state.q if state.q_desired is None else state.q_desired).copy()
@@ -226,6 +245,7 @@ class Grip(Primitive):
         self._done = False
 
     def step(self, state: RobotState) -> JointCommand:
+        """Hold the arm still while watching the finger width for the fingers to stop."""
         elapsed = state.time - self._t0
         widths = self._widths
         widths.append((state.time, state.gripper_width))
@@ -235,13 +255,18 @@ class Grip(Primitive):
         moved = abs(state.gripper_width - widths[0][1])
         settled = span >= GRIPPER_WINDOW and moved <= GRIPPER_SETTLED * 1e3 * span
         self._done = (elapsed > GRIPPER_MIN_TIME and settled) or elapsed >= self.max_wait
+        assert self._q is not None, "start() latches the joints before the first step"
         return JointCommand("joint_position", self._q, state.time)
 
     @property
     def done(self) -> bool:
+        """True once the fingers have stopped (at least `GRIPPER_MIN_TIME` s), or after
+        ``max_wait`` s."""
         return self._done
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """Tell the world model about the grip; `GRASP_MISSED` if a closing grip stopped
+        narrower than ``expect_width`` (m)."""
         missed = self.expect_width is not None and state.gripper_width < self.expect_width
         ctx.world.note_grip(self._closing, self.target, state, ok=not missed)
         if missed:
@@ -258,20 +283,24 @@ class Pause(Primitive):
 
     def __init__(self, label: str, seconds: float, guards: Sequence[Guard] = ()):
         self.label, self.seconds, self.guards = label, seconds, guards
-        self._q = None
+        self._q: np.ndarray | None = None  # the joints held still, latched by start
         self._t0 = 0.0
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Latch the commanded joints and start the clock."""
         self._q = (state.q if state.q_desired is None else state.q_desired).copy()
         self._t0, self._done = state.time, False
 
     def step(self, state: RobotState) -> JointCommand:
+        """Command the latched joints."""
         self._done = state.time - self._t0 >= self.seconds
+        assert self._q is not None, "start() latches the joints before the first step"
         return JointCommand("joint_position", self._q, state.time)
 
     @property
     def done(self) -> bool:
+        """True once ``seconds`` have passed."""
         return self._done
 
 
@@ -292,7 +321,8 @@ class Program:
         self.template = template
         self.guards = list(guards)  # watched during the whole program
         self.allowed_contacts: set[str] = set()  # bodies the hand may touch (the held object)
-        self.abort = None  # optional callable checked every tick: a reason to stop, or None
+        # optional callable checked every tick: a reason to stop, or None
+        self.abort: Callable[[], str | None] | None = None
         self.failure: SkillFailure | None = None
         self.index = 0
         self._ticks = 0

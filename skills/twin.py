@@ -1,7 +1,7 @@
 """A MuJoCo twin of a world state: the arm at given joints, the objects where the world says.
 
 On a real arm nothing answers "how close would the arm come to the table at this
-configuration?" — the twin does. It is a `hw.sim.mujoco.MujocoRobot` built once from the
+configuration?" — the twin does. It is a `hw.sim.mujoco.robot.MujocoRobot` built once from the
 declared objects and never stepped: each query moves the objects to their tracked poses and
 asks MuJoCo's distance routines, so planning's clearance checks and the contact guard work
 on any backend. `twin_scene` also builds the scene `planners.deploy` rehearses plans in.
@@ -9,10 +9,12 @@ on any backend. `twin_scene` also builds the scene `planners.deploy` rehearses p
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import mujoco
 import numpy as np
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.arms import Arm
 from skillstack.robot.scene import COLORS, Scene, SceneError, SceneObject, Table, validate_scene
 from skillstack.skills.world import WorldState
@@ -49,6 +51,17 @@ def twin_scene(world: WorldState, *, contents: bool = True, validate: bool = Tru
     return scene
 
 
+def rehearsal_robot(world: WorldState, q: np.ndarray | None = None):
+    """A connected simulated robot of ``world`` (its objects where they are, contents
+    included), the arm at ``q`` if given: where a plan is rehearsed before it runs for real.
+    Close it when done (it is a context manager)."""
+    sim = MujocoRobot(twin_scene(world))
+    sim.connect()
+    if q is not None:
+        sim.reset(q)
+    return sim
+
+
 class Twin:
     """Geometric queries on a MuJoCo copy of the arm and the objects of a world state.
 
@@ -60,15 +73,17 @@ class Twin:
         self.sim = MujocoRobot(twin_scene(world, contents=False, validate=False), arm=arm)
         self.sim.connect()
         m = self.sim.model
+        assert m is not None, "connect() builds the model"
         self._qpos = {
             name: int(m.jnt_qposadr[m.body(name).jntadr[0]])
             for name in world.objects
             if m.body(name).jntnum[0] > 0
         }
 
-    def sync(self, world: WorldState, park: set[str] = frozenset()) -> None:
+    def sync(self, world: WorldState, park: AbstractSet[str] = frozenset()) -> None:
         """Put every object where ``world`` says (those in ``park`` far away)."""
         d = self.sim.data
+        assert d is not None, "connect() builds the data"
         for name, adr in self._qpos.items():
             obj = world.objects.get(name)
             if obj is None or name in park:
@@ -79,7 +94,7 @@ class Twin:
         mujoco.mj_kinematics(self.sim.model, d)
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """Smallest arm-to-scene distance with the arm at ``q`` (call `sync` first)."""
         return self.sim.clearance(q, set(ignore), within)

@@ -17,14 +17,17 @@ perception will produce the same type from camera images.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import mujoco
 import numpy as np
 
 from skillstack.hw.sim.truth import SimTruth
-from skillstack.robot.scene import PARTICLE_RADIUS
+from skillstack.robot.scene import PARTICLE_RADIUS, ObjectKind, Scene
 from skillstack.robot.scene.model import CONTAINER_WALL as CUP_WALL
+from skillstack.robot.types import RobotState
 
 ON_TOLERANCE = 0.015  # m, gap between x's bottom and y's top still counted as "on"
 TABLE_TOLERANCE = 0.01  # m, bottom this close to z = 0 counts as "on the table"
@@ -33,12 +36,24 @@ UPRIGHT_COS = math.cos(math.radians(20))  # an object tilted less than this is u
 Predicate = tuple  # ("on", "cube", "plate"), ("gripper_empty",), ("contains", "cup", 20)
 
 
+def vec3(values: Iterable[float]) -> tuple[float, float, float]:
+    """A position (m) as three Python floats; `ValueError` unless there are exactly three."""
+    x, y, z = values
+    return float(x), float(y), float(z)
+
+
+def quat4(values: Iterable[float]) -> tuple[float, float, float, float]:
+    """A quaternion (w, x, y, z) as four Python floats; `ValueError` unless exactly four."""
+    w, x, y, z = values
+    return float(w), float(x), float(y), float(z)
+
+
 @dataclass(frozen=True)
 class ObjectState:
     """One object as observed: ``position`` is the geometric centre, ``size`` as in the scene."""
 
     name: str
-    kind: str
+    kind: ObjectKind
     color: str
     size: tuple[float, ...]
     position: tuple[float, float, float]
@@ -198,6 +213,43 @@ class WorldState:
         return "\n".join(lines)
 
 
+class WorldFacts(Protocol):
+    """What symbolic reasoning reads of a world: its objects, the predicates that hold, the
+    containers' contents and what is held.
+
+    `WorldState` provides it, and so does the planners' roll-out world
+    (`planners.validator.SymbolicWorld`), which `Skill.effects` is applied to.
+    """
+
+    @property
+    def objects(self) -> dict[str, ObjectState]:
+        """Every object by name."""
+        ...
+
+    @property
+    def predicates(self) -> frozenset[Predicate]:
+        """Every predicate that holds."""
+        ...
+
+    @property
+    def contents(self) -> dict[str, int]:
+        """Particles inside each container."""
+        ...
+
+    @property
+    def held(self) -> str | None:
+        """The object in the gripper, if any."""
+        ...
+
+    def holds(self, *predicate) -> bool:
+        """Whether ``predicate`` holds."""
+        ...
+
+    def object(self, name: str) -> ObjectState:
+        """The object called ``name``; `KeyError` listing the objects there are."""
+        ...
+
+
 def derive_predicates(world: WorldState) -> frozenset[Predicate]:
     """Predicates from geometry (see the module docstring)."""
     out: set[Predicate] = set()
@@ -247,12 +299,27 @@ def object_at(obj, pose) -> ObjectState:
         obj.kind,
         obj.color_name,
         tuple(obj.size),
-        tuple(float(v) for v in pose.position),
-        tuple(float(v) for v in pose.quat),
+        vec3(pose.position),
+        quat4(pose.quat),
     )
 
 
-def observe(robot: SimTruth) -> WorldState:
+class ObservableSim(SimTruth, Protocol):
+    """A simulated robot as `observe` reads it: the ground-truth queries (`SimTruth`), the
+    scene it simulates and its joint state (`hw.sim.mujoco.robot.MujocoRobot`,
+    `hw.sim.pybullet.robot.PybulletRobot`)."""
+
+    @property
+    def scene(self) -> Scene:
+        """The scene the simulator was built from (its objects' names, kinds and sizes)."""
+        ...
+
+    def read(self) -> RobotState:
+        """The arm's current state."""
+        ...
+
+
+def observe(robot: ObservableSim) -> WorldState:
     """The world state from the simulator's ground truth (any `SimTruth` backend)."""
     objects = {o.name: object_at(o, robot.object_pose(o.name)) for o in robot.scene.objects}
     held = _held_object(robot, objects)
@@ -262,7 +329,7 @@ def observe(robot: SimTruth) -> WorldState:
         objects=objects,
         held=held,
         gripper_width=float(state.gripper_width),
-        ee_position=tuple(float(v) for v in robot.ee_pose().position),
+        ee_position=vec3(robot.ee_pose().position),
         contents=contents,
         spilled=spilled,
         time=float(robot.sim_time),

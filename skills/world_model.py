@@ -18,14 +18,14 @@ Both protocols are `typing.Protocol`s: a type checker verifies that a skill uses
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Literal, Protocol
 
 import numpy as np
 
 from skillstack.hw.robot import Robot, RobotError
-from skillstack.hw.sim.truth import SimTruth
 from skillstack.robot.types import Pose, RobotState
-from skillstack.skills.world import WorldState, observe
+from skillstack.skills.world import ObservableSim, WorldState, observe
 
 WorldSource = Literal["sim", "declared", "camera"]
 WORLD_SOURCES: tuple[WorldSource, ...] = ("sim", "declared", "camera")
@@ -52,7 +52,7 @@ class WorldModel(Protocol):
         ...
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """Smallest distance (m, capped at ``within``) from the arm at joint configuration
         ``q`` to the table and the objects other than ``ignore``; negative = penetrating."""
@@ -83,7 +83,7 @@ class SimWorld:
 
     source: WorldSource = "sim"
 
-    def __init__(self, robot: SimTruth):
+    def __init__(self, robot: ObservableSim):
         self.robot = robot
 
     def observe(self) -> WorldState:
@@ -99,7 +99,7 @@ class SimWorld:
         return self.robot.ee_pose()
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """The backend's own distance queries (`hw.sim.truth.SimTruth.clearance`)."""
         return self.robot.clearance(q, set(ignore), within)

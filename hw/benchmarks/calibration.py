@@ -1,7 +1,7 @@
 """`skillstack bench calibration`: camera calibration accuracy on synthetic images.
 
 For each default camera (the fixed ``scene`` camera, eye-to-hand; the ``wrist`` camera,
-eye-in-hand) this renders a data set with `hw.sim.calibration_synth.generate` (15 chessboard
+eye-in-hand) this renders a data set with `hw.sim.mujoco.calibration_synth.generate` (15 chessboard
 and 15 ChArUco views, lens distortion and pixel noise, seeded), runs exactly what
 `skillstack calibrate intrinsics` and `skillstack calibrate handeye` run on the folders, and
 compares the results with the ground truth read back from the simulation model.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skillstack.hw.sim.calibration_synth import CHARUCO, CHESSBOARD, generate
+from skillstack.hw.sim.calibration_boards import CHARUCO, CHESSBOARD
+from skillstack.hw.sim.mujoco.calibration_synth import generate
 from skillstack.robot.perception.calibration import calibrate_intrinsics, pose_error
 from skillstack.robot.perception.calibration_data import hand_eye_from_folder, load_images
 

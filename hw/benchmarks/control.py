@@ -15,7 +15,7 @@ import time
 import mujoco
 import numpy as np
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.loop import ControlLoop
 from skillstack.robot.motion import CartesianMotion

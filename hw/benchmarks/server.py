@@ -21,7 +21,7 @@ from skillstack.hw.server import free_port_pair
 from skillstack.hw.server.client import RobotClient
 from skillstack.hw.server.jobs import SkillRunner, WorldObserver
 from skillstack.hw.server.server import RobotServer, ServerConfig
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.hw.sim.mujoco.robot import MujocoRobot
 
 MOVE = {"position": [0.35, 0.25, 0.35], "speed": 0.15}
 BACK = {"position": [0.45, -0.2, 0.3], "speed": 0.15}
@@ -96,17 +96,21 @@ def _measure(srv: RobotServer, client: RobotClient, config: ServerConfig, repeat
             silence_still.append(float("inf"))
         else:
             silence_still.append(srv.silence_still_delay * 1e3)
-        silence_stop.append(srv.silence_stop_delay * 1e3)
+        stop_delay = srv.silence_stop_delay
+        silence_stop.append(float("inf") if stop_delay is None else stop_delay * 1e3)
         client.connect()  # back in control: the protective stop is cleared
     # 4. Emergency stop: control ticks from the request's arrival to the latch.
-    estop_ticks = []
+    estop_ticks: list[int] = []
     for _ in range(repeats):
         job = client.request("execute", skill="move_to", params=MOVE)["id"]
         time.sleep(0.4)
         srv.estop_latency_ticks = None
         client.estop("benchmark")
         _wait(lambda: srv.estop_latency_ticks is not None, 1.0)
-        estop_ticks.append(srv.estop_latency_ticks)
+        latency = srv.estop_latency_ticks
+        if latency is None:  # never latched: say so, not a TypeError in max() below
+            raise RuntimeError("the emergency stop did not latch within 1 s")
+        estop_ticks.append(latency)
         _wait(lambda job=job: client.request("job", id=job)["status"] == "done", 2.0)
         client.reset_estop()
         client.execute("move_to", BACK)

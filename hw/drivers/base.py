@@ -18,6 +18,7 @@ import numpy as np
 
 from skillstack.hw.robot import DeviceNotConnectedError, Robot, RobotError
 from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.loop import TickDeadlines
 from skillstack.robot.safety import SafetyConfig
 from skillstack.robot.types import Capabilities
 
@@ -124,9 +125,10 @@ class TickPacer:
     """Paces a loop at a fixed rate on a monotonic clock and counts late ticks.
 
     `wait` blocks until the current tick's deadline, then moves the deadline one period
-    on. A tick is *late* when `wait` is called after its deadline has passed (the loop
-    body overran the period): it returns at once and the schedule is re-anchored at the
-    current time, so a stall is not followed by a burst of zero-length ticks.
+    on. A tick is late as `skillstack.robot.loop.TickDeadlines` defines it: `wait` is called
+    after its deadline has passed (the loop body overran the period); it returns at once and
+    the schedule is re-anchored at the current time, so a stall is not followed by a burst
+    of zero-length ticks.
 
     Args:
         rate_hz: ticks per second.
@@ -146,37 +148,41 @@ class TickPacer:
     ):
         if not (math.isfinite(rate_hz) and rate_hz > 0.0):
             raise ValueError(f"tick rate must be a positive number of Hz, got {rate_hz}")
-        self.period = 1.0 / rate_hz
+        self.deadlines = TickDeadlines(1.0 / rate_hz)
+        self.period = self.deadlines.period
         self._clock = clock
         self._sleep = sleep
         self._spin = spin_s
-        self._deadline: float | None = None
-        self.ticks = 0
-        self.late_ticks = 0
-        self.max_overrun_s = 0.0  # s, the latest any tick was called after its deadline
+
+    @property
+    def ticks(self) -> int:
+        """Ticks waited for."""
+        return self.deadlines.ticks
+
+    @property
+    def late_ticks(self) -> int:
+        """Ticks whose `wait` came after their deadline."""
+        return self.deadlines.late_ticks
+
+    @property
+    def max_overrun_s(self) -> float:
+        """The latest (s) any tick's `wait` came after its deadline."""
+        return self.deadlines.max_overrun_s
 
     def reset(self) -> None:
         """Forget the schedule: the next `wait` lasts one full period from its call."""
-        self._deadline = None
+        self.deadlines.reset()
 
     def wait(self) -> bool:
         """Block until the next tick; returns True if this tick was already late."""
-        now = self._clock()
-        self.ticks += 1
-        if self._deadline is None:
-            self._deadline = now + self.period
-        elif now > self._deadline:
-            self.late_ticks += 1
-            self.max_overrun_s = max(self.max_overrun_s, now - self._deadline)
-            self._deadline = now + self.period
+        if self.deadlines.end(self._clock()):
             return True
-        deadline = self._deadline
-        remaining = deadline - now
+        deadline = self.deadlines.wake
+        remaining = deadline - self._clock()
         if remaining > self._spin:
             self._sleep(remaining - self._spin)
         while self._clock() < deadline:
             pass
-        self._deadline = deadline + self.period
         return False
 
 

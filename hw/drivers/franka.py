@@ -92,6 +92,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,13 @@ from skillstack.hw.robot import RobotError
 from skillstack.robot.arms import get_arm, panda
 from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.safety import SafetyConfig
-from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+from skillstack.robot.types import (
+    Capabilities,
+    CommandMode,
+    GripperCommand,
+    JointCommand,
+    RobotState,
+)
 
 FCI_RATE_HZ = 1000.0  # Hz, libfranka's real-time loop (run by franky, not by Python)
 DEFAULT_CONTROL_RATE_HZ = 100.0  # Hz, rate at which this adapter streams motion targets
@@ -138,7 +145,7 @@ FR3_ACCELERATION_LIMIT = np.full(7, 10.0)  # rad/s^2
 FR3_TORQUE_LIMIT = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N m
 
 MODELS = ("panda", "fr3")
-COMMAND_MODES = ("joint_position", "joint_velocity")
+COMMAND_MODES: tuple[CommandMode, ...] = ("joint_position", "joint_velocity")
 
 CONNECT_CHECKS = (
     "the arm is powered and its joints are unlocked in Desk; FCI is activated in Desk; "
@@ -245,8 +252,8 @@ class FrankaRobot(DriverRobot):
         self.realtime_config = realtime_config
         self.relative_dynamics_factor = float(relative_dynamics_factor)
         self._robot_options = dict(robot_options or {})
-        self._robot = None
-        self._gripper = None
+        self._robot: Any | None = None  # franky.Robot while connected
+        self._gripper: Any | None = None  # franky.Gripper while connected, if asked for
         self._mode: str | None = None  # control signal type of the running motion
         self._last_target: np.ndarray | None = None
         self._held: np.ndarray | None = None  # target the running motion holds at rest
@@ -345,7 +352,7 @@ class FrankaRobot(DriverRobot):
 
     def _position_motion(self, values: np.ndarray):
         """The franky motion for one streamed target, or None if it is already held."""
-        fr, robot = self._franky, self._robot
+        fr, robot = self._franky, self._require()
         first = self._last_target is None  # after connect, a stop, a mode switch, an error
         prev = values if first else self._last_target
         velocity = (values - prev) * self.capabilities.control_rate_hz

@@ -56,7 +56,13 @@ from skillstack.hw.drivers.base import (
 )
 from skillstack.hw.robot import RobotError
 from skillstack.robot.safety import SafetyConfig
-from skillstack.robot.types import Capabilities, GripperCommand, JointCommand, RobotState
+from skillstack.robot.types import (
+    Capabilities,
+    CommandMode,
+    GripperCommand,
+    JointCommand,
+    RobotState,
+)
 
 CONTROL_RATE_HZ = 500.0  # Hz, e-Series controller and RTDE rate
 SERVO_LOOKAHEAD_S = 0.1  # s, servoJ lookahead_time (ur_rtde accepts 0.03-0.2)
@@ -92,7 +98,7 @@ MODELS: dict[str, URModel] = {
     "ur10e": URModel((120, 120, 180, 180, 180, 180), (330, 330, 150, 56, 56, 56)),
     "ur16e": URModel((120, 120, 180, 180, 180, 180), (330, 330, 150, 54, 54, 54)),
 }
-COMMAND_MODES = ("joint_position", "joint_velocity")
+COMMAND_MODES: tuple[CommandMode, ...] = ("joint_position", "joint_velocity")
 
 CONNECT_CHECKS = (
     "the arm is powered on with brakes released (initialised in PolyScope); the teach "

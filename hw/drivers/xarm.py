@@ -70,6 +70,7 @@ from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.safety import SafetyConfig
 from skillstack.robot.types import (
     Capabilities,
+    CommandMode,
     GripperCommand,
     GripperSpec,
     JointCommand,
@@ -126,7 +127,7 @@ MODELS: dict[str, XArmModel] = {
         torque=(50.0, 50.0, 32.0, 32.0, 32.0, 20.0),
     ),
 }
-COMMAND_MODES = ("joint_position", "joint_velocity")
+COMMAND_MODES: tuple[CommandMode, ...] = ("joint_position", "joint_velocity")
 
 CONNECT_CHECKS = (
     "the control box is on and the arm powered (emergency stop released); the host is "

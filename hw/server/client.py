@@ -276,6 +276,8 @@ class RemoteRobot(Robot):
         self.client.close()
 
     def read(self) -> RobotState:
+        """The server's latest state; ``tau`` is zeros (not sent), ``q_desired`` the last
+        command. Kept as ``_last_state``."""
         s = self.client.state()
         state = RobotState(
             time=float(s["time"]),

@@ -52,7 +52,7 @@ from skillstack.hw.server.protocol import (
     parse_request,
     unpack,
 )
-from skillstack.robot.loop import ControlLoop
+from skillstack.robot.loop import ControlLoop, TickDeadlines
 from skillstack.robot.types import GripperCommand, JointCommand, RobotState
 
 log = logging.getLogger("skillstack.server")
@@ -157,7 +157,7 @@ class _Follow:
 
     def __init__(self, server: RobotServer, seconds: float):
         self.server, self.seconds = server, seconds
-        self._q = None
+        self._q: np.ndarray | None = None  # set by reset()
         self._t0 = 0.0
         self._following = False
         self.done = False
@@ -177,6 +177,7 @@ class _Follow:
         if self._following:  # the stream ended (stop, an error): hold where it left the arm
             self._following = False
             self._q = _commanded(state)
+        assert self._q is not None  # the loop calls reset() before step()
         return JointCommand("joint_position", self._q, state.time)
 
 
@@ -214,7 +215,10 @@ class RobotServer:
         self._estop_request: str | None = None
         self._stop_request: str | None = None
         self._late_reason: str | None = None
-        self._late_run = 0
+        # One period of jitter allowed: a tick more than two periods after the one before is
+        # late (`TickDeadlines`), and `late_tick_limit` of them in a row stop a skill.
+        period = robot.capabilities.control_dt
+        self._deadlines = TickDeadlines(period, tolerance=period)
         self._last_tick_wall = 0.0
         self._in_job: Job | None = None  # the job the control thread is inside, if any
         # A running skill's loop silent this long is stalled (at least a heartbeat timeout).
@@ -229,7 +233,6 @@ class RobotServer:
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
         self._control: threading.Thread | None = None
-        self.late_ticks = 0
         self.ticks = 0
         self.estop_latency_ticks: int | None = None
         self.silence_stop_delay: float | None = None  # s after the heartbeat timeout
@@ -289,6 +292,11 @@ class RobotServer:
     def fault(self) -> str | None:
         """Why the robot is faulted (it stopped answering), or None."""
         return self._fault
+
+    @property
+    def late_ticks(self) -> int:
+        """Control ticks that came late (`TickDeadlines`, one period of jitter allowed)."""
+        return self._deadlines.late_ticks
 
     # -- the control thread (owns the robot) -------------------------------------------------------
     def _control_thread(self) -> None:
@@ -409,12 +417,14 @@ class RobotServer:
         self._activity = f"running job {job.id} ({job.skill})"
         self._progress = None  # reported by the runner once the skill has planned
         self._stop_request = self._late_reason = None
-        self._late_run = 0
+        self._deadlines.late_run = 0
         self._remote_command = None
         self._event("skill", f"job {job.id}: {job.skill} {job.params} started")
         hooks = JobHooks(self.config.realtime, self._tick, self._abort_reason, self._set_progress)
         try:
-            result = self._run_skill(self.robot, job.skill, job.params, hooks)
+            run_skill = self._run_skill
+            assert run_skill is not None  # `_op_execute` queues no job without a runner
+            result = run_skill(self.robot, job.skill, job.params, hooks)
             if not isinstance(result, dict):
                 raise TypeError(f"the skill runner returned {type(result).__name__}, not a dict")
         except Exception as exc:  # a bug or a driver error must not kill the control thread
@@ -463,15 +473,12 @@ class RobotServer:
                 (state.time - self._estop_requested_at) / self.robot.capabilities.control_dt
             )
         now = time.perf_counter()
-        period = self.robot.capabilities.control_dt
-        if self._last_tick_wall and now - self._last_tick_wall > 2.0 * period:
-            self.late_ticks += 1
-            self._late_run += 1
-            if self._late_run >= self.config.late_tick_limit and self._late_reason is None:
-                self._late_reason = f"{self._late_run} late control ticks in a row"
+        deadlines = self._deadlines
+        if deadlines.end(now):
+            run = deadlines.late_run
+            if run >= self.config.late_tick_limit and self._late_reason is None:
+                self._late_reason = f"{run} late control ticks in a row"
                 self._event("late", self._late_reason)
-        else:
-            self._late_run = 0
         self._last_tick_wall = now
         if not self._mailbox.empty():
             self._serve_mailbox()
@@ -536,7 +543,9 @@ class RobotServer:
 
     def _serve_mail(self, kind: str, payload: Any) -> Any:
         if kind == "observe":
-            return self._observe(self.robot)
+            observe = self._observe
+            assert observe is not None  # `_op_observe` mails no request without an observer
+            return observe(self.robot)
         if kind == "gripper":
             self.robot.gripper(GripperCommand(**payload))
             return None

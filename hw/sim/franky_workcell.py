@@ -17,7 +17,7 @@ workcell on a loopback address:
 Conventions are skillstack's: world origin at the robot base, the ground plane is the table
 top (z = 0), an object's pose is its geometric centre with a (w, x, y, z) quaternion.
 
-How the objects are built: `hw.sim.mujoco_scene`'s own object builder (`_add_object`,
+How the objects are built: `hw.sim.mujoco.scene`'s own object builder (`_add_object`,
 the one the MuJoCo backend uses) fills an otherwise empty `mujoco.MjSpec`; its MJCF
 (`MjSpec.to_xml`) is parsed and its sections (bodies, assets, …) are grafted into
 franky-sim's scene tree before the model is compiled. Sizes, masses, inertias, friction,
@@ -64,7 +64,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from skillstack.hw.sim import mujoco_scene
+from skillstack.hw.sim.mujoco import scene as mujoco_scene
 from skillstack.hw.sim.truth import PARTICLE_PREFIX
 from skillstack.robot.arms import panda
 from skillstack.robot.scene import Scene, SceneObject, Table
@@ -116,7 +116,7 @@ def franky_sim_available() -> bool:
 
 def objects_mjcf(scene: Scene) -> ET.Element:
     """The scene's objects (and a cup's particles) alone as an MJCF tree, built by
-    `hw.sim.mujoco_scene`'s object builder — the same bodies skillstack's MuJoCo backend has."""
+    `hw.sim.mujoco.scene`'s object builder — the same bodies skillstack's MuJoCo backend has."""
     spec = mujoco.MjSpec()
     for obj in scene.objects:
         mujoco_scene._add_object(spec, obj)
@@ -426,7 +426,8 @@ class FrankySimWorkcell:
                 p = tuple(float(v) for v in moved[obj.name])
                 if len(p) not in (2, 3):
                     raise ValueError(f"moved[{obj.name!r}] must be xy or xyz, got {p}")
-                obj = dataclasses.replace(obj, position=p if len(p) == 3 else (*p, obj.position[2]))
+                x, y, z = p if len(p) == 3 else (*p, obj.position[2])
+                obj = dataclasses.replace(obj, position=(x, y, z))
             objects.append(obj)
         return dataclasses.replace(self.scene, objects=tuple(objects))
 
@@ -437,7 +438,9 @@ class FrankySimWorkcell:
             option = ET.SubElement(root, "option")
         option.set("cone", "elliptic")
         option.set("impratio", f"{mujoco_scene.IMPRATIO:g}")
-        for geom in root.find("worldbody").findall("geom"):
+        worldbody = root.find("worldbody")
+        assert worldbody is not None  # every MJCF model has one
+        for geom in worldbody.findall("geom"):
             if geom.get("type") == "plane":
                 geom.set("friction", f"{self.scene.table.friction:g} 0.005 0.0001")
         if self._built.objects:
@@ -455,7 +458,7 @@ class FrankySimWorkcell:
         self._object_dof: dict[str, int] = {}
         for obj in self._built.objects:
             self._object_qpos[obj.name], self._object_dof[obj.name] = qpos_of_body(obj.name)
-        # A cup's particles, named as `hw.sim.mujoco_scene._add_particles` names them.
+        # A cup's particles, named as `hw.sim.mujoco.scene._add_particles` names them.
         self._particle_adr: dict[str, list[tuple[int, int]]] = {
             obj.name: [
                 qpos_of_body(f"{PARTICLE_PREFIX}{obj.name}_{i}") for i in range(obj.contents)
@@ -533,6 +536,8 @@ class FrankySimWorkcell:
 
     def _forward_kinematics(self) -> mujoco.MjData:
         d = self._kin_data
+        if d is None:
+            raise RuntimeError("the workcell has not been started")
         d.qpos[:] = self._snap().qpos
         mujoco.mj_kinematics(self._model, d)
         return d

@@ -6,20 +6,25 @@
   it slipped in the hand: the acceptance test of contact and friction tuning.
 
 These are motions, not skills: the skill library (grasp, place, pour, ...) builds the same
-thing with preconditions, success checks and failure codes.
+thing with preconditions, success checks and failure codes. They run on either simulated
+backend (`hw.sim.backends.make_sim`): ``robot`` is a `hw.robot.Robot` that also answers the
+ground-truth queries of `hw.sim.truth.SimTruth` and has an ``arm`` and a ``scene``
+(`TourRobot` states exactly what is used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from skillstack.hw.sim.mujoco_robot import MujocoRobot
+from skillstack.robot.arms import Arm
 from skillstack.robot.kinematics import KinematicModel
-from skillstack.robot.loop import ControlLoop, LoopStats
+from skillstack.robot.loop import ControlLoop, LoopStats, TickedRobot
 from skillstack.robot.motion import CartesianMotion, Hold, TrackingReport
+from skillstack.robot.scene import Scene
 from skillstack.robot.trajectory import DEFAULT_MAX_LINEAR_SPEED
 from skillstack.robot.types import GripperCommand, Pose
 
@@ -30,6 +35,34 @@ APPROACH_HEIGHT = 0.12  # m above the object's centre
 LIFT_HEIGHT = 0.20  # m above the table
 SHAKE_AMPLITUDE = 0.08  # m, side to side
 SHAKE_SPEED = 0.6  # m/s peak
+
+
+class TourRobot(TickedRobot, Protocol):
+    """What the tour needs of a robot: the control loop's part of `hw.robot.Robot`, its
+    gripper, its ``arm`` and ``scene``, and two `hw.sim.truth.SimTruth` queries. Both
+    simulated backends (`MujocoRobot`, `PybulletRobot`) are one."""
+
+    @property
+    def arm(self) -> Arm:
+        """Kinematic description of the arm (home posture, ...)."""
+        ...
+
+    @property
+    def scene(self) -> Scene:
+        """The objects on the table."""
+        ...
+
+    def gripper(self, cmd: GripperCommand) -> GripperCommand:
+        """Move the gripper; returns the command sent, clipped to the gripper's range."""
+        ...
+
+    def ee_pose(self) -> Pose:
+        """Ground-truth end-effector pose."""
+        ...
+
+    def object_pose(self, name: str) -> Pose:
+        """Ground-truth pose of scene object ``name`` (its geometric centre)."""
+        ...
 
 
 @dataclass
@@ -55,7 +88,7 @@ class ShakeResult:
 class Mover:
     """Runs Cartesian moves and holds on a simulated robot, with its own kinematics."""
 
-    def __init__(self, robot: MujocoRobot, realtime: bool = False, on_tick=None):
+    def __init__(self, robot: TourRobot, realtime: bool = False, on_tick=None):
         self.robot = robot
         self.kin = KinematicModel(robot.arm)
         self.measure = KinematicModel(robot.arm)
@@ -80,7 +113,8 @@ class Mover:
         )
         stats = self.loop.run(motion, max_seconds=30.0)
         report = motion.report(self.robot.read().q)
-        return LegResult(tuple(position), motion.duration, report, stats)
+        x, y, z = position
+        return LegResult((x, y, z), motion.duration, report, stats)
 
     def hold(self, seconds: float) -> LoopStats:
         """Keep the arm still for ``seconds`` (the gripper keeps moving meanwhile)."""
@@ -88,7 +122,7 @@ class Mover:
 
 
 def run_tour(
-    robot: MujocoRobot,
+    robot: TourRobot,
     waypoints=TOUR,
     speed: float = DEFAULT_MAX_LINEAR_SPEED,
     realtime: bool = False,
@@ -98,12 +132,14 @@ def run_tour(
     return [mover.move(p, speed) for p in waypoints]
 
 
-def pick_and_shake(robot: MujocoRobot, name: str, shakes: int = 3) -> ShakeResult:
+def pick_and_shake(robot: TourRobot, name: str, shakes: int = 3) -> ShakeResult:
     """Grasp ``name`` from above, lift it, shake it side to side and measure the slip."""
     mover = Mover(robot)
     obj = robot.scene.object(name)
     cx, cy, cz = robot.object_pose(name).position
-    robot.gripper(GripperCommand(width=robot.capabilities.gripper.max_width, force=GRASP_FORCE))
+    spec = robot.capabilities.gripper
+    assert spec is not None  # every arm in robot.arms has one
+    robot.gripper(GripperCommand(width=spec.max_width, force=GRASP_FORCE))
     mover.move((cx, cy, cz + APPROACH_HEIGHT))
     mover.move((cx, cy, cz), speed=0.1)
     robot.gripper(GripperCommand(width=0.0, force=GRASP_FORCE))

@@ -3,7 +3,7 @@
 Skills observe the world (`skills.world.observe`), watch for collisions
 (`skills.guards.NoCollision`) and check clearance before a motion (`skills.context.Context`)
 through the small interface below, so the same skill code runs on MuJoCo and PyBullet. Both
-`hw.sim.mujoco_robot.MujocoRobot` and `hw.sim.pybullet_robot.PybulletRobot` implement it
+`hw.sim.mujoco.robot.MujocoRobot` and `hw.sim.pybullet.robot.PybulletRobot` implement it
 with their simulator's own contact and distance queries.
 
 The interface is a `typing.Protocol`: nothing inherits from it; it documents the contract and
@@ -12,19 +12,14 @@ lets a type checker verify it.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from skillstack.hw.robot import RobotError
 from skillstack.robot.types import Pose
 
 PARTICLE_PREFIX = "particle_"  # name prefix of the small spheres a cup's `contents` become
-BACKENDS = ("mujoco", "pybullet")
-
-
-class SimulationDiverged(RobotError):
-    """The physics became unstable (NaN/inf or huge velocities); the episode must not count."""
 
 
 @runtime_checkable
@@ -61,25 +56,9 @@ class SimTruth(Protocol):
         ...
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """Smallest distance (m, capped at ``within``) from the arm at joint configuration ``q``
         to the table and the objects other than ``ignore`` and particles, with every object
         where it is now; negative = penetrating. The simulation itself is not disturbed."""
         ...
-
-
-def make_sim(backend: str, scene=None, **kwargs):
-    """A simulated robot of the named backend (``"mujoco"`` or ``"pybullet"``), not connected.
-
-    Raises `ValueError` naming the choices for an unknown backend.
-    """
-    if backend == "mujoco":
-        from skillstack.hw.sim.mujoco_robot import MujocoRobot
-
-        return MujocoRobot(scene, **kwargs)
-    if backend == "pybullet":
-        from skillstack.hw.sim.pybullet_robot import PybulletRobot
-
-        return PybulletRobot(scene, **kwargs)
-    raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")

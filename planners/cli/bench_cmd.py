@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from typer.core import TyperGroup
 
 from skillstack.planners.cli.common import (
     ARM_HELP,
@@ -33,85 +34,39 @@ BENCHMARKS = (
     "parity",
     "hil",
 )
-BACKEND_BENCHMARKS = ("skills", "tasks")  # the ones that run in either simulator
 
 
-@app.command()
-def bench(
-    name: Annotated[str, typer.Argument(help=f"Benchmark to run: {', '.join(BENCHMARKS)}.")],
-    ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time (control).")] = 20000,
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes per skill (skills).")] = 100,
-    skills: Annotated[
-        str | None, typer.Option(help="Comma-separated skills to run (skills).")
-    ] = None,
-    backend: Annotated[
-        str, typer.Option(help="Simulator backend (skills, tasks): mujoco or pybullet.")
-    ] = "mujoco",
-    arm: Annotated[str, typer.Option(help=ARM_HELP + " (skills, tasks)")] = "panda",
-    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per task (tasks).")] = 3,
-    repeats: Annotated[int, typer.Option(min=1, help="Trials per measurement (server).")] = 3,
-    planner: Annotated[str, typer.Option(help="Planner (tasks): symbolic or llm.")] = "symbolic",
-    tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (tasks).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for randomised benchmarks.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    perception: Annotated[
-        str, typer.Option(help="World model for tasks: ground_truth, declared or camera.")
-    ] = "ground_truth",
-    host: Annotated[
-        str, typer.Option(help="Loopback address franky-sim binds for each episode (hil).")
-    ] = "127.0.0.1",
-    skill_impl: Annotated[
-        list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP + " (skills, tasks)")
-    ] = None,
-    calibration: Annotated[
-        Path | None,
-        typer.Option(help="Camera calibration file (perception; tasks with --perception camera)."),
-    ] = None,
-) -> None:
-    """Run a benchmark and print its figures."""
-    if name not in BENCHMARKS:
-        fail(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}", code=2)
-    check_backend(backend)
-    if backend != "mujoco" and name not in BACKEND_BENCHMARKS:
-        fail(
-            f"bench {name} runs on mujoco only; --backend applies to: "
-            + ", ".join(BACKEND_BENCHMARKS),
-            code=2,
-        )
-    check_arm(arm)
-    if skill_impl and name not in ("skills", "tasks"):
-        fail("--skill-impl applies to bench skills and bench tasks", code=2)
-    use_skill_impls(skill_impl)
-    if calibration is not None and name not in ("tasks", "perception"):
-        fail("--calibration applies to bench perception and bench tasks --perception camera", 2)
-    calibrations = load_calibrations(calibration, "camera" if name == "perception" else perception)
-    if name == "control":
-        from skillstack.hw.benchmarks import control
+class _BenchGroup(TyperGroup):
+    """``bench NAME``: an unknown NAME is one line listing the benchmarks (exit 2)."""
 
-        result = control.run(ticks=ticks, seed=seed)
-    elif name == "skills":
-        result = _bench_skills(episodes, seed, skills, jobs, arm, backend, skill_impl)
-    elif name == "parity":
-        result = _bench_parity(episodes, seed, skills, jobs)
-    elif name == "calibration":
-        from skillstack.hw.benchmarks import calibration
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            fail(f"unknown benchmark {args[0]!r}; available: {', '.join(BENCHMARKS)}", code=2)
+        return super().resolve_command(ctx, args)
 
-        result = _with_progress("calibration", lambda progress: calibration.run(seed, progress))
-    elif name == "perception":
-        result = _bench_perception(episodes, seed, seeds, tasks, jobs, calibrations)
-    elif name == "hil":
-        result = _bench_hil(seeds, tasks, host)
-    elif name == "server":
-        from skillstack.hw.benchmarks import server as server_bench
-        from skillstack.skills.jobs import SkillJobs
 
-        skill_jobs = SkillJobs()
-        result = server_bench.run(repeats, run_skill=skill_jobs.run, observe=skill_jobs.observe)
-    else:
-        result = _bench_tasks(
-            seeds, planner, tasks, jobs, arm, perception, backend, skill_impl, calibrations
-        )
+bench_app = typer.Typer(
+    cls=_BenchGroup,
+    help="Run a benchmark and print its figures (a table, or one JSON object with --json).",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+# The options several benchmarks share, declared once.
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+Seed = Annotated[int, typer.Option(help="Seed of the first randomised episode.")]
+Jobs = Annotated[int | None, typer.Option(min=1, help="Worker processes (default: all cores).")]
+Episodes = Annotated[int, typer.Option(min=1, help="Episodes per skill.")]
+Seeds = Annotated[int, typer.Option(min=1, help="Seeds per task.")]
+SkillNames = Annotated[str | None, typer.Option(help="Comma-separated skills (default: all).")]
+TaskNames = Annotated[str | None, typer.Option(help="Comma-separated tasks (default: all).")]
+Backend = Annotated[str, typer.Option(help="Simulator backend: mujoco or pybullet.")]
+Arm = Annotated[str, typer.Option(help=ARM_HELP)]
+SkillImpls = Annotated[list[str] | None, typer.Option("--skill-impl", help=SKILL_IMPL_HELP)]
+Calibration = Annotated[Path | None, typer.Option(help="Camera calibration file.")]
+
+
+def _emit(name: str, result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
         return
@@ -121,6 +76,184 @@ def bench(
     for key, value in result.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",")] if text else None
+
+
+@bench_app.command("control")
+def bench_control(
+    ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time.")] = 20000,
+    seed: Seed = 0,
+    as_json: Json = False,
+) -> None:
+    """The cost of one 1 kHz control tick against a bare MuJoCo step."""
+    from skillstack.hw.benchmarks import control
+
+    _emit("control", control.run(ticks=ticks, seed=seed), as_json)
+
+
+@bench_app.command("skills")
+def bench_skills(
+    episodes: Episodes = 100,
+    skills: SkillNames = None,
+    backend: Backend = "mujoco",
+    arm: Arm = "panda",
+    jobs: Jobs = None,
+    seed: Seed = 0,
+    skill_impl: SkillImpls = None,
+    as_json: Json = False,
+) -> None:
+    """Each skill's success rate on seeded random scenes, judged on the simulator's truth."""
+    check_backend(backend)
+    check_arm(arm)
+    use_skill_impls(skill_impl)
+    from skillstack.skills import bench
+
+    try:
+        result = _with_progress(
+            "skill episodes",
+            lambda progress: bench.run(
+                episodes,
+                seed,
+                _names(skills),
+                jobs,
+                progress,
+                arm=arm,
+                backend=backend,
+                skill_impls=skill_impl,
+            ),
+        )
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    _emit("skills", result, as_json)
+
+
+@bench_app.command("tasks")
+def bench_tasks(
+    seeds: Seeds = 3,
+    planner: Annotated[str, typer.Option(help="Planner: symbolic or llm.")] = "symbolic",
+    tasks: TaskNames = None,
+    jobs: Jobs = None,
+    arm: Arm = "panda",
+    backend: Backend = "mujoco",
+    perception: Annotated[
+        str, typer.Option(help="World model: ground_truth, declared or camera.")
+    ] = "ground_truth",
+    skill_impl: SkillImpls = None,
+    calibration: Calibration = None,
+    as_json: Json = False,
+) -> None:
+    """The task suite: instructions planned and executed, judged on the goal in the final world."""
+    from skillstack.hw.sim.backends import make_sim
+    from skillstack.planners import bench
+    from skillstack.planners.cli.run_cmd import PERCEPTIONS
+
+    check_backend(backend)
+    check_arm(arm)
+    if perception not in PERCEPTIONS:
+        fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)
+    if planner not in PLANNERS:
+        fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
+    if calibration is not None and perception != "camera":
+        fail("--calibration applies to bench tasks --perception camera", code=2)
+    use_skill_impls(skill_impl)
+    calibrations = load_calibrations(calibration, perception)
+    try:
+        result = _with_progress(
+            "task episodes",
+            lambda progress: bench.run(
+                seeds,
+                planner,
+                _names(tasks),
+                jobs,
+                progress,
+                arm=arm,
+                perception=perception,
+                backend=backend,
+                skill_impls=skill_impl,
+                calibrations=calibrations,
+                make_sim=make_sim,
+            ),
+        )
+    except KeyError as exc:
+        fail(str(exc.args[0]), code=2)
+    _emit("tasks", result, as_json)
+
+
+@bench_app.command("server")
+def bench_server(
+    repeats: Annotated[int, typer.Option(min=1, help="Trials per measurement.")] = 3,
+    as_json: Json = False,
+) -> None:
+    """The robot server: late ticks under load, silence and e-stop latency, round trips."""
+    from skillstack.hw.benchmarks import server as server_bench
+    from skillstack.skills.jobs import SkillJobs
+
+    skill_jobs = SkillJobs()
+    result = server_bench.run(repeats, run_skill=skill_jobs.run, observe=skill_jobs.observe)
+    _emit("server", result, as_json)
+
+
+@bench_app.command("calibration")
+def bench_calibration(seed: Seed = 0, as_json: Json = False) -> None:
+    """Hand-eye calibration on synthetic images against the cameras' true poses."""
+    from skillstack.hw.benchmarks import calibration
+
+    result = _with_progress("calibration", lambda progress: calibration.run(seed, progress))
+    _emit("calibration", result, as_json)
+
+
+@bench_app.command("perception")
+def bench_perception(
+    episodes: Annotated[int, typer.Option(min=1, help="Random scenes to detect.")] = 100,
+    seeds: Seeds = 3,
+    tasks: TaskNames = None,
+    jobs: Jobs = None,
+    seed: Seed = 0,
+    calibration: Calibration = None,
+    as_json: Json = False,
+) -> None:
+    """Camera perception: detection rate and pose error, and tasks through the cameras."""
+    result = _bench_perception(
+        episodes, seed, seeds, tasks, jobs, load_calibrations(calibration, "camera")
+    )
+    _emit("perception", result, as_json)
+
+
+@bench_app.command("parity")
+def bench_parity(
+    episodes: Episodes = 100,
+    skills: SkillNames = None,
+    jobs: Jobs = None,
+    seed: Seed = 0,
+    as_json: Json = False,
+) -> None:
+    """The same seeded skill episodes on MuJoCo and PyBullet, success compared."""
+    from skillstack.skills import parity
+
+    try:
+        result = _with_progress(
+            "parity episodes (both backends)",
+            lambda progress: parity.run(episodes, seed, _names(skills), jobs, progress),
+        )
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    _emit("parity", result, as_json)
+
+
+@bench_app.command("hil")
+def bench_hil(
+    seeds: Seeds = 3,
+    tasks: TaskNames = None,
+    host: Annotated[
+        str, typer.Option(help="Loopback address franky-sim binds for each episode.")
+    ] = "127.0.0.1",
+    as_json: Json = False,
+) -> None:
+    """Tasks over franky-sim (the real libfranka protocol), judged on its own MuJoCo state."""
+    _emit("hil", _bench_hil(seeds, tasks, host), as_json)
 
 
 def _with_progress(description: str, work):
@@ -138,63 +271,25 @@ def _with_progress(description: str, work):
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _bench_skills(
-    episodes: int,
-    seed: int,
-    skills: str | None,
-    jobs: int | None,
-    arm: str = "panda",
-    backend: str = "mujoco",
-    skill_impls: list[str] | None = None,
-) -> dict:
-    from skillstack.skills import bench
-
-    names = [s.strip() for s in skills.split(",")] if skills else None
-    try:
-        return _with_progress(
-            "skill episodes",
-            lambda progress: bench.run(
-                episodes,
-                seed,
-                names,
-                jobs,
-                progress,
-                arm=arm,
-                backend=backend,
-                skill_impls=skill_impls,
-            ),
-        )
-    except ValueError as exc:
-        fail(str(exc), code=2)
-
-
 def _bench_hil(seeds: int, tasks: str | None, host: str) -> dict:
-    from skillstack.hw.sim.franky_workcell import INSTALL_HINT, franky_sim_available
+    from skillstack.hw.sim.franky_workcell import (
+        INSTALL_HINT,
+        FrankySimWorkcell,
+        franky_sim_available,
+    )
     from skillstack.planners import bench_hil
 
     if not franky_sim_available():
         fail(f"bench hil needs franky-sim: {INSTALL_HINT}", code=2)
+    rig = bench_hil.HilRig(workcell=FrankySimWorkcell, arm=_franka_for_franky_sim)
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     try:
         return _with_progress(
             "franky-sim episodes (real time)",
-            lambda progress: bench_hil.run(seeds, names, host, progress=progress),
+            lambda progress: bench_hil.run(rig, seeds, names, host, progress=progress),
         )
     except KeyError as exc:
         fail(str(exc.args[0]), code=2)
-
-
-def _bench_parity(episodes: int, seed: int, skills: str | None, jobs: int | None) -> dict:
-    from skillstack.skills import parity
-
-    names = [s.strip() for s in skills.split(",")] if skills else None
-    try:
-        return _with_progress(
-            "parity episodes (both backends)",
-            lambda progress: parity.run(episodes, seed, names, jobs, progress),
-        )
-    except ValueError as exc:
-        fail(str(exc), code=2)
 
 
 def _bench_perception(
@@ -205,7 +300,8 @@ def _bench_perception(
     jobs: int | None,
     calibrations: dict | None = None,
 ) -> dict:
-    from skillstack.hw.sim.render import rendering_available
+    from skillstack.hw.sim.backends import make_sim
+    from skillstack.hw.sim.mujoco.render import rendering_available
     from skillstack.planners import bench_perception
     from skillstack.planners.tasks import get_task
 
@@ -221,46 +317,13 @@ def _bench_perception(
     return _with_progress(
         "perception episodes",
         lambda progress: bench_perception.run(
-            episodes, seed, seeds, names, jobs, progress, calibrations
+            episodes, seed, seeds, names, jobs, progress, calibrations, make_sim=make_sim
         ),
     )
 
 
-def _bench_tasks(
-    seeds: int,
-    planner: str,
-    tasks: str | None,
-    jobs: int | None,
-    arm: str = "panda",
-    perception: str = "ground_truth",
-    backend: str = "mujoco",
-    skill_impls: list[str] | None = None,
-    calibrations: dict | None = None,
-) -> dict:
-    from skillstack.planners import bench
-    from skillstack.planners.cli.run_cmd import PERCEPTIONS
+def _franka_for_franky_sim(host: str, model: str):
+    """The Franka driver as `bench hil` connects it to franky-sim (no real-time kernel)."""
+    from skillstack.hw.factory import make_robot
 
-    if perception not in PERCEPTIONS:
-        fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)
-
-    if planner not in PLANNERS:
-        fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
-    names = [t.strip() for t in tasks.split(",")] if tasks else None
-    try:
-        return _with_progress(
-            "task episodes",
-            lambda progress: bench.run(
-                seeds,
-                planner,
-                names,
-                jobs,
-                progress,
-                arm=arm,
-                perception=perception,
-                backend=backend,
-                skill_impls=skill_impls,
-                calibrations=calibrations,
-            ),
-        )
-    except KeyError as exc:
-        fail(str(exc.args[0]), code=2)
+    return make_robot("franka", host=host, options={"model": model, "realtime_config": "ignore"})

@@ -185,8 +185,8 @@ def synth(
     as_json: JsonOpt = False,
 ) -> None:
     """Render chessboard and ChArUco images from a simulated camera with known calibration."""
-    from skillstack.hw.sim.calibration_synth import generate
-    from skillstack.hw.sim.render import RenderUnavailable
+    from skillstack.hw.sim.mujoco.calibration_synth import generate
+    from skillstack.hw.sim.mujoco.render import RenderUnavailable
     from skillstack.robot.camera import DEFAULT_CAMERAS
 
     if camera not in DEFAULT_CAMERAS:

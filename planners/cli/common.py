@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -19,54 +20,23 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: MESSAGE`` and exit with ``code`` (1 failure, 2 bad input)."""
     # One plain line on stderr: scripts read it, and rich would wrap it at the terminal width.
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
 
-SCENE_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def bundled_scenes_dir() -> Path:
-    """The folder of the scene files that ship with skillstack (``assets/scenes``)."""
-    from skillstack import assets
-
-    return Path(assets.__file__).resolve().parent / "scenes"
-
-
-def bundled_scene_names() -> list[str]:
-    """Names (file stems) of the bundled scene files."""
-    folder = bundled_scenes_dir()
-    return sorted(p.stem for p in folder.iterdir() if p.suffix in SCENE_SUFFIXES)
-
-
-def resolve_scene(value: str) -> Path:
-    """A scene file: ``value`` itself when it is a file, else the bundled scene of that name
-    (``workcell`` -> ``assets/scenes/workcell.yaml``); `FileNotFoundError` naming both."""
-    path = Path(value)
-    if path.is_file():
-        return path
-    if path.suffix.lower() not in SCENE_SUFFIXES and path.name == value:
-        for suffix in SCENE_SUFFIXES:
-            candidate = bundled_scenes_dir() / f"{value}{suffix}"
-            if candidate.is_file():
-                return candidate
-    raise FileNotFoundError(
-        f"no scene file {value[:200]!r} and no bundled scene of that name; "
-        f"bundled scenes: {', '.join(bundled_scene_names())}"
-    )
-
-
-def load_scene(path: Path | None, seed: int | None):
+def scene_for_options(path: Path | None, seed: int | None):
     """The scene of ``path`` (a file or a bundled scene's name), a random one from ``seed``,
     or the default; exits 2 with a one-line reason for a missing or bad scene."""
     from skillstack.robot.scene import SceneError, default_scene, load_scene, random_scene
+    from skillstack.robot.scene.bundled import find_scene
 
     try:
         if path is not None:
             try:
-                path = resolve_scene(str(path))
+                path = find_scene(path)
             except FileNotFoundError as exc:
                 fail(str(exc), code=2)
             return load_scene(path)
@@ -78,37 +48,39 @@ def load_scene(path: Path | None, seed: int | None):
         fail(where + "; ".join(exc.problems), code=2)
 
 
-def open_video(robot, path: Path | None):
+def open_video(robot, path: Path | None) -> None:
+    """Record ``robot``'s episode to the mp4 ``path`` (None: no video); exits 1 with the
+    reason where offscreen rendering is unavailable."""
     if path is None:
         return
-    from skillstack.hw.sim.render import RenderUnavailable, VideoRecorder
+    from skillstack.hw.sim.mujoco.render import MujocoVideoRecorder, RenderUnavailable
 
     if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
-        from skillstack.hw.sim.pybullet_camera import PybulletVideoRecorder
+        from skillstack.hw.sim.pybullet.camera import PybulletVideoRecorder
 
         robot.recorder = PybulletVideoRecorder(path, robot.client)
         return
     try:
-        robot.recorder = VideoRecorder(path, robot.model, robot.data, camera=None)
+        robot.recorder = MujocoVideoRecorder(path, robot.model, robot.data, camera=None)
     except RenderUnavailable as exc:
         fail(f"cannot record {path}: {exc}")
 
 
 def check_backend(name: str) -> str:
     """``name`` if it is a simulator backend, else a one-line error listing them (exit 2)."""
-    from skillstack.hw.sim.truth import BACKENDS
+    from skillstack.hw.sim.backends import BACKENDS
 
     if name not in BACKENDS:
         fail(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}", code=2)
     return name
 
 
-def make_sim(backend: str, scene, arm: str = "panda"):
+def sim_robot_for_options(backend: str, scene, arm: str = "panda"):
     """A simulated robot (not connected) of ``backend`` on ``scene`` (a `Scene`)."""
-    from skillstack.hw.sim.truth import make_sim as _make_sim
+    from skillstack.hw.sim.backends import make_sim
 
     try:
-        return _make_sim(check_backend(backend), scene, arm=arm)
+        return make_sim(check_backend(backend), scene, arm=arm)
     except ValueError as exc:
         fail(str(exc), code=2)
 
@@ -133,7 +105,7 @@ def use_skill_impls(specs: list[str] | None) -> list[str]:
 
 
 PLANNERS = ("symbolic", "llm")
-ARM_HELP = "Arm model (robot.arms): panda or xarm6."
+ARM_HELP = "Arm model: any arm registered in skillstack.robot.arms (panda, xarm6, ...)."
 
 
 def check_arm(name: str) -> str:
@@ -186,36 +158,22 @@ def make_robot(
     arm: str = "panda",
     options: dict[str, str] | None = None,
 ):
-    """The robot ``kind`` (not connected): a simulator on ``scene``, or a real arm's driver
-    at ``host`` built with ``options`` (text, read by the driver). Bad input exits 2 with
-    one line; a missing vendor SDK exits 1 with the pip command."""
-    if kind in SIM_ROBOTS:
-        if options:
-            fail(
-                f"--robot-option is for real arms (franka, ur, xarm); --robot {kind} takes "
-                f"none (got {', '.join(f'{k}={v}' for k, v in options.items())})",
-                code=2,
-            )
-        if kind == "mujoco":
-            from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    """The robot ``kind`` from command-line options, not connected: `skillstack.hw.factory`'s
+    `make_robot` with its errors as one line (bad input exits 2; a vendor SDK that is not
+    installed exits 1 with the pip command)."""
+    from skillstack.hw.drivers import DriverUnavailable
+    from skillstack.hw.factory import DRIVER_KINDS, RobotSpecError
+    from skillstack.hw.factory import make_robot as build
 
-            return MujocoRobot(load_scene(scene, None), arm=check_arm(arm))
-        return make_sim("pybullet", load_scene(scene, None), check_arm(arm))
     try:
-        from skillstack.hw.drivers import DriverUnavailable, make_driver, parse_driver_options
-    except ImportError:
-        fail("vendor drivers are not part of this build", code=2)
-    try:
-        typed = parse_driver_options(kind, options)
-    except ValueError as exc:
-        fail(one_line(exc), code=2)
-    if host is None:
-        fail(f"--robot {kind} needs --host (the arm's IP address)", code=2)
-    try:
-        return make_driver(kind, host, **typed)
+        if kind in DRIVER_KINDS:
+            return build(kind, host=host, options=options)
+        if options:
+            build(kind, options=options)  # refused, with the reason
+        return build(kind, scene=scene_for_options(scene, None), arm=check_arm(arm))
     except DriverUnavailable as exc:
         fail(one_line(exc), code=1)
-    except (ValueError, RuntimeError) as exc:
+    except RobotSpecError as exc:
         fail(one_line(exc), code=2)
 
 
@@ -228,6 +186,8 @@ def connect_robot(robot) -> None:
 
 
 def make_planner(name: str, base_url: str | None, model: str | None):
+    """The planner ``name`` (``symbolic`` or ``llm``: the model at ``base_url``); a bad LLM
+    configuration exits 2 with one line."""
     if name == "symbolic":
         from skillstack.planners.symbolic import SymbolicPlanner
 
@@ -241,6 +201,7 @@ def make_planner(name: str, base_url: str | None, model: str | None):
 
 
 def print_steps(title: str, steps: list[dict]) -> None:
+    """The executed steps as a table on stdout."""
     table = RichTable(title=title)
     for col in ("skill", "template", "outcome", "time (s)", "details"):
         table.add_column(col)

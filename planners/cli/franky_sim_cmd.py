@@ -38,12 +38,12 @@ def franky_sim(
         FrankySimWorkcell,
         franky_sim_available,
     )
-    from skillstack.planners.cli.common import load_scene
+    from skillstack.planners.cli.common import scene_for_options
 
     if not franky_sim_available():
         fail(f"franky-sim is not installed; {INSTALL_HINT}", code=2)
     # An unknown name or a bad scene exits 2 with one line.
-    declared = load_scene(Path(scene) if scene is not None else None, seed)
+    declared = scene_for_options(Path(scene) if scene is not None else None, seed)
     cell = FrankySimWorkcell(declared, host=host)
     try:
         cell.start()

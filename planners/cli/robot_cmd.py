@@ -13,10 +13,10 @@ from skillstack.planners.cli.common import (
     connect_robot,
     err,
     fail,
-    load_scene,
     make_robot,
     one_line,
     parse_robot_options,
+    scene_for_options,
 )
 
 
@@ -100,7 +100,7 @@ def _world_factory(robot: str, scene: Path | None, perception: str | None):
             "as in a simulated scene) the skills start from",
             code=2,
         )
-    declared = load_scene(scene, None)
+    declared = scene_for_options(scene, None)
 
     def world_for(arm):
         from skillstack.skills.declared import DeclaredWorld

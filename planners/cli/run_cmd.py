@@ -22,14 +22,14 @@ from skillstack.planners.cli.common import (
     connect_robot,
     err,
     fail,
-    load_scene,
     make_planner,
     make_robot,
-    make_sim,
     one_line,
     open_video,
     parse_robot_options,
     print_steps,
+    scene_for_options,
+    sim_robot_for_options,
     use_skill_impls,
 )
 
@@ -70,7 +70,7 @@ def perceiving_arm(sim, calibrations: dict | None = None, backend: str = "mujoco
     """The executive's view through the cameras (`skills.perceive.PerceivingArm`), with the
     given camera calibrations; exits with a one-line reason where MuJoCo's offscreen rendering
     is unavailable (PyBullet renders on the CPU) or a calibration does not fit the cameras."""
-    from skillstack.hw.sim.render import rendering_available
+    from skillstack.hw.sim.mujoco.render import rendering_available
     from skillstack.skills.perceive import CameraPerception, PerceivingArm
 
     ok, reason = rendering_available()
@@ -172,7 +172,7 @@ def run(
         fail("--skill-impl swaps skills in this process; with --robot they run on the server", 2)
     use_skill_impls(skill_impl)
     chosen = make_planner(planner, base_url, model)
-    scene_obj = load_scene(scene, seed) if robot is None else None
+    scene_obj = scene_for_options(scene, seed) if robot is None else None
     if robot_option and (robot is None or robot.startswith("tcp://")):
         fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
 
@@ -190,7 +190,7 @@ def run(
         with _driver_arm(robot, host, scene, robot_option) as target:
             report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     else:
-        with make_sim(backend, scene_obj, arm) as sim:
+        with sim_robot_for_options(backend, scene_obj, arm) as sim:
             open_video(sim, video)
             target = _local_arm(sim, scene_obj, perception, calibrations, backend)
             report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
@@ -234,7 +234,7 @@ def _driver_arm(kind: str, host: str | None, scene: Path | None, options: list[s
         )
     from skillstack.hw.robot import RobotError
 
-    declared = load_scene(scene, None)
+    declared = scene_for_options(scene, None)
     robot = make_robot(kind, host, None, options=parse_robot_options(options))
     connect_robot(robot)
     try:
@@ -334,10 +334,10 @@ def deploy(
         except (ServerLost, RemoteError) as exc:
             fail(str(exc))
     elif robot == "mujoco":
-        from skillstack.hw.sim.mujoco_robot import MujocoRobot
+        from skillstack.hw.sim.mujoco.robot import MujocoRobot
         from skillstack.skills.arm import LocalArm
 
-        with MujocoRobot(load_scene(scene, None)) as sim:
+        with MujocoRobot(scene_for_options(scene, None)) as sim:
             report = run_deploy(
                 instruction, LocalArm(sim), chosen, confirm, joints=lambda: sim.read().q
             )

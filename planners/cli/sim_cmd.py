@@ -17,9 +17,9 @@ from skillstack.planners.cli.common import (
     check_backend,
     err,
     fail,
-    load_scene,
-    make_sim,
     open_video,
+    scene_for_options,
+    sim_robot_for_options,
 )
 
 
@@ -86,13 +86,13 @@ def sim(
     ),
 ) -> None:
     """Drive the simulated arm through Cartesian waypoints and print tracking errors."""
+    from skillstack.hw.sim.divergence import SimulationDiverged
     from skillstack.hw.sim.tour import run_tour
-    from skillstack.hw.sim.truth import SimulationDiverged
 
     arm = check_arm(arm)
     check_backend(backend)
-    scene_obj = load_scene(scene, seed)
-    with make_sim(backend, scene_obj, arm) as robot:
+    scene_obj = scene_for_options(scene, seed)
+    with sim_robot_for_options(backend, scene_obj, arm) as robot:
         open_video(robot, video)
         try:
             legs = run_tour(robot, speed=speed, realtime=realtime)

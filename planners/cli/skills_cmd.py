@@ -18,10 +18,10 @@ from skillstack.planners.cli.common import (
     check_backend,
     err,
     fail,
-    load_scene,
-    make_sim,
     open_video,
     print_steps,
+    scene_for_options,
+    sim_robot_for_options,
     use_skill_impls,
 )
 
@@ -45,13 +45,14 @@ def _run_calls(
         except KeyError as exc:
             fail(str(exc.args[0]), code=2)
     steps = []
-    with make_sim(backend, scene, arm) as robot:
+    with sim_robot_for_options(backend, scene, arm) as robot:
         open_video(robot, video)
         for name, params in calls:
             result = execute(get_skill(name), params, robot)
             steps.append(result.to_dict())
             if not as_json:
-                mark = "[green]ok[/]" if result.success else f"[red]{result.failure.value}[/]"
+                failure = result.failure.value if result.failure else "failure"
+                mark = "[green]ok[/]" if result.success else f"[red]{failure}[/]"
                 err.print(f"{name} {params}: {mark} {result.message}", highlight=False)
             if not result.success:
                 break
@@ -125,4 +126,4 @@ def do(
     check_backend(backend)
     use_skill_impls(skill_impl)
     parsed = [_parse_call(c) for c in calls]
-    _run_calls(parsed, load_scene(scene, seed), video, as_json, "skill calls", arm, backend)
+    _run_calls(parsed, scene_for_options(scene, seed), video, as_json, "skill calls", arm, backend)

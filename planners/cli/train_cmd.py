@@ -40,10 +40,11 @@ def collect(
     ] = "bench",
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
-    from skillstack.hw.sim.render import RenderUnavailable
+    from skillstack.hw.sim.mujoco.render import RenderUnavailable
     from skillstack.skills.training import collect as collecting
     from skillstack.skills.training import images as imaging
-    from skillstack.skills.training.dataset import DatasetError, open_dataset
+    from skillstack.skills.training.dataset import DatasetError
+    from skillstack.skills.training.dataset_reader import open_dataset
 
     if skill not in collecting.COLLECTABLE_SKILLS:
         fail(

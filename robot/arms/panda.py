@@ -25,7 +25,13 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
+from skillstack.robot.arms.common import (
+    COLLIDE_ROBOT,
+    COLLIDE_SCENE,
+    Arm,
+    pybullet_data_file,
+    register_arm,
+)
 from skillstack.robot.rotations import yaw_quat
 from skillstack.robot.types import Capabilities, GripperSpec
 
@@ -67,7 +73,8 @@ PAD_HALF_SIZE = (0.0085, 0.0035, 0.0105)  # m
 PAD_CENTER = (0.0, 0.0035, 0.0435)  # m, in the left finger frame; mirrored for the right
 PAD_FRICTION = (1.5, 0.02, 0.002)  # sliding, torsional, rolling
 
-PAD_GEOMS = tuple(f"{b}_pad" for b in FINGER_BODIES)  # the only arm geoms meant to touch objects
+# the only arm geoms meant to touch objects
+PAD_GEOMS = (f"{FINGER_BODIES[0]}_pad", f"{FINGER_BODIES[1]}_pad")
 
 
 def urdf_path() -> Path:
@@ -225,3 +232,18 @@ def _add_actuators(spec: mujoco.MjSpec) -> None:
     act.forcerange = [-GRIPPER.max_force, GRIPPER.max_force]
     act.ctrllimited = True
     act.ctrlrange = [0.0, FINGER_TRAVEL]
+
+
+ARM = register_arm(
+    Arm(
+        name=NAME,
+        build_spec=build_spec,
+        capabilities=capabilities(),
+        home_q=HOME_Q,
+        ee_site=EE_SITE,
+        finger_joints=FINGER_JOINTS,
+        gripper_actuator="gripper_servo",
+        finger_travel=FINGER_TRAVEL,
+        pad_geoms=PAD_GEOMS,
+    )
+)

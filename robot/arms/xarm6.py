@@ -45,7 +45,13 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE, pybullet_data_file
+from skillstack.robot.arms.common import (
+    COLLIDE_ROBOT,
+    COLLIDE_SCENE,
+    Arm,
+    pybullet_data_file,
+    register_arm,
+)
 from skillstack.robot.types import Capabilities, GripperSpec
 
 NAME = "xarm6"
@@ -70,7 +76,7 @@ KNUCKLE_BODIES = (
 )
 HAND_BODY = "link6"  # the gripper base fuses into the flange link
 EE_SITE = "ee"
-PAD_GEOMS = tuple(f"{b}_pad" for b in FINGER_BODIES)
+PAD_GEOMS = (f"{FINGER_BODIES[0]}_pad", f"{FINGER_BODIES[1]}_pad")
 
 _TURN = 2.0 * np.pi
 JOINT_LOWER = np.array([-_TURN, -2.059, -3.927, -_TURN, -1.69297, -_TURN])  # rad
@@ -299,3 +305,21 @@ def _pad_centre_height(opening: float) -> float:
     """Height of the pad centres along the hand's z axis when each finger opens ``opening``."""
     angles, _, height = _linkage_table()
     return float(np.interp(finger_angle(opening), angles, height))
+
+
+ARM = register_arm(
+    Arm(
+        name=NAME,
+        build_spec=build_spec,
+        capabilities=capabilities(),
+        home_q=HOME_Q,
+        ee_site=EE_SITE,
+        finger_joints=FINGER_JOINTS,
+        gripper_actuator="gripper_servo",
+        finger_travel=FINGER_TRAVEL,
+        pad_geoms=PAD_GEOMS,
+        finger_opening=finger_opening,
+        finger_joint_position=finger_angle,
+        gripper_ctrl=gripper_ctrl,
+    )
+)

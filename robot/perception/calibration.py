@@ -41,7 +41,7 @@ from scipy.spatial.transform import Rotation
 from skillstack.robot.camera import Intrinsics
 
 Mount = Literal["world", "ee"]
-MOUNTS: tuple[str, ...] = ("world", "ee")
+MOUNTS: tuple[Mount, ...] = ("world", "ee")
 
 MIN_INTRINSICS_VIEWS = 6  # views with the board found; fewer leave the model underdetermined
 MIN_FOUND_FRACTION = 0.5  # below this the board spec (size, corners) is probably wrong
@@ -233,7 +233,8 @@ def detect_charuco(
     corners, ids, _, _ = cv2.aruco.CharucoDetector(cv_board).detectBoard(_gray(image))
     if ids is None or len(ids) < MIN_CHARUCO_CORNERS:
         return None
-    obj, img = cv_board.matchImagePoints(corners, ids)
+    # The stubs want a sequence of corner arrays; OpenCV takes detectBoard's (N, 1, 2) array.
+    obj, img = cv_board.matchImagePoints(corners, ids)  # type: ignore[call-overload]
     obj, img = obj.reshape(-1, 3).astype(float), img.reshape(-1, 2).astype(float)
     dist = np.asarray(intrinsics.distortion, dtype=float)
     ok, rvec, tvec = cv2.solvePnP(obj, img, intrinsics.K, dist, flags=cv2.SOLVEPNP_ITERATIVE)

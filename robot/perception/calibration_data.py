@@ -1,6 +1,6 @@
 """Reading calibration data sets from disk: a folder of images and the hand poses file.
 
-The layout, the same for a real camera and for `hw.sim.calibration_synth`::
+The layout, the same for a real camera and for `hw.sim.mujoco.calibration_synth`::
 
     DIR/*.png (or .jpg, .jpeg, .bmp, .tif)     one image per view
     DIR/poses.json                             hand–eye only: the hand pose per image

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from skillstack.robot.camera import RGBDFrame
+from skillstack.robot.camera import CameraSpec, RGBDFrame
+from skillstack.robot.perception.calibration_file import CameraCalibration
 from skillstack.robot.perception.detect import Detection
 
 COLOR_MISMATCH_COST = 1.0
@@ -87,7 +88,7 @@ def _color_cost(declared: str, det: Detection) -> float:
 
 
 def apply_calibration(
-    frame: RGBDFrame, calibration: object, T_world_ee: np.ndarray | None = None
+    frame: RGBDFrame, calibration: CameraCalibration, T_world_ee: np.ndarray | None = None
 ) -> RGBDFrame:
     """``frame`` with its intrinsics and pose replaced by a camera calibration.
 
@@ -123,7 +124,9 @@ def apply_calibration(
     return RGBDFrame(frame.camera, rgb, depth, k, T, frame.time, dict(frame.meta))
 
 
-def check_calibrations(calibrations: Mapping[str, object], cameras: Mapping[str, object]) -> None:
+def check_calibrations(
+    calibrations: Mapping[str, CameraCalibration], cameras: Mapping[str, CameraSpec]
+) -> None:
     """`ValueError` naming the cameras when a calibration is for a camera the robot lacks or
     for another image size than the camera renders."""
     for name, cal in calibrations.items():

@@ -48,11 +48,12 @@ def random_scene(
             f"random_scene: need n_objects >= 0 (got {n_objects}) and kinds from "
             f"{', '.join(KINDS)} (got {list(kinds)})"
         )
+    valid = [k for k in kinds if k in KINDS]  # all of them, typed as `ObjectKind`s
     rng = np.random.default_rng(seed)
     colors = [str(c) for c in rng.permutation(list(COLORS))]
     placed: list[SceneObject] = []
     for i in range(n_objects):
-        kind = kinds[int(rng.integers(len(kinds)))]
+        kind = valid[int(rng.integers(len(valid)))]
         size = tuple(float(rng.uniform(lo, hi)) for lo, hi in RANDOM_SIZE_RANGES[kind])
         color = colors[i % len(colors)]
         base = SceneObject(

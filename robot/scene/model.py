@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 ObjectKind = Literal["box", "cylinder", "cup", "bowl", "plate"]
-KINDS: tuple[str, ...] = ("box", "bowl", "cup", "cylinder", "plate")
+KINDS: tuple[ObjectKind, ...] = ("box", "bowl", "cup", "cylinder", "plate")
 SIZE_LAYOUT = {  # what `SceneObject.size` holds per kind, all in metres
     "box": "[sx, sy, sz]",
     "cylinder": "[diameter, height]",
@@ -73,8 +73,9 @@ class SceneError(ValueError):
     """An invalid scene; ``problems`` holds one human-readable line per problem found."""
 
     def __init__(self, problems: str | Sequence[str], source: str | None = None):
-        single = isinstance(problems, str)
-        self.problems: tuple[str, ...] = (problems,) if single else tuple(problems)
+        self.problems: tuple[str, ...] = (
+            (problems,) if isinstance(problems, str) else tuple(problems)
+        )
         self.source = source
         body = "\n".join(self.problems)
         super().__init__(f"{source}:\n{body}" if source else body)

@@ -84,6 +84,8 @@ def _xy_half_extent(o: SceneObject) -> tuple[float, float]:
 
 
 def reach_problem(o: SceneObject, reach: ReachLimits) -> str | None:
+    """Why ``o`` is out of the arm's reach (too close to or far from the base axis, or its top
+    too high), or None when it is within ``reach``."""
     r = math.hypot(o.position[0], o.position[1])
     if r < reach.min_radius:
         return f"out of reach: {r:.3f} m from the robot base, closer than {reach.min_radius} m"
@@ -95,6 +97,8 @@ def reach_problem(o: SceneObject, reach: ReachLimits) -> str | None:
 
 
 def table_problem(o: SceneObject, table: Table) -> str | None:
+    """Why ``o``'s footprint overhangs the table top (by more than `OVERLAP_TOLERANCE`), or
+    None when it lies on it."""
     for axis, half in enumerate(_xy_half_extent(o)):
         lo = table.center[axis] - table.size[axis] / 2 - OVERLAP_TOLERANCE
         hi = table.center[axis] + table.size[axis] / 2 + OVERLAP_TOLERANCE

@@ -12,8 +12,8 @@ from skillstack.skills.guards import Holding
 from skillstack.skills.library.geometry import GRIPPER_MARGIN, SIDE_PITCH, side_grasp, top_grasp
 from skillstack.skills.params import ObjectName, param
 from skillstack.skills.program import Grip, JointMove, Move, Program
-from skillstack.skills.registry import register
-from skillstack.skills.world import WorldState
+from skillstack.skills.registration import register
+from skillstack.skills.world import WorldFacts, WorldState
 
 PREGRASP_CLEARANCE = 0.10  # m above the object's top (top grasp) or back from it (side)
 APPROACH_SPEED = 0.10  # m/s for the last few centimetres
@@ -34,6 +34,12 @@ class GraspParams:
     lift: float = param(0.10, unit="m", low=0.0, high=0.3, description="lift height after grasping")
 
 
+class GraspProgram(Program):
+    """The program of `grasp`, with the object's width across the fingers (m)."""
+
+    grasp_width: float  # set by `Grasp.plan`
+
+
 @register
 class Grasp(Skill):
     """Pick an object up with a top or side grasp."""
@@ -50,20 +56,25 @@ class Grasp(Skill):
     templates = ("top", "side")
 
     def preconditions(self, p: GraspParams) -> list[tuple]:
+        """An empty gripper, and nothing stacked on the object."""
         return [("gripper_empty",), ("clear", p.object)]
 
-    def effects(self, world: WorldState, p: GraspParams) -> tuple[set, set]:
+    def effects(self, world: WorldFacts, p: GraspParams) -> tuple[set, set]:
+        """Adds ``holding(object)`` (and ``clear`` of what it stood on); deletes
+        ``gripper_empty`` and where the object rested (``on_table``, ``on``, ``in``)."""
         delete = {("gripper_empty",), ("on_table", p.object)}
         delete |= {q for q in world.predicates if q[0] in ("on", "in") and q[1] == p.object}
         add = {("holding", p.object)}
         add |= {("clear", q[2]) for q in world.predicates if q[0] == "on" and q[1] == p.object}
         return add, delete
 
-    def template_for(self, world: WorldState, p: GraspParams) -> str:
+    def template_for(self, world: WorldFacts, p: GraspParams) -> str:
         """The template that will run: the requested one, or the kind's natural one."""
         return "top" if p.approach == "auto" else p.approach
 
     def check(self, world: WorldState, p: GraspParams) -> Refusal | None:
+        """Beyond the preconditions: refuse tipped-over objects, objects wider than the open
+        gripper, side grasps of cups, and side grasps too close to the base or too short."""
         refusal = super().check(world, p)
         if refusal:
             return refusal
@@ -104,11 +115,13 @@ class Grasp(Skill):
             )
         return None
 
-    def plan(self, world: WorldState, p: GraspParams, ctx: Context) -> Program:
+    def plan(self, world: WorldState, p: GraspParams, ctx: Context) -> GraspProgram:
+        """Open, approach (from above, or turned sideways behind the object), close on the
+        object and lift it, every configuration solved before anything moves."""
         obj = world.object(p.object)
         template = self.template_for(world, p)
         x, y, _ = obj.position
-        open_width = ctx.robot.capabilities.gripper.max_width
+        open_width = ctx.gripper_spec.max_width
         if template == "top":
             width, z, yaw = top_grasp(obj)
             quat = top_down(ctx, yaw)
@@ -153,7 +166,7 @@ class Grasp(Skill):
             Grip("close", 0.0, p.force, expect_width=width - 0.012, target=obj.name),
             Move("lift", lifted, quat, speed=0.15, guards=[holding], posture=q_lift),
         ]
-        program = Program(steps, ctx, template)
+        program = GraspProgram(steps, ctx, template)
         program.grasp_width = width
         return program
 
@@ -172,6 +185,8 @@ class Grasp(Skill):
     def verify(
         self, before: WorldState, after: WorldState, p: GraspParams, program: Program
     ) -> Outcome:
+        """Success when the object is between the fingers and rose at least half of
+        ``lift``."""
         obj = after.object(p.object)
         rose = obj.position[2] - before.object(p.object).position[2]
         if after.held != p.object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -11,8 +12,8 @@ from skillstack.skills.base import Failure, Outcome, Refusal, Skill
 from skillstack.skills.context import Context, top_down
 from skillstack.skills.params import param
 from skillstack.skills.program import Grip, Move, Program
-from skillstack.skills.registry import register
-from skillstack.skills.world import WorldState
+from skillstack.skills.registration import register
+from skillstack.skills.world import WorldFacts, WorldState
 
 ARRIVAL_TOLERANCE = 0.005  # m
 MIN_HEIGHT = 0.03  # m, move_to keeps the fingertips this far above the table
@@ -44,6 +45,8 @@ class MoveTo(Skill):
     timeout_s = 15.0
 
     def check(self, world: WorldState, p: MoveToParams) -> Refusal | None:
+        """`UNREACHABLE` for a position outside the reachable shell (0.2-0.85 m from the base
+        axis, `MIN_HEIGHT` to 0.8 m high)."""
         x, y, z = p.position
         r = math.hypot(x, y)
         if z < MIN_HEIGHT or not 0.2 <= r <= 0.85 or z > 0.8:
@@ -55,6 +58,7 @@ class MoveTo(Skill):
         return None
 
     def plan(self, world: WorldState, p: MoveToParams, ctx: Context) -> Program:
+        """One straight move, gripper down, to a configuration found before moving."""
         quat = top_down(ctx, math.radians(p.yaw))
         posture = ctx.solve("move", p.position, quat)
         move = Move("move", p.position, quat, speed=p.speed, posture=posture)
@@ -63,6 +67,7 @@ class MoveTo(Skill):
     def verify(
         self, before: WorldState, after: WorldState, p: MoveToParams, program: Program
     ) -> Outcome:
+        """Success when the fingertips ended within `ARRIVAL_TOLERANCE` of ``position``."""
         return _arrived(after, p.position, "the target")
 
 
@@ -80,16 +85,18 @@ class Release(Skill):
     Params = NoParams
     timeout_s = 10.0
 
-    def effects(self, world: WorldState, p: NoParams) -> tuple[set, set]:
+    def effects(self, world: WorldFacts, p: NoParams) -> tuple[set, set]:
+        """Adds ``gripper_empty`` and deletes ``holding`` of what was held (none if nothing)."""
         if world.held is None:
             return set(), set()
         return {("gripper_empty",)}, {("holding", world.held)}
 
     def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
+        """Open the gripper fully, then retreat 5 cm straight up."""
         ee = np.array(world.ee_position)
         quat = ctx.world.ee_pose().quat
         steps = [
-            Grip("open", ctx.robot.capabilities.gripper.max_width, 20.0),
+            Grip("open", ctx.gripper_spec.max_width, 20.0),
             Move("retreat", ee + np.array([0.0, 0.0, 0.05]), quat, speed=0.1),
         ]
         return _carrying(Program(steps, ctx, "open"), world)
@@ -97,10 +104,17 @@ class Release(Skill):
     def verify(
         self, before: WorldState, after: WorldState, p: NoParams, program: Program
     ) -> Outcome:
+        """Success when nothing is held any more."""
         ok = after.held is None
         return Outcome(
             ok, None if ok else Failure.MISSED_TARGET, "" if ok else f"{after.held} is still held"
         )
+
+
+class HomeProgram(Program):
+    """The program of `home`, with the fingertip position (m) it must end at."""
+
+    home: np.ndarray  # set by `Home.plan`
 
 
 @register
@@ -112,21 +126,26 @@ class Home(Skill):
     Params = NoParams
     timeout_s = 15.0
 
-    def plan(self, world: WorldState, p: NoParams, ctx: Context) -> Program:
+    def plan(self, world: WorldState, p: NoParams, ctx: Context) -> HomeProgram:
+        """One move to the home posture's end-effector pose, remembered for `verify`."""
         ctx.kin.update(ctx.home_q)
         home = ctx.kin.ee_pose()
         move = Move("home", home.position, home.quat, posture=ctx.home_q)
-        program = _carrying(Program([move], ctx, "cartesian"), world)
+        program = HomeProgram([move], ctx, "cartesian")
         program.home = home.position
-        return program
+        return _carrying(program, world)
 
     def verify(
-        self, before: WorldState, after: WorldState, p: NoParams, program: Program
+        self, before: WorldState, after: WorldState, p: NoParams, program: HomeProgram
     ) -> Outcome:
+        """Success when the fingertips ended within `ARRIVAL_TOLERANCE` of the home pose."""
         return _arrived(after, program.home, "home")
 
 
-def _carrying(program: Program, world: WorldState) -> Program:
+P = TypeVar("P", bound=Program)
+
+
+def _carrying(program: P, world: WorldState) -> P:
     """Let the hand touch whatever it holds while the program runs."""
     if world.held:
         program.allowed_contacts = {world.held}

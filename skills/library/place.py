@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skillstack.hw.sim.mujoco_scene import CUP_WALL
+from skillstack.robot.scene.model import CONTAINER_WALL
 from skillstack.skills.base import Failure, Outcome, Refusal, Skill
 from skillstack.skills.context import Context
 from skillstack.skills.guards import Holding
 from skillstack.skills.params import ObjectName, param
 from skillstack.skills.program import Grip, Move, Program
-from skillstack.skills.registry import register
-from skillstack.skills.world import WorldState
+from skillstack.skills.registration import register
+from skillstack.skills.world import Predicate, WorldFacts, WorldState
 
 CARRY_CLEARANCE = 0.06  # m, the carried object's bottom clears every object top by this much
 PLACE_GAP = 0.004  # m, released this far above the surface
@@ -63,17 +63,20 @@ class Place(Skill):
     templates = ("on", "in", "table")
 
     def preconditions(self, p: PlaceParams) -> list[tuple]:
+        """The object must be held."""
         return [("holding", p.object)]
 
-    def template_for(self, world: WorldState, p: PlaceParams) -> str:
+    def template_for(self, world: WorldFacts, p: PlaceParams) -> str:
         """'on' a surface, 'in' a container, or on the 'table'."""
         if p.target == "table":
             return "table"
         return "in" if world.object(p.target).kind in CONTAINER_KINDS else "on"
 
-    def effects(self, world: WorldState, p: PlaceParams) -> tuple[set, set]:
-        add = {("gripper_empty",)}
-        delete = {("holding", p.object)}
+    def effects(self, world: WorldFacts, p: PlaceParams) -> tuple[set, set]:
+        """Adds ``gripper_empty`` and ``on_table``, ``on`` (deleting the target's ``clear``) or
+        ``in``; deletes ``holding(object)``."""
+        add: set[Predicate] = {("gripper_empty",)}
+        delete: set[Predicate] = {("holding", p.object)}
         template = (
             self.template_for(world, p)
             if p.target in world.objects or p.target == "table"
@@ -89,6 +92,8 @@ class Place(Skill):
         return add, delete
 
     def check(self, world: WorldState, p: PlaceParams) -> Refusal | None:
+        """Refuse a table spot that is out of reach or taken, an unknown target or one that is
+        neither surface nor container, a container too small, or an occupied surface."""
         refusal = super().check(world, p)
         if refusal:
             return refusal
@@ -113,7 +118,10 @@ class Place(Skill):
                 f"{target.name} is a {target.kind}: neither a surface "
                 "(box, plate) nor a container (bowl, cup)",
             )
-        if target.kind in CONTAINER_KINDS and obj.radius > target.size[0] / 2 - CUP_WALL - 0.005:
+        if (
+            target.kind in CONTAINER_KINDS
+            and obj.radius > target.size[0] / 2 - CONTAINER_WALL - 0.005
+        ):
             return Refusal(
                 Failure.INVALID_TARGET,
                 f"{obj.name} ({2 * obj.radius * 100:.1f} cm across) does "
@@ -126,12 +134,15 @@ class Place(Skill):
         return None
 
     def plan(self, world: WorldState, p: PlaceParams, ctx: Context) -> Program:
+        """Lift, carry above everything, lower the object to just above its spot, open, and
+        retreat; the carry and release configurations are solved before anything moves."""
         obj = world.object(p.object)
         template = self.template_for(world, p)
         ee = np.array(world.ee_position)
         hold_offset = np.array(obj.position) - ee  # object centre relative to the fingertips
         quat = ctx.world.ee_pose().quat
         if template == "table":
+            assert p.position is not None, "check() refuses a table placement without one"
             x, y = p.position
             bottom = PLACE_GAP
         else:
@@ -147,9 +158,9 @@ class Place(Skill):
         ctx.solve("carry", (gx, gy, carry_z), quat)
         ctx.solve("release", (gx, gy, release_z), quat)
         holding = Holding(
-            obj.name, min_width=0.005, max_distance=np.linalg.norm(hold_offset) + 0.03
+            obj.name, min_width=0.005, max_distance=float(np.linalg.norm(hold_offset)) + 0.03
         )
-        open_width = min(world.gripper_width + 0.03, ctx.robot.capabilities.gripper.max_width)
+        open_width = min(world.gripper_width + 0.03, ctx.gripper_spec.max_width)
         steps = [
             Move("lift", (ee[0], ee[1], max(carry_z, ee[2])), quat, speed=0.15, guards=[holding]),
             Move("carry", (gx, gy, carry_z), quat, speed=0.25, guards=[holding]),
@@ -164,10 +175,13 @@ class Place(Skill):
     def verify(
         self, before: WorldState, after: WorldState, p: PlaceParams, program: Program
     ) -> Outcome:
+        """Success when the object was let go and rests on/in the target, or on the table
+        within `TABLE_TOLERANCE` of ``position``."""
         if after.held is not None:
             return Outcome(False, Failure.MISSED_TARGET, f"{after.held} is still in the gripper")
         obj = after.object(p.object)
         if program.template == "table":
+            assert p.position is not None, "check() refuses a table placement without one"
             err = math.hypot(obj.position[0] - p.position[0], obj.position[1] - p.position[1])
             ok = after.holds("on_table", p.object) and err <= TABLE_TOLERANCE
             msg = (

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from skillstack.robot.rotations import quat_mul
 from skillstack.skills.base import Failure, Outcome, Refusal, Skill, SkillFailure
-from skillstack.skills.context import Context, quat_mul, top_down
+from skillstack.skills.context import Context, top_down
 from skillstack.skills.guards import Holding
 from skillstack.skills.library.geometry import RIM_DEPTH
 from skillstack.skills.params import ObjectName, param
 from skillstack.skills.program import Grip, JointPath, Move, Pause, Program
-from skillstack.skills.registry import register
-from skillstack.skills.world import WorldState
+from skillstack.skills.registration import register
+from skillstack.skills.world import WorldFacts, WorldState
 
 LIP_ABOVE_TARGET = 0.10  # m, the pouring lip ends this high above the target's rim
 CARRY_HEIGHT = 0.28  # m, fingertip height while carrying the cup
@@ -45,6 +46,12 @@ class PourParams:
     hold: float = param(1.5, unit="s", low=0.0, high=5.0, description="time held at full tilt")
 
 
+class PourProgram(Program):
+    """The program of `pour`, with the number of particles the cup held when it was planned."""
+
+    initial_contents: int  # set by `Pour.plan`
+
+
 @register
 class Pour(Skill):
     """Pour the particles of a held cup into a container."""
@@ -60,9 +67,12 @@ class Pour(Skill):
     templates = ("tilt_sideways",)
 
     def preconditions(self, p: PourParams) -> list[tuple]:
+        """The cup must be held."""
         return [("holding", p.source)]
 
-    def effects(self, world: WorldState, p: PourParams) -> tuple[set, set]:
+    def effects(self, world: WorldFacts, p: PourParams) -> tuple[set, set]:
+        """Moves the source's particle count to the target (``contains``) and adds
+        ``poured(source, target)``."""
         n_source = world.contents.get(p.source, 0)
         n_target = world.contents.get(p.target, 0)
         delete = {("contains", p.source, n_source), ("contains", p.target, n_target)}
@@ -74,6 +84,8 @@ class Pour(Skill):
         return add, delete
 
     def check(self, world: WorldState, p: PourParams) -> Refusal | None:
+        """Refuse a source that is not an upright, non-empty cup, or a target that is the
+        source itself or not a container."""
         refusal = super().check(world, p)
         if refusal:
             return refusal
@@ -96,7 +108,9 @@ class Pour(Skill):
             return Refusal(Failure.PRECONDITION_FAILED, f"{source.name} is not upright in the hand")
         return None
 
-    def plan(self, world: WorldState, p: PourParams, ctx: Context) -> Program:
+    def plan(self, world: WorldState, p: PourParams, ctx: Context) -> PourProgram:
+        """Squeeze, lift, carry over the target, tilt along a clearance-checked joint path,
+        hold, return upright and raise; the tilt direction and height are chosen first."""
         source, target = world.object(p.source), world.object(p.target)
         ee = np.array(world.ee_position)
         heading = math.atan2(target.position[1], target.position[0])
@@ -137,7 +151,7 @@ class Pour(Skill):
             JointPath("return upright", tilt_path[::-1], p.duration, guards=[holding]),
             Move("raise", carry, upright, speed=0.15, guards=[holding], posture=q_carry),
         ]
-        program = Program(steps, ctx, "tilt_sideways")
+        program = PourProgram(steps, ctx, "tilt_sideways")
         program.allowed_contacts = {source.name}
         program.initial_contents = world.contents.get(p.source, 0)
         return program
@@ -175,11 +189,14 @@ class Pour(Skill):
                     f"tilting over the target would bring the arm within {worst * 100:.1f} cm "
                     "of the table or the target",
                 )
+        assert failure is not None, "plan() passes both tilt directions"
         raise failure
 
     def verify(
-        self, before: WorldState, after: WorldState, p: PourParams, program: Program
+        self, before: WorldState, after: WorldState, p: PourParams, program: PourProgram
     ) -> Outcome:
+        """Success when the cup is still held and at least `MIN_FRACTION` of its particles
+        landed in the target."""
         n = program.initial_contents
         landed = after.contents.get(p.target, 0) - before.contents.get(p.target, 0)
         fraction = landed / n if n else 0.0
@@ -210,9 +227,9 @@ def _mouth(quat: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.
 
     In the hand frame z points down the cup's axis; the rim is RIM_DEPTH above the fingertips.
     """
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, quat)
-    rot = rot.reshape(3, 3)
+    flat = np.zeros(9)
+    mujoco.mju_quat2Mat(flat, quat)
+    rot = flat.reshape(3, 3)
     angles = np.linspace(0.0, 2 * math.pi, RIM_SAMPLES, endpoint=False)
     rim = np.stack(
         [radius * np.cos(angles), radius * np.sin(angles), np.full_like(angles, -RIM_DEPTH)], axis=1

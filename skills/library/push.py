@@ -13,7 +13,7 @@ from skillstack.skills.context import Context, top_down
 from skillstack.skills.library.geometry import PAD_HALF_THICKNESS, half_extent_along, wrap_half_turn
 from skillstack.skills.params import ObjectName, param
 from skillstack.skills.program import Grip, Move, Program
-from skillstack.skills.registry import register
+from skillstack.skills.registration import register
 from skillstack.skills.world import WorldState
 
 STANDOFF = 0.04  # m, the fingers start this far behind the object's face
@@ -52,9 +52,12 @@ class Push(Skill):
     templates = ("fingertips",)
 
     def preconditions(self, p: PushParams) -> list[tuple]:
+        """An empty gripper; the object on the table with nothing on it."""
         return [("gripper_empty",), ("on_table", p.object), ("clear", p.object)]
 
     def check(self, world: WorldState, p: PushParams) -> Refusal | None:
+        """Refuse kinds that cannot be pushed, tipped-over objects, an end point outside
+        0.25-0.80 m from the base, and other objects in the swept path."""
         refusal = super().check(world, p)
         if refusal:
             return refusal
@@ -77,6 +80,8 @@ class Push(Skill):
         return None
 
     def plan(self, world: WorldState, p: PushParams, ctx: Context) -> Program:
+        """Close the fingers, lower them behind the object, push it ``distance`` m along
+        ``direction``, back off and raise; the world model is told where the object went."""
         obj = world.object(p.object)
         a = math.radians(p.direction)
         u = np.array([math.cos(a), math.sin(a), 0.0])
@@ -110,6 +115,8 @@ class Push(Skill):
     def verify(
         self, before: WorldState, after: WorldState, p: PushParams, program: Program
     ) -> Outcome:
+        """Success when the object is upright and moved along ``direction`` within
+        `TOLERANCE` of ``distance``."""
         a = math.radians(p.direction)
         moved = np.array(after.object(p.object).position[:2]) - np.array(
             before.object(p.object).position[:2]

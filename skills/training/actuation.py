@@ -17,13 +17,12 @@ target is kept within `MAX_TARGET_LEAD` of the measured hand so it cannot run aw
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from skillstack.robot.ik import DifferentialIK
 from skillstack.robot.kinematics import KinematicModel
+from skillstack.robot.rotations import from_scipy, quat_mul, rotvec_to_quat, to_scipy
 from skillstack.robot.trajectory import TrajectorySample
 from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 
@@ -108,9 +107,8 @@ class PolicyActuator:
         lead = position - self.measure.ee_position
         if (n := np.linalg.norm(lead)) > MAX_TARGET_LEAD:
             position = self.measure.ee_position + lead * (MAX_TARGET_LEAD / n)
-        start = _rotation(self._from.quat)
-        goal = Rotation.from_rotvec(drot) * start
-        self.target = Pose(position, _quat(goal))
+        goal = Rotation.from_rotvec(drot) * to_scipy(self._from.quat)
+        self.target = Pose(position, from_scipy(goal))
         self._drot = drot
         period = self.ticks_per_action * self._dt
         self._velocity[:3] = (position - self._from.position) / period
@@ -127,7 +125,10 @@ class PolicyActuator:
             self._tick += 1
             s = self._tick / self.ticks_per_action
             position = self._from.position + s * (self.target.position - self._from.position)
-            self._set_sample(position, _turned(self._from.quat, s * self._drot), self._velocity)
+            # Turned by the world-frame rotation vector: the slerp toward the full turn in
+            # closed form (scipy's Slerp costs ~1 ms a tick).
+            turned = quat_mul(rotvec_to_quat(s * self._drot), self._from.quat)
+            self._set_sample(position, turned, self._velocity)
         elif self._tick == self.ticks_per_action:
             self._set_sample(self.target.position, self.target.quat, np.zeros(6))
             self._tick += 1
@@ -138,26 +139,3 @@ class PolicyActuator:
         self.sample.position[:] = position
         self.sample.quat[:] = quat
         self.sample.twist[:] = twist
-
-
-def _turned(quat_wxyz: np.ndarray, rotvec: np.ndarray) -> np.ndarray:
-    """``quat_wxyz`` turned by the world-frame rotation vector ``rotvec`` (the slerp from a
-    pose toward ``rotvec``'s full turn, in closed form: scipy's Slerp costs ~1 ms a tick)."""
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.asarray(quat_wxyz, dtype=float).copy()
-    w1, v1 = math.cos(angle / 2), math.sin(angle / 2) / angle * rotvec
-    w2, v2 = quat_wxyz[0], np.asarray(quat_wxyz[1:], dtype=float)
-    out = np.concatenate([[w1 * w2 - v1 @ v2], w1 * v2 + w2 * v1 + np.cross(v1, v2)])
-    return out / np.linalg.norm(out)
-
-
-def _rotation(quat_wxyz: np.ndarray) -> Rotation:
-    w, x, y, z = quat_wxyz
-    return Rotation.from_quat([x, y, z, w])
-
-
-def _quat(rotation: Rotation) -> np.ndarray:
-    x, y, z, w = rotation.as_quat()
-    q = np.array([w, x, y, z])
-    return q if w >= 0 else -q

@@ -1,9 +1,9 @@
 """Collect demonstrations: the scripted skills as experts on randomised, seeded scenes.
 
-Each episode builds a random scene from its own seed with the scene builders of
-`skills.bench`, runs the skill through the executor exactly as a planner would, and samples
-observations and commands every ``1 / rate_hz`` seconds of simulated time from the
-executor's ``on_tick`` hook. Skills that need something in hand (place) are set up with an
+Each episode builds a random scene from its own seed (`skills.episodes`: the scenes of
+`skillstack bench skills`), runs the skill through the executor exactly as a planner would,
+and samples observations and commands every ``1 / rate_hz`` seconds of simulated time from
+the executor's ``on_tick`` hook. Skills that need something in hand (place) are set up with an
 unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
 Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
 With ``image_size`` every sample also holds the camera images of `skills.training.images`.
@@ -39,8 +39,7 @@ from skillstack.skills.training.images import (
     check_rendering,
 )
 from skillstack.skills.training.observation import observe_robot
-from skillstack.skills.training.scenes import SCENE_SETS
-from skillstack.skills.training.scenes import episode_setup as scenes_episode_setup
+from skillstack.skills.training.scenes import SCENE_SETS, scene_set_episode
 from skillstack.skills.training.workers import worker_pool_options
 
 COLLECTABLE_SKILLS = ("grasp", "place")
@@ -57,7 +56,7 @@ START_CLEARANCE = 0.06  # m
 START_YAW_DEG = 90.0
 
 
-def episode_setup(
+def demonstration_setup(
     skill: str, seed: int, random_starts: float = 0.0, scenes: str = "bench"
 ) -> tuple:
     """The random scene, unrecorded set-up calls, skill parameters and target object name
@@ -72,7 +71,7 @@ def episode_setup(
         raise ValueError(
             f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
         )
-    scene, setup, params = scenes_episode_setup(skill, seed, scenes)
+    scene, setup, params = scene_set_episode(skill, seed, scenes)
     rng = np.random.default_rng([seed, 11])
     if rng.random() < random_starts:
         position = [round(float(rng.uniform(lo, hi)), 3) for lo, hi in START_BOX]
@@ -90,7 +89,8 @@ class _Recorder:
     def __init__(self, robot, target: str, rate_hz: float, cameras: CameraImages | None = None):
         self.robot, self.target, self.period = robot, target, 1.0 / rate_hz
         self.rows: dict[str, list] = {k: [] for k in (*OBS_KEYS, "joint_targets", "gripper")}
-        self.cameras, self.images = cameras, {}
+        self.cameras = cameras
+        self.images: dict[str, list[np.ndarray]] = {}  # camera key -> one image per sample
         self.t0: float | None = None
         self.gripper_command = 2 * robot.arm.finger_travel  # reset() opens the gripper
         send = robot.gripper
@@ -155,11 +155,11 @@ def record_episode(
 ) -> Episode | None:
     """One expert episode on the scene of ``seed``; None if its set-up failed.
     ``image_size``: also record ``image_size``² camera images at every sample."""
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
-    scene, setup, params, target = episode_setup(skill, seed, random_starts, scenes)
+    scene, setup, params, target = demonstration_setup(skill, seed, random_starts, scenes)
     with MujocoRobot(scene) as robot:
         cameras = CameraImages(robot, image_size) if image_size else None
         try:
@@ -221,7 +221,7 @@ def collect(
     Raises:
         ValueError: an unknown skill, no episodes, a rate the control loop cannot sample, or
             an image size that cannot be rendered.
-        hw.sim.render.RenderUnavailable: images asked for where rendering does not work
+        hw.sim.mujoco.render.RenderUnavailable: images asked for where rendering does not work
             (checked before any episode runs).
     """
     if skill not in COLLECTABLE_SKILLS:

@@ -11,7 +11,7 @@ Importing this module registers them::
 
 (``gymnasium.make("skills.training.envs:skillstack/Grasp-v0")`` imports it for you.)
 
-An episode is the seeded random episode of `skills.bench.episode_setup`, the same one
+An episode is the seeded random episode of `skills.episodes.episode_setup`, the same one
 `skillstack bench skills` and `skillstack collect` run; set-up skills (the grasp before a
 place or a pour) run unrecorded inside `reset`. Each `step` applies one action in the
 dataset layout (`skills.training.dataset.ACTION_LAYOUT`: end-effector Δposition, Δrotation

@@ -1,6 +1,6 @@
 """`skillstack eval`: a learned skill's success rate on held-out scenes, next to the scripted one.
 
-Every evaluation episode is a random scene of `skills.bench.episode_setup`, built from an
+Every evaluation episode is a random scene of `skills.episodes.episode_setup`, built from an
 *evaluation seed*. Collection seeds are ``seed * SEED_STRIDE + index * SETUP_TRIES + try``
 (`skills.training.collect`), all below `EVAL_SEED_BASE` for any collection seed under
 10⁶; evaluation seeds are ``EVAL_SEED_BASE + seed * SEED_STRIDE + index``, so the two never
@@ -52,8 +52,8 @@ def _init_worker(policy: str, skill: str) -> None:
 
 def _run(skill_impl, name: str, seed: int) -> dict:
     """One episode of ``skill_impl`` on the scene of ``seed`` (set-up by the registry's skills)."""
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
-    from skillstack.skills.bench import episode_setup
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
+    from skillstack.skills.episodes import episode_setup
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 

@@ -40,8 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from skillstack.robot.rotations import to_scipy
 from skillstack.skills.library.geometry import top_grasp_yaw
 from skillstack.skills.training.dataset import DatasetError, Episode
 
@@ -110,14 +110,17 @@ def context_from_episode(skill: str, episode: Episode) -> CallContext:
         DatasetError: the rebuilt scene does not put the object where the recording has it
             (the dataset was collected with other scene generators).
     """
-    from skillstack.skills.bench import episode_setup
+    from skillstack.skills.episodes import episode_setup
 
     if episode.context:
         c = episode.context
-        return CallContext(str(c["kind"]), tuple(float(v) for v in c["extents"]), c["template"])
+        x, y, h = (float(v) for v in c["extents"])
+        return CallContext(str(c["kind"]), (x, y, h), c["template"])
     scene, _, _ = episode_setup(skill, episode.seed)
     name = episode.params.get("object")
     try:
+        if not isinstance(name, str):
+            raise KeyError(name)  # reported as a missing object, like a wrong name
         obj = scene.object(name)
     except (KeyError, ValueError) as exc:
         raise DatasetError(f"demo seed {episode.seed}: no object {name!r} in its scene") from exc
@@ -153,9 +156,9 @@ def features(
     quat = np.atleast_2d(obs["robot0_eef_quat"]).astype(float)
     width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
     obj = np.atleast_2d(obs["object"]).astype(float)
-    hand = Rotation.from_quat(quat[:, [1, 2, 3, 0]]).as_matrix()
+    hand = to_scipy(quat).as_matrix()
     rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
-    obj_yaw = _yaw_of_x_axis(Rotation.from_quat(obj[:, [4, 5, 6, 3]]).as_matrix())
+    obj_yaw = _yaw_of_x_axis(to_scipy(obj[:, 3:7]).as_matrix())  # object pose: xyz, wxyz
     size = context.extents  # x, y first, as a box's scene size
     grasp_yaw = np.array(
         [top_grasp_yaw(context.kind, size, float(a), p) for a, p in zip(obj_yaw, obj[:, :2])]

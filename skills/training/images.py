@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec
+
+if TYPE_CHECKING:
+    import mujoco
 
 # robomimic's observation name -> the skillstack camera it comes from
 IMAGE_KEYS: dict[str, str] = {"agentview_image": "scene", "robot0_eye_in_hand_image": "wrist"}
@@ -46,9 +49,9 @@ def check_image_size(size: int) -> None:
 
 
 def check_rendering() -> None:
-    """Raise `hw.sim.render.RenderUnavailable` (with what to install) where offscreen
+    """Raise `hw.sim.mujoco.render.RenderUnavailable` (with what to install) where offscreen
     rendering does not work in this process."""
-    from skillstack.hw.sim.render import RenderUnavailable, rendering_available
+    from skillstack.hw.sim.mujoco.render import RenderUnavailable, rendering_available
 
     ok, reason = rendering_available()
     if not ok:
@@ -93,27 +96,29 @@ class CameraImages:
     def __init__(self, robot, size: int = DEFAULT_IMAGE_SIZE):
         check_image_size(size)
         self.robot, self.size = robot, size
-        self._renderer = None
+        self._renderer: mujoco.Renderer | None = None  # created by the first render
 
     def render(self) -> dict[str, np.ndarray]:
         """Each image key's current view: uint8 (size, size, 3)."""
         import mujoco
 
-        from skillstack.hw.sim.render import RenderUnavailable
+        from skillstack.hw.sim.mujoco.render import RenderUnavailable
 
         model, data = self.robot.model, self.robot.data
-        if self._renderer is None:
+        renderer = self._renderer
+        if renderer is None:
             check_rendering()
             try:
-                r = mujoco.Renderer(model, height=self.size, width=self.size)
+                renderer = mujoco.Renderer(model, height=self.size, width=self.size)
             except Exception as exc:  # GL context creation failed after all
                 raise RenderUnavailable(f"{type(exc).__name__}: {exc}") from exc
-            r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False  # see the module docstring
-            self._renderer = r
+            # see the module docstring
+            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
+            self._renderer = renderer
         out = {}
         for key, camera in IMAGE_KEYS.items():
-            self._renderer.update_scene(data, camera=camera)
-            out[key] = self._renderer.render().copy()
+            renderer.update_scene(data, camera=camera)
+            out[key] = renderer.render().copy()
         return out
 
     def close(self) -> None:

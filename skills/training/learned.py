@@ -65,9 +65,11 @@ class PolicyPrimitive(Primitive):
         self.guards = (NoCollision(),)
         self.actuator: PolicyActuator | None = None
         self.failure: SkillFailure | None = None
+        self.missed_since: float | None = None  # s into the policy when the grip came up empty
         self._done = False
 
     def start(self, ctx: Context, state: RobotState) -> None:
+        """Start the actuator and the chunk executor at the current state."""
         self.robot = ctx.robot
         self.actuator = PolicyActuator(ctx.robot, self.config.rate_hz, grip_force=self.force)
         self.actuator.reset(state)
@@ -83,19 +85,22 @@ class PolicyPrimitive(Primitive):
         self.failure, self._done = None, False
 
     def step(self, state: RobotState) -> JointCommand:
-        if self.ticks % self.actuator.ticks_per_action == 0:
-            self._act(state)
+        """Query the policy every ``ticks_per_action`` ticks; the actuator's joint target."""
+        actuator = self.actuator
+        assert actuator is not None, "start() creates the actuator before the first step"
+        if self.ticks % actuator.ticks_per_action == 0:
+            self._act(state, actuator)
         self.ticks += 1
-        return self.actuator.step(state)
+        return actuator.step(state)
 
-    def _act(self, state: RobotState) -> None:
+    def _act(self, state: RobotState, actuator: PolicyActuator) -> None:
         """One policy step: observe, predict a chunk when one is needed, act."""
         obs = {k: v[None] for k, v in observe_robot(self.robot, self.object).items()}
         x = features(obs, np.array([self.command]), self.context, self.open_width)[0]
         action = self.executor.action(lambda: self.model.predict(x))
         # The demonstrations only open fully or close: snap to the nearer of the two.
         action[6] = self.open_width if action[6] > OPEN_FRACTION * self.open_width else 0.0
-        self.actuator.apply(action, state)
+        actuator.apply(action, state)
         self.command = float(action[6])
         ee = obs["robot0_eef_pos"][0]
         hand_speed = float(np.linalg.norm(ee - self.last_ee)) * self.config.rate_hz
@@ -134,19 +139,23 @@ class PolicyPrimitive(Primitive):
 
     @property
     def done(self) -> bool:
+        """True once the object is lifted, or the policy failed."""
         return self._done
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """The failure that ended the policy (missed grasp, horizon), if any."""
         return self.failure
 
 
-class _LearnedPlan:
+class _LearnedPlan(Skill):
     """Mixin placed before the scripted class: only `plan` (and the description) change."""
 
     policy: ChunkMLP
     checkpoint: Path
 
     def plan(self, world: WorldState, p, ctx: Context) -> Program:
+        """One `PolicyPrimitive`; `SkillFailure` for parameters or an arm the policy was not
+        trained with."""
         for f in dataclasses.fields(p):
             if f.name not in VARIED_PARAMS and getattr(p, f.name) != f.default:
                 raise SkillFailure(
@@ -154,7 +163,7 @@ class _LearnedPlan:
                     f"the learned {self.name} was trained with {f.name}={f.default} only "
                     f"(asked {getattr(p, f.name)}); use the scripted {self.name}",
                 )
-        arm = ctx.robot.arm.name
+        arm = ctx.arm.name
         if arm != self.policy.config.arm:
             raise SkillFailure(
                 Failure.PRECONDITION_FAILED,
@@ -169,7 +178,7 @@ class _LearnedPlan:
         return program
 
 
-def learned_skill(path: str | Path, skill: str | None = None) -> Skill:
+def learned_skill(path: str | Path, skill: str | None = None) -> _LearnedPlan:
     """The skill implemented by the policy checkpoint at ``path``.
 
     Raises:
@@ -250,6 +259,7 @@ def resolve_skill_impls(specs: list[str] | None) -> dict[str, Skill]:
         if kind == "scripted":
             chosen[name] = _SCRIPTED.get(name, known[name])
             continue
+        assert path is not None, "parse_impl_spec gives every learned spec a checkpoint"
         if name not in LEARNABLE_SKILLS:
             raise SkillImplError(
                 f"--skill-impl {spec!r}: no learned implementation of {name!r}; "

@@ -75,6 +75,12 @@ class PolicyConfig:
 class ChunkMLP(nn.Module):
     """MLP: normalised features → ``chunk`` normalised actions; normalisation inside."""
 
+    # The normalisation statistics, registered as buffers (saved with the weights).
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    action_mean: torch.Tensor
+    action_std: torch.Tensor
+
     def __init__(self, config: PolicyConfig):
         super().__init__()
         self.config = config

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import gymnasium
 
@@ -56,7 +57,7 @@ def train_sac_her(
     except ImportError as exc:
         raise ImportError("RL fine-tuning needs stable-baselines3: pip install -e '.[rl]'") from exc
     env_id = envs.SKILL_ENVS[skill].env_id
-    kwargs = {"episodes": tuple(range(episodes))} if episodes else {}
+    kwargs: dict[str, Any] = {"episodes": tuple(range(episodes))} if episodes else {}
     if time_limit_s is not None:
         kwargs["time_limit_s"] = time_limit_s
     vec = make_vec_env(

@@ -1,6 +1,6 @@
 """Scene sets for demonstrations: the benchmark's scenes, or those mixed with task-like ones.
 
-``bench`` is `skills.bench.episode_setup` alone: every object stands on the table, boxes
+``bench`` is `skills.episodes.episode_setup` alone: every object stands on the table, boxes
 have a random yaw. The task suite also asks for grasps the benchmark never shows, so a
 policy cloned from it alone fails there (73 % of the suite): a block on another block
 (``unstack``), in a bowl (``clear_bowl``), on a plate (``clear_plate``), and square blocks
@@ -20,8 +20,14 @@ import numpy as np
 
 from skillstack.robot.scene import Scene, SceneObject, validate_scene
 from skillstack.robot.scene.model import CONTAINER_FLOOR
-from skillstack.skills.bench import _color, _container, _graspable, _place_objects
-from skillstack.skills.bench import episode_setup as bench_episode_setup
+from skillstack.skills.episodes import (
+    container_maker,
+    episode_setup,
+    graspable_maker,
+    place_objects,
+    random_color,
+)
+from skillstack.skills.world import vec3
 
 SCENE_SETS = ("bench", "mixed")
 # Share of each variant in the "mixed" set (the rest of the episodes are "bench").
@@ -37,7 +43,7 @@ def variant(seed: int) -> str:
     return names[int(rng.choice(len(names), p=list(MIXED_VARIANTS.values())))]
 
 
-def episode_setup(skill: str, seed: int, scenes: str = "bench") -> tuple:
+def scene_set_episode(skill: str, seed: int, scenes: str = "bench") -> tuple:
     """The scene, set-up calls and parameters of the episode of ``seed`` in set ``scenes``.
 
     Raises:
@@ -49,7 +55,7 @@ def episode_setup(skill: str, seed: int, scenes: str = "bench") -> tuple:
         raise ValueError(f"the mixed scene set is for grasp only, not {skill!r}")
     kind = variant(seed) if scenes == "mixed" else "bench"
     if kind == "bench":
-        return bench_episode_setup(skill, seed)
+        return episode_setup(skill, seed)
     rng = np.random.default_rng([seed, 29])
     for _ in range(TRIES):
         scene = _BUILDERS[kind](rng)
@@ -72,9 +78,9 @@ def _box(rng, name: str, pos, side=(0.035, 0.06), square: bool = True, yaw=None)
         name,
         "box",
         (sx, sy, h),
-        tuple(float(v) for v in pos),
+        vec3(pos),
         yaw=float(yaw),
-        color=_color(rng),
+        color=random_color(rng),
         mass=float(rng.uniform(0.05, 0.3)),
         friction=float(rng.uniform(0.6, 1.0)),
     )
@@ -89,16 +95,22 @@ def _on(support: SceneObject, obj: SceneObject, z: float, rng, slack: float) -> 
 
 def _square(rng) -> Scene:
     """A square block at yaw near 0 (small ones too) beside another block."""
-    return _place_objects(rng, [lambda r, p: _box(r, "target", p), _graspable("other", ("box",))])
+    return place_objects(
+        rng, [lambda r, p: _box(r, "target", p), graspable_maker("other", ("box",))]
+    )
 
 
 def _plate(rng) -> Scene:
     """A block (or can) on a plate, sometimes with a second block on it."""
-    scene = _place_objects(rng, [_container("plate", "plate"), _graspable("other", ("box",))])
+    scene = place_objects(
+        rng, [container_maker("plate", "plate"), graspable_maker("other", ("box",))]
+    )
     plate = scene.object("plate")
     if rng.random() < 0.2:
         size = (float(rng.uniform(0.04, 0.06)), float(rng.uniform(0.05, 0.1)))
-        item = SceneObject("target", "cylinder", size, (0, 0, 0), color=_color(rng), mass=0.15)
+        item = SceneObject(
+            "target", "cylinder", size, (0, 0, 0), color=random_color(rng), mass=0.15
+        )
     else:
         item = _box(rng, "target", (0, 0, 0), side=(0.035, 0.055), square=rng.random() < 0.7)
     room = plate.size[0] / 2 - item.footprint_radius() - 0.005
@@ -112,7 +124,9 @@ def _plate(rng) -> Scene:
 
 def _bowl(rng) -> Scene:
     """A small block inside a bowl."""
-    scene = _place_objects(rng, [_container("bowl", "bowl"), _graspable("other", ("box",))])
+    scene = place_objects(
+        rng, [container_maker("bowl", "bowl"), graspable_maker("other", ("box",))]
+    )
     bowl = scene.object("bowl")
     item = _box(rng, "target", (0, 0, 0), side=(0.035, 0.045), square=rng.random() < 0.8)
     room = bowl.size[0] / 2 - 0.004 - item.footprint_radius() - 0.002
@@ -122,7 +136,7 @@ def _bowl(rng) -> Scene:
 def _stacked(rng) -> Scene:
     """A block standing on another block."""
     base = lambda r, p: _box(r, "base", p, side=(0.045, 0.06))  # noqa: E731
-    scene = _place_objects(rng, [base, _graspable("other", ("box",))])
+    scene = place_objects(rng, [base, graspable_maker("other", ("box",))])
     under = scene.object("base")
     item = _box(rng, "target", (0, 0, 0), side=(0.035, 0.06), square=rng.random() < 0.8)
     return scene.with_object(_on(under, item, under.top(), rng, 0.008))

@@ -1,6 +1,6 @@
 """`SkillEnv`: the machinery shared by the skill environments of `skills.training.envs`.
 
-A `SkillEnv` builds the seeded random episode of its skill (`skills.bench.episode_setup`),
+A `SkillEnv` builds the seeded random episode of its skill (`skills.episodes.episode_setup`),
 runs the set-up skills unrecorded (restoring a cached `skills.training.snapshot` when the
 same episode was set up before in this process), applies policy actions through
 `PolicyActuator`, watches for collisions, safety refusals, divergence and dropped objects,
@@ -13,13 +13,14 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from skillstack.hw.sim.render import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, RenderUnavailable
+from skillstack.hw.sim.mujoco.render import RenderUnavailable
+from skillstack.hw.sim.video import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX
 from skillstack.skills.training import goals
 from skillstack.skills.training.actuation import (
     DEFAULT_GRIP_FORCE,
@@ -30,6 +31,12 @@ from skillstack.skills.training.actuation import (
 from skillstack.skills.training.collect import SETUP_TRIES  # seeds tried until a set-up succeeds
 from skillstack.skills.training.observation import OBS_DIM, flatten_observation, observe_robot
 from skillstack.skills.training.snapshot import restore, snapshot
+
+if TYPE_CHECKING:
+    import mujoco
+
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
+    from skillstack.skills.context import Context
 
 DEFAULT_RATE_HZ = 20.0  # policy steps per simulated second (the rate of the datasets)
 REST_SPEED = 0.02  # m/s: a released object slower than this is at rest
@@ -58,7 +65,11 @@ class SkillEnv(gymnasium.Env):
     target_param: ClassVar[str]  # the parameter naming the object the observation tracks
     goal_dim: ClassVar[int]
     grip_force: ClassVar[float] = DEFAULT_GRIP_FORCE  # N, what the scripted skill squeezes with
-    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_RATE_HZ}
+    # An instance attribute in gymnasium.Env (not a ClassVar); __init__ gives each env a copy.
+    metadata = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_RATE_HZ}  # noqa: RUF012
+    _achieved: np.ndarray  # these three are set by each subclass's `_set_goals`
+    _desired: np.ndarray
+    _region: np.ndarray | None  # None for goals without a region
 
     def __init__(
         self,
@@ -94,7 +105,7 @@ class SkillEnv(gymnasium.Env):
                 f"not {rate_hz}"
             )
         if render_mode is not None:
-            from skillstack.hw.sim.render import rendering_available
+            from skillstack.hw.sim.mujoco.render import rendering_available
 
             ok, reason = rendering_available()
             if not ok:
@@ -110,10 +121,10 @@ class SkillEnv(gymnasium.Env):
         self.max_steps = max(1, round(self.time_limit_s * self.rate_hz))
         self.width, self.height = int(width), int(height)
         self.metadata = {**self.metadata, "render_fps": self.rate_hz}
-        self.robot = None
+        self.robot: MujocoRobot | None = None
         self.actuator: PolicyActuator | None = None
-        self._renderer = None
-        self._ctx = None
+        self._renderer: mujoco.Renderer | None = None
+        self._ctx: Context | None = None
         self._stale = False  # the simulation diverged: reset() before stepping again
         goal = spaces.Box(-np.inf, np.inf, (self.goal_dim,), np.float64)
         self.observation_space = spaces.Dict(
@@ -123,7 +134,9 @@ class SkillEnv(gymnasium.Env):
                 "desired_goal": goal,
             }
         )
-        max_width = get_arm("panda").capabilities.gripper.max_width
+        gripper = get_arm("panda").capabilities.gripper
+        assert gripper is not None, "the Panda has its Hand"
+        max_width = gripper.max_width
         step = [MAX_STEP_M] * 3 + [MAX_STEP_RAD] * 3
         self.action_space = spaces.Box(
             np.array([-s for s in step] + [0.0]), np.array([*step, max_width]), dtype=np.float64
@@ -177,7 +190,7 @@ class SkillEnv(gymnasium.Env):
             raise RuntimeError(f"{self.env_id}: call reset() before step()")
         if self._stale:
             raise RuntimeError(f"{self.env_id}: the simulation diverged; call reset()")
-        from skillstack.hw.sim.truth import SimulationDiverged
+        from skillstack.hw.sim.divergence import SimulationDiverged
         from skillstack.skills.base import Failure
         from skillstack.skills.world import observe
 
@@ -232,23 +245,26 @@ class SkillEnv(gymnasium.Env):
             raise RuntimeError(f"{self.env_id}: call reset() before render()")
         import mujoco
 
-        from skillstack.hw.sim import render as r
+        from skillstack.hw.sim import video
 
-        if self._renderer is None:
-            vis = self.robot.model.vis.global_
+        renderer = self._renderer
+        if renderer is None:
+            model = self.robot.model
+            assert model is not None, "reset() connects the robot"
+            vis = model.vis.global_
             vis.offwidth, vis.offheight = (
                 max(vis.offwidth, self.width),
                 max(vis.offheight, self.height),
             )
-            self._renderer = mujoco.Renderer(self.robot.model, self.height, self.width)
+            renderer = self._renderer = mujoco.Renderer(model, self.height, self.width)
             self._camera = mujoco.MjvCamera()
             self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-            self._camera.lookat[:] = r.DEFAULT_LOOKAT_M
-            self._camera.distance = r.DEFAULT_DISTANCE_M
-            self._camera.azimuth = r.DEFAULT_AZIMUTH_DEG
-            self._camera.elevation = r.DEFAULT_ELEVATION_DEG
-        self._renderer.update_scene(self.robot.data, camera=self._camera)
-        return self._renderer.render().copy()
+            self._camera.lookat[:] = video.DEFAULT_LOOKAT_M
+            self._camera.distance = video.DEFAULT_DISTANCE_M
+            self._camera.azimuth = video.DEFAULT_AZIMUTH_DEG
+            self._camera.elevation = video.DEFAULT_ELEVATION_DEG
+        renderer.update_scene(self.robot.data, camera=self._camera)
+        return renderer.render().copy()
 
     def close(self) -> None:
         """Free the simulation and the renderer; safe to call twice."""
@@ -259,7 +275,7 @@ class SkillEnv(gymnasium.Env):
         return {"init_kwargs": self._init_kwargs}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(**state["init_kwargs"])
+        type(self).__init__(self, **state["init_kwargs"])
 
     # -- per-skill parts ----------------------------------------------------------------------
     def _set_goals(self, world) -> None:
@@ -281,8 +297,8 @@ class SkillEnv(gymnasium.Env):
     def _set_up(self, base: int):
         """A connected robot after the set-up of episode ``base`` (or the next seeds, if its
         set-up fails), its parameters and the seed used; from `_SETUPS` when cached."""
-        from skillstack.hw.sim.mujoco_robot import MujocoRobot
-        from skillstack.skills.bench import episode_setup
+        from skillstack.hw.sim.mujoco.robot import MujocoRobot
+        from skillstack.skills.episodes import episode_setup
         from skillstack.skills.executor import execute
         from skillstack.skills.registry import get_skill
         from skillstack.skills.world import observe
@@ -312,6 +328,7 @@ class SkillEnv(gymnasium.Env):
     def _regions(self, info, achieved) -> np.ndarray:
         if isinstance(info, dict) or info is None:
             region = (info or {}).get("goal_region", self._region)
+            assert region is not None, "skills with a goal region set it in _set_goals"
             return np.broadcast_to(region, (*np.shape(achieved)[:-1], 3))
         return np.stack([i.get("goal_region", self._region) for i in np.ravel(info)]).reshape(
             (*np.shape(achieved)[:-1], 3)
@@ -326,6 +343,7 @@ class SkillEnv(gymnasium.Env):
         }
 
     def _info(self, success: bool, failure, message) -> dict:
+        assert self.robot is not None, "reset() connects the robot"
         info = {
             "is_success": bool(success),
             "failure": failure.value if failure is not None else None,
@@ -335,8 +353,8 @@ class SkillEnv(gymnasium.Env):
             "episode_seed": self.episode_seed,
             "sim_time": float(self.robot.read().time),
         }
-        if getattr(self, "_region", None) is not None:
-            info["goal_region"] = self._region.copy()
+        if (region := getattr(self, "_region", None)) is not None:
+            info["goal_region"] = region.copy()
         return info
 
     def _dropped(self, world, outcome):
@@ -362,6 +380,7 @@ class SkillEnv(gymnasium.Env):
     def _refusal_count(self) -> int:
         from skillstack.skills.executor import REFUSAL_CODES
 
+        assert self.robot is not None, "reset() connects the robot"
         return sum(self.robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
 
     def _close_sim(self) -> None:

@@ -22,9 +22,15 @@ from __future__ import annotations
 import copy
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
+
+if TYPE_CHECKING:
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
+    from skillstack.robot.arms import Arm
+    from skillstack.robot.scene import Scene
 
 _STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 _MODEL_ARRAYS = ("actuator_forcerange", "actuator_gainprm", "actuator_biasprm")
@@ -35,8 +41,8 @@ _PLAIN = (bool, int, float, str, type(None))
 class Snapshot:
     """A robot's state at one instant (see the module docstring)."""
 
-    scene: object
-    arm: object
+    scene: Scene
+    arm: Arm
     physics: np.ndarray
     warnings: tuple[tuple[int, int], ...]
     model_arrays: dict[str, np.ndarray]
@@ -60,21 +66,22 @@ def snapshot(robot) -> Snapshot:
     )
 
 
-def restore(snap: Snapshot):
+def restore(snap: Snapshot) -> MujocoRobot:
     """A new, connected `MujocoRobot` in the recorded state (call ``disconnect`` when done)."""
-    from skillstack.hw.sim.mujoco_robot import MujocoRobot
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
 
     robot = MujocoRobot(snap.scene, snap.arm)
     robot.connect()
     m, d = robot.model, robot.data
+    assert m is not None and d is not None, "connect() builds the model and its data"
     for name, value in snap.model_arrays.items():
         getattr(m, name)[:] = value
     mujoco.mj_setState(m, d, snap.physics, _STATE)
     for w, (lastinfo, number) in zip(d.warning, snap.warnings, strict=True):
         w.lastinfo, w.number = lastinfo, number
     for target, attrs in ((robot, snap.robot_attrs), (robot.safety, snap.safety_attrs)):
-        for name, value in attrs.items():
-            setattr(target, name, copy.deepcopy(value))
+        for name, saved in attrs.items():
+            setattr(target, name, copy.deepcopy(saved))
     mujoco.mj_forward(m, d)
     robot.read()
     return robot

@@ -18,9 +18,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
-from skillstack.skills.training.dataset import DatasetReader, Episode
+from skillstack.skills.training.dataset import Episode
+from skillstack.skills.training.dataset_reader import DatasetReader
 from skillstack.skills.training.features import episode_features
 
 
@@ -79,6 +87,7 @@ def open_width(episodes: Sequence[Episode]) -> float:
 def loader(data: ChunkDataset, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
     """Batches of ``data`` (shuffled the same way for the same ``seed``); the last may be
     smaller."""
+    sampler: Sampler[int]
     if shuffle:
         sampler = RandomSampler(data, generator=torch.Generator().manual_seed(seed))
     else:

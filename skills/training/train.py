@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from skillstack.skills.training.augment import Corrective
-from skillstack.skills.training.dataset import DatasetError, open_dataset
+from skillstack.skills.training.dataset import DatasetError
+from skillstack.skills.training.dataset_reader import open_dataset
 from skillstack.skills.training.policy import (
     ChunkMLP,
     PolicyConfig,
@@ -181,6 +182,8 @@ def train(
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if progress:
                 progress(epoch, epochs, history["train"][-1], val)
+        if best_state is None:  # no epoch had a finite loss: no weights are worth keeping
+            raise ValueError(f"training diverged: no epoch had a finite loss ({val}); lower lr")
         model.cpu().load_state_dict(best_state)
         history["best_epoch"] = [best_epoch]
         checkpoint = save_checkpoint(out, model, history)

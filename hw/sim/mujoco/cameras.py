@@ -21,18 +21,13 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from skillstack.hw.sim.render import RenderUnavailable, rendering_available
+from skillstack.hw.sim.mujoco.render import RenderUnavailable, rendering_available
 from skillstack.robot.camera import CameraSpec, Intrinsics, RGBDFrame
+from skillstack.robot.rotations import matrix_to_quat, quat_to_matrix
 
 # OpenCV camera axes expressed in MuJoCo camera axes (and back): a rotation of pi about x.
 CV_FROM_MJ = np.diag([1.0, -1.0, -1.0])
 NEAR_FRACTION_OF_EXTENT = 0.01  # MuJoCo's znear is relative to the model extent
-
-
-def _quat_from_matrix(R: np.ndarray) -> np.ndarray:
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(R, dtype=float).ravel())
-    return quat
 
 
 def _pose_of_site(spec: mujoco.MjSpec, site_name: str) -> tuple[str, np.ndarray]:
@@ -40,10 +35,8 @@ def _pose_of_site(spec: mujoco.MjSpec, site_name: str) -> tuple[str, np.ndarray]
     site = spec.site(site_name)
     if site is None:
         raise ValueError(f"model has no site {site_name!r} to mount a camera on")
-    R = np.zeros(9)
-    mujoco.mju_quat2Mat(R, np.asarray(site.quat, dtype=float))
     T = np.eye(4)
-    T[:3, :3] = R.reshape(3, 3)
+    T[:3, :3] = quat_to_matrix(site.quat)
     T[:3, 3] = site.pos
     return site.parent.name, T
 
@@ -63,7 +56,7 @@ def add_cameras(spec: mujoco.MjSpec, cameras: dict[str, CameraSpec], ee_site: st
         body.add_camera(
             name=name,
             pos=T[:3, 3].tolist(),
-            quat=_quat_from_matrix(T[:3, :3] @ CV_FROM_MJ).tolist(),
+            quat=matrix_to_quat(T[:3, :3] @ CV_FROM_MJ).tolist(),
             fovy=cam.fovy_deg,
         )
     largest_w = max((c.width for c in cameras.values()), default=0)

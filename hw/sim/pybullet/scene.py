@@ -1,10 +1,11 @@
 """Build a backend-agnostic `Scene` and the Panda in one PyBullet client.
 
-The same geometry as `hw.sim.mujoco_scene`: the world frame has the robot base at the origin
+The same geometry as `hw.sim.mujoco.scene`: the world frame has the robot base at the origin
 and the table top at z = 0; boxes, cylinders and plates are single shapes; cups and bowls are
 hollow (a floor disc and a ring of `CUP_SEGMENTS` wall boxes, one compound collision shape);
 a cup's ``contents`` become small spheres named with `PARTICLE_PREFIX`. Masses, inertias
-(about the geometric centre) and particle sizes are the MuJoCo builder's.
+(about the geometric centre, `hw.sim.geometry`) and particles (`hw.sim.particles`) are the
+MuJoCo builder's.
 
 Friction differs by design between the engines. MuJoCo takes the larger of two contacting
 geoms' coefficients (and the finger pads win by priority); Bullet multiplies them. To get
@@ -34,15 +35,14 @@ from pathlib import Path
 
 import pybullet as pb
 
-from skillstack.hw.sim.mujoco_scene import (
+from skillstack.hw.sim.geometry import (
     CUP_SEGMENTS,
     CUP_WALL,
     FLOOR_THICKNESS,
-    PARTICLE_MASS,
-    _box_inertia,
-    _cylinder_inertia,
-    particle_positions,
+    box_inertia,
+    cylinder_inertia,
 )
+from skillstack.hw.sim.particles import PARTICLE_MASS, particle_layout
 from skillstack.robot.arms import panda
 from skillstack.robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 
@@ -197,18 +197,18 @@ def _add_object(cid: int, obj: SceneObject, static: bool, table_friction: float)
         vis = pb.createVisualShape(
             pb.GEOM_BOX, halfExtents=half, rgbaColor=color, physicsClientId=cid
         )
-        inertia = _box_inertia(obj.mass, obj.size)
+        inertia = box_inertia(obj.mass, obj.size)
     elif obj.kind in ("cylinder", "plate"):
         r = obj.size[0] / 2
         col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=r, height=2 * h, physicsClientId=cid)
         vis = pb.createVisualShape(
             pb.GEOM_CYLINDER, radius=r, length=2 * h, rgbaColor=color, physicsClientId=cid
         )
-        inertia = _cylinder_inertia(obj.mass, r, 2 * h)
+        inertia = cylinder_inertia(obj.mass, r, 2 * h)
     else:  # cup, bowl: hollow
         r = obj.size[0] / 2
         col, vis = _hollow_shapes(cid, r, h, color)
-        inertia = _cylinder_inertia(obj.mass, r, 2 * h)
+        inertia = cylinder_inertia(obj.mass, r, 2 * h)
     yaw = obj.yaw
     body = pb.createMultiBody(
         0.0 if static else obj.mass,
@@ -218,7 +218,7 @@ def _add_object(cid: int, obj: SceneObject, static: bool, table_friction: float)
         [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)],  # Bullet: (x, y, z, w)
         physicsClientId=cid,
     )
-    dyn = dict(
+    dyn: dict[str, float | list[float]] = dict(
         lateralFriction=max(obj.friction, table_friction),
         spinningFriction=OBJECT_SPINNING,
         physicsClientId=cid,
@@ -235,10 +235,10 @@ def _hollow_shapes(cid: int, r: float, h: float, color: list[float]) -> tuple[in
     wall_h = h - FLOOR_THICKNESS / 2
     types = [pb.GEOM_CYLINDER]
     radii = [r]
-    halves = [[0, 0, 0]]
+    halves: list[list[float]] = [[0, 0, 0]]
     lengths = [FLOOR_THICKNESS]
     positions = [[0, 0, -h + FLOOR_THICKNESS / 2]]
-    orientations = [[0, 0, 0, 1]]
+    orientations: list[list[float]] = [[0, 0, 0, 1]]
     rc = r - CUP_WALL / 2
     for i in range(CUP_SEGMENTS):
         a = 2 * math.pi * i / CUP_SEGMENTS
@@ -277,7 +277,7 @@ def _add_particles(cid: int, cup: SceneObject) -> list[int]:
         pb.GEOM_SPHERE, radius=PARTICLE_RADIUS, rgbaColor=PARTICLE_COLOR, physicsClientId=cid
     )
     out = []
-    for pos in particle_positions(cup):
+    for pos in particle_layout(cup):
         body = pb.createMultiBody(PARTICLE_MASS, col, vis, list(pos), physicsClientId=cid)
         pb.changeDynamics(
             body,

@@ -8,15 +8,17 @@ variable exactly once, when ``import mujoco`` runs
 (``mujoco/rendering/classic/gl_context.py`` is imported by
 ``mujoco/__init__.py``). :func:`configure_gl` must therefore run before the
 first ``import mujoco`` anywhere in the process; ``hw/sim/__init__.py`` calls it
-at import time for that reason. If mujoco was already imported with no backend
+at import time for that reason (this module imports mujoco only inside
+functions). If mujoco was already imported with no backend
 chosen, :func:`configure_gl` re-loads MuJoCo's backend module so the choice
 still takes effect for every :class:`mujoco.Renderer` built afterwards.
 
-Typical use::
+Videos: :class:`MujocoVideoRecorder` is `hw.sim.video.VideoRecorder` filming a
+:class:`mujoco.Renderer`. Typical use::
 
-    from skillstack.hw.sim.render import VideoRecorder
+    from skillstack.hw.sim.mujoco.render import MujocoVideoRecorder
 
-    with VideoRecorder("out/pick.mp4", model, data, fps=30) as rec:
+    with MujocoVideoRecorder("out/pick.mp4", model, data, fps=30) as rec:
         while data.time < 5.0:
             mujoco.mj_step(model, data)
             rec.maybe_capture(data.time)   # cheap no-op between frames
@@ -24,32 +26,39 @@ Typical use::
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
 import glob
 import importlib
-import math
 import os
 import sys
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from skillstack.hw.sim.video import (
+    DEFAULT_AZIMUTH_DEG,
+    DEFAULT_DISTANCE_M,
+    DEFAULT_ELEVATION_DEG,
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT_PX,
+    DEFAULT_LOOKAT_M,
+    DEFAULT_VIDEO_QUALITY,
+    DEFAULT_WIDTH_PX,
+    VideoRecorder,
+    check_video_format,
+)
 
 if TYPE_CHECKING:
     import mujoco
 
 __all__ = [
     "INSTALL_HINT",
-    "FrameClock",
+    "MujocoVideoRecorder",
     "RenderUnavailable",
-    "VideoRecorder",
     "configure_gl",
-    "draw_caption",
-    "open_mp4_writer",
     "rendering_available",
 ]
 
@@ -76,34 +85,6 @@ _EGL_VENDOR_LIBRARIES = ("libEGL_mesa.so.0", "libEGL_nvidia.so.0")
 _PYOPENGL_PLATFORM_CLASS = {"egl": "EGLPlatform", "osmesa": "OSMesaPlatform"}
 # Where mujoco keeps the module that reads MUJOCO_GL: 4.x, then 3.x.
 _GL_CONTEXT_MODULES = ("mujoco.rendering.classic.gl_context", "mujoco.gl_context")
-
-# Free camera used when the caller names none: front-right of the workcell,
-# framing the arm base at the origin and a table ~0.45 m in front of it.
-DEFAULT_LOOKAT_M = (0.35, 0.0, 0.25)
-DEFAULT_DISTANCE_M = 2.0
-DEFAULT_AZIMUTH_DEG = 150.0
-DEFAULT_ELEVATION_DEG = -25.0
-
-DEFAULT_FPS = 30.0
-DEFAULT_WIDTH_PX = 640
-DEFAULT_HEIGHT_PX = 480
-# imageio's 0-10 scale; 8 keeps thin links and text crisp while a 640x480
-# sim clip stays around 0.1 MB per 10 s (flat-shaded scenes compress well).
-DEFAULT_VIDEO_QUALITY = 8
-# libx264 with yuv420p chroma subsampling needs even frame dimensions.
-_X264_BLOCK_PX = 2
-
-# Simulation time is a sum of float steps; without slack a frame due at
-# t = 0.02 s would wait for the next tick when the sum lands at 0.0199999.
-_TIME_EPS_S = 1e-9
-
-_CAPTION_ORIGIN_PX = (10, 10)
-_CAPTION_COLOR_RGB = (255, 255, 255)
-_CAPTION_OUTLINE_RGB = (0, 0, 0)
-_CAPTION_OUTLINE_PX = 1
-_CAPTION_FONT_SCALE = 0.6
-_CAPTION_THICKNESS_PX = 1
-_CAPTION_FONT_SIZE_PX = 16
 
 # Tiny scene for probing: a lit floor and a box, so a working renderer produces
 # more than one colour.
@@ -229,6 +210,7 @@ def configure_gl() -> str | None:
     """
     try:
         requested = os.environ.get("MUJOCO_GL", "").strip().lower()
+        backend: str | None
         if requested:
             backend = requested
         else:
@@ -289,126 +271,13 @@ def _effective_backend(configured: str | None) -> str | None:
     return getattr(gl_context, "_MUJOCO_GL", None) or "glfw"
 
 
-class FrameClock:
-    """Decides when to grab a video frame from a stream of simulation times.
-
-    Frames are due on a fixed grid of ``1/fps`` seconds of simulation time
-    anchored at the first frame, so the video plays back in real time whatever
-    the physics step is (a 1 kHz tick would otherwise round every 33.3 ms
-    frame period up to 34 ms). If time jumps forward several periods only one
-    frame is taken; if it goes backwards (a reset) the grid re-anchors.
-    """
-
-    def __init__(self, fps: float) -> None:
-        """Create a clock for ``fps`` frames per second of simulation time."""
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps!r}")
-        self.period_s = 1.0 / fps
-        self._anchor_s: float | None = None
-        self._last_s = -math.inf
-        self._next_due_s = -math.inf
-
-    def due(self, sim_time: float) -> bool:
-        """Return True (and advance the schedule) if a frame is due at ``sim_time``."""
-        if sim_time < self._last_s:
-            self._anchor_s = None
-        if self._anchor_s is None:
-            self._anchor_s = sim_time
-        elif sim_time < self._next_due_s - _TIME_EPS_S:
-            return False
-        slots_done = math.floor((sim_time - self._anchor_s + _TIME_EPS_S) / self.period_s)
-        self._next_due_s = self._anchor_s + (slots_done + 1) * self.period_s
-        self._last_s = sim_time
-        return True
-
-
-def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
-    """Return ``frame`` with ``text`` drawn top-left; unchanged if no drawing library.
-
-    Shared by every recorder (MuJoCo here, PyBullet in `hw.sim.pybullet_camera`)."""
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None
-    if cv2 is not None:
-        frame = np.ascontiguousarray(frame)
-        x, y = _CAPTION_ORIGIN_PX
-        # cv2 anchors text at its baseline, PIL at its top-left corner.
-        baseline_y = y + _CAPTION_FONT_SIZE_PX
-        # A dark outline under the text keeps it legible over bright floors.
-        for color, thickness in (
-            (_CAPTION_OUTLINE_RGB, _CAPTION_THICKNESS_PX + 2 * _CAPTION_OUTLINE_PX),
-            (_CAPTION_COLOR_RGB, _CAPTION_THICKNESS_PX),
-        ):
-            cv2.putText(
-                frame,
-                text,
-                (x, baseline_y),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                _CAPTION_FONT_SCALE,
-                color,
-                thickness,
-                cv2.LINE_AA,
-            )
-        return frame
-    try:
-        # Pillow is always present in practice: imageio depends on it.
-        from PIL import Image, ImageDraw, ImageFont
-    except ImportError:
-        return frame
-    image = Image.fromarray(frame)
-    try:
-        font = ImageFont.load_default(size=_CAPTION_FONT_SIZE_PX)
-    except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font.
-        font = ImageFont.load_default()
-    ImageDraw.Draw(image).text(
-        _CAPTION_ORIGIN_PX,
-        text,
-        fill=_CAPTION_COLOR_RGB,
-        font=font,
-        stroke_width=_CAPTION_OUTLINE_PX,
-        stroke_fill=_CAPTION_OUTLINE_RGB,
-    )
-    return np.asarray(image)
-
-
-_draw_caption = draw_caption  # the name this module used before the caption was shared
-
-
-def open_mp4_writer(
-    path: str | os.PathLike[str], fps: float, quality: int = DEFAULT_VIDEO_QUALITY
-) -> Any:
-    """An imageio H.264 writer for ``path`` (parent folders created); ``append_data(frame)``
-    adds an H x W x 3 uint8 frame with even sides, ``close()`` finalises the file."""
-    import imageio.v2 as imageio
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return imageio.get_writer(
-        Path(path),
-        fps=float(fps),
-        codec="libx264",
-        quality=quality,
-        pixelformat="yuv420p",  # the only chroma layout every player decodes
-        macro_block_size=_X264_BLOCK_PX,
-        ffmpeg_log_level="error",
-    )
-
-
-def _release(renderer: Any, writer: Any) -> None:
-    """Free GL and ffmpeg resources; shared by close() and the GC finaliser."""
-    try:
-        writer.close()
-    finally:
-        renderer.close()
-
-
-class VideoRecorder:
+class MujocoVideoRecorder(VideoRecorder):
     """Records frames of a live MuJoCo simulation to an H.264 mp4 file.
 
-    Call :meth:`maybe_capture` every physics tick; it renders only when a new
-    frame is due (see :class:`FrameClock`), so the per-tick cost is a float
-    comparison. Use as a context manager or call :meth:`close` to finalise the
-    file; an unclosed recorder is finalised when garbage-collected or at exit.
+    A `hw.sim.video.VideoRecorder` whose frame source is a :class:`mujoco.Renderer`
+    showing ``data``: call :meth:`maybe_capture` every physics tick; :meth:`close` (or the
+    end of a ``with`` block, or garbage collection) finalises the file and frees the GL
+    context.
     """
 
     def __init__(
@@ -445,39 +314,35 @@ class VideoRecorder:
                 message says what to install.
             ValueError: Bad size, fps, or unknown camera.
         """
-        if width <= 0 or height <= 0 or width % _X264_BLOCK_PX or height % _X264_BLOCK_PX:
-            raise ValueError(f"frame size must be positive and even for H.264: {width}x{height}")
-        clock = FrameClock(fps)
+        check_video_format(fps, width, height)
         ok, reason = rendering_available()
         if not ok:
             raise RenderUnavailable(reason)
 
         import mujoco
 
-        self.path = Path(path)
-        self.fps = float(fps)
-        self.width = width
-        self.height = height
-        self.caption = caption
-        self.frame_count = 0
-        self._data = data
-        self._clock = clock
-        self._camera = self._resolve_camera(mujoco, model, camera)
-
+        view = self._resolve_camera(mujoco, model, camera)
         offscreen = model.vis.global_
         offscreen.offwidth = max(offscreen.offwidth, width)
         offscreen.offheight = max(offscreen.offheight, height)
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         renderer = mujoco.Renderer(model, height=height, width=width)
-        try:
-            writer = open_mp4_writer(self.path, self.fps, quality)
-        except Exception:
-            renderer.close()
-            raise
-        self._renderer = renderer
-        self._writer = writer
-        self._finalizer = weakref.finalize(self, _release, renderer, writer)
+
+        def frames() -> np.ndarray:
+            renderer.update_scene(data, camera=view)
+            return renderer.render()
+
+        super().__init__(
+            path,
+            frames,
+            fps,
+            width,
+            height,
+            quality=quality,
+            caption=caption,
+            release=renderer.close,
+        )
 
     @staticmethod
     def _resolve_camera(
@@ -500,50 +365,3 @@ class VideoRecorder:
         if not -1 <= camera < model.ncam:
             raise ValueError(f"camera id {camera} out of range [-1, {model.ncam})")
         return camera
-
-    def set_caption(self, text: str | None) -> None:
-        """Draw ``text`` on subsequent frames (None removes it).
-
-        Uses OpenCV when importable, else Pillow (an imageio dependency); if
-        neither is present the caption is silently skipped.
-        """
-        self.caption = text
-
-    def capture_frame(self) -> np.ndarray:
-        """Render the current state, append it to the video, and return it (H x W x 3 uint8)."""
-        if not self._finalizer.alive:
-            raise RuntimeError(f"VideoRecorder for {self.path} is closed")
-        self._renderer.update_scene(self._data, camera=self._camera)
-        frame = self._renderer.render()
-        if self.caption:
-            frame = draw_caption(frame, self.caption)
-        self._writer.append_data(frame)
-        self.frame_count += 1
-        return frame
-
-    def maybe_capture(self, sim_time: float) -> None:
-        """Capture a frame if one is due at ``sim_time`` (seconds); cheap otherwise."""
-        if self._clock.due(sim_time):
-            self.capture_frame()
-
-    def close(self) -> Path:
-        """Finalise the mp4 and free the GL context; safe to call twice.
-
-        Returns:
-            The path of the written video.
-        """
-        self._finalizer()
-        return self.path
-
-    def __enter__(self) -> VideoRecorder:
-        """Return self so the recorder can be used in a ``with`` block."""
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
-        """Finalise the video, also when the simulation raised."""
-        if exc_type is None:
-            self.close()
-            return
-        # Keep the simulation's exception as the one the caller sees.
-        with contextlib.suppress(Exception):
-            self.close()

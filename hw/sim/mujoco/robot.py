@@ -22,10 +22,11 @@ import mujoco
 import numpy as np
 
 from skillstack.hw.robot import Robot as _Robot
-from skillstack.hw.sim.mujoco_cameras import CameraRig
-from skillstack.hw.sim.mujoco_scene import build_model, control_timing
-from skillstack.hw.sim.mujoco_truth import MujocoTruth
-from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.hw.sim.divergence import SimulationDiverged
+from skillstack.hw.sim.mujoco.cameras import CameraRig
+from skillstack.hw.sim.mujoco.scene import build_model
+from skillstack.hw.sim.mujoco.truth import MujocoTruth
+from skillstack.hw.sim.timing import control_timing
 from skillstack.robot.arms import Arm, get_arm
 from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
 from skillstack.robot.kinematics import KinematicModel
@@ -40,7 +41,7 @@ class MujocoRobot(MujocoTruth, _Robot):
     """A simulated arm (Panda by default) on the table of ``scene``.
 
     Ground-truth queries for the skills (`hw.sim.truth.SimTruth`: contacts, particles,
-    clearance) come from `hw.sim.mujoco_truth.MujocoTruth`.
+    clearance) come from `hw.sim.mujoco.truth.MujocoTruth`.
 
     Args:
         scene: objects on the table; `default_scene()` if None.
@@ -49,6 +50,8 @@ class MujocoRobot(MujocoTruth, _Robot):
             physics steps.
         safety: limits of the safety filter.
     """
+
+    arm: Arm  # a simulator always builds its own arm
 
     def __init__(
         self,
@@ -64,7 +67,7 @@ class MujocoRobot(MujocoTruth, _Robot):
         self.scene = scene if scene is not None else default_scene()
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
-        self.recorder = None  # anything with maybe_capture(sim_time), e.g. a VideoRecorder
+        self.recorder = None  # anything with maybe_capture(sim_time), e.g. a MujocoVideoRecorder
         self._rig: CameraRig | None = None  # renderers, created on the first capture
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -126,9 +129,10 @@ class MujocoRobot(MujocoTruth, _Robot):
 
     # -- the Robot interface -------------------------------------------------------------------
     def read(self) -> RobotState:
+        """The current state (kinematics are current after every step); kept as ``_last_state``."""
         d = self.data
         if d is None:
-            self._require()
+            _, d = self._require()  # raises: not connected
         qpos = d.qpos
         state = RobotState(
             time=d.time,
@@ -144,9 +148,10 @@ class MujocoRobot(MujocoTruth, _Robot):
         return state
 
     def wait_for_tick(self) -> None:
+        """Advance the physics by one control period; `SimulationDiverged` if it blew up."""
         m, d = self.model, self.data
-        if d is None:
-            self._require()
+        if m is None or d is None:
+            m, d = self._require()  # raises: not connected
         if self._grip_rate:
             self._advance_gripper()
         for _ in range(self.substeps):
@@ -198,7 +203,7 @@ class MujocoRobot(MujocoTruth, _Robot):
         return dict(DEFAULT_CAMERAS)
 
     def capture(self, name: str) -> RGBDFrame:
-        """Render camera ``name`` now (`hw.sim.mujoco_cameras`); `RenderUnavailable` where
+        """Render camera ``name`` now (`hw.sim.mujoco.cameras`); `RenderUnavailable` where
         offscreen OpenGL is missing, `KeyError` listing the cameras for an unknown name."""
         m, d = self._require()
         if self._rig is None or self._rig.model is not m:
@@ -228,7 +233,8 @@ class MujocoRobot(MujocoTruth, _Robot):
         return self.model, self.data
 
     def _set_mode(self, mode: str) -> None:
-        m, n = self.model, self.capabilities.dof
+        m, _ = self._require()
+        n = self.capabilities.dof
         if mode == "joint_torque":
             m.actuator_gainprm[:n, 0] = 0.0
             m.actuator_biasprm[:n, :3] = 0.0
@@ -247,4 +253,5 @@ class MujocoRobot(MujocoTruth, _Robot):
         else:
             target += math.copysign(step, goal - target)
         self._grip_target = target
-        self.data.ctrl[self._grip_act] = self.arm.gripper_ctrl(target)
+        _, d = self._require()
+        d.ctrl[self._grip_act] = self.arm.gripper_ctrl(target)

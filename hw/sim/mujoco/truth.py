@@ -1,6 +1,6 @@
 """Ground-truth queries (`hw.sim.truth.SimTruth`) answered from MuJoCo's model and data.
 
-A mixin of `hw.sim.mujoco_robot.MujocoRobot`; it reads ``self.model``, ``self.data``,
+A mixin of `hw.sim.mujoco.robot.MujocoRobot`; it reads ``self.model``, ``self.data``,
 ``self.arm`` and ``self.scene``. Geom and body ids are looked up once per compiled model, so
 `arm_contacts` (run by the `NoCollision` guard every few control ticks) only walks the
 current contact list.
@@ -8,11 +8,16 @@ current contact list.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
+
 import mujoco
 import numpy as np
 
 from skillstack.hw.sim.truth import PARTICLE_PREFIX
+from skillstack.robot.arms import Arm
 from skillstack.robot.arms.common import COLLIDE_ROBOT
+from skillstack.robot.scene import Scene
 
 
 class _Ids:
@@ -48,14 +53,24 @@ class _Ids:
 class MujocoTruth:
     """`SimTruth` for a robot that owns a MuJoCo ``model`` and ``data``."""
 
+    # Set by the host robot; ``model`` and ``data`` are None until it connects.
+    model: mujoco.MjModel | None
+    data: mujoco.MjData | None
+    arm: Arm
+    scene: Scene
+
     _truth_ids: _Ids | None = None
     _clearance_data: mujoco.MjData | None = None
+
+    if TYPE_CHECKING:
+
+        def _require(self) -> tuple[mujoco.MjModel, mujoco.MjData]: ...
 
     def _ids(self) -> _Ids:
         ids = self._truth_ids
         if ids is None or ids.model is not self.model:
-            self._require()
-            ids = self._truth_ids = _Ids(self.model, self.arm, self.scene.names)
+            m, _ = self._require()
+            ids = self._truth_ids = _Ids(m, self.arm, self.scene.names)
             self._clearance_data = None
         return ids
 
@@ -66,7 +81,7 @@ class MujocoTruth:
 
     def pad_contacts(self) -> dict[str, set[int]]:
         """Scene objects touched by the finger pads: name -> pad indices (0 left, 1 right)."""
-        ids, m, d = self._ids(), self.model, self.data
+        ids, (m, d) = self._ids(), self._require()
         touching: dict[str, set[int]] = {}
         for i in range(d.ncon):
             c = d.contact[i]
@@ -80,7 +95,7 @@ class MujocoTruth:
 
     def arm_contacts(self) -> list[tuple[str, str]]:
         """Contacts of arm geoms other than the pads, as (arm body, other), particles left out."""
-        ids, m, d = self._ids(), self.model, self.data
+        ids, (m, d) = self._ids(), self._require()
         out = []
         for i in range(d.ncon):
             c = d.contact[i]
@@ -98,21 +113,22 @@ class MujocoTruth:
 
     def particle_positions(self) -> np.ndarray:
         """World positions of every particle, shape (N, 3)."""
-        return self.data.xpos[self._ids().particle_bodies].copy()
+        ids, (_, d) = self._ids(), self._require()
+        return d.xpos[ids.particle_bodies].copy()
 
     def clearance(
-        self, q: np.ndarray, ignore: set[str] = frozenset(), within: float = 0.1
+        self, q: np.ndarray, ignore: AbstractSet[str] = frozenset(), within: float = 0.1
     ) -> float:
         """Smallest arm-to-scene distance with the arm at ``q`` (see `SimTruth.clearance`).
 
         Computed with ``mj_geomDistance`` on a scratch `mujoco.MjData` holding the current
         object poses and the arm at ``q``; the live simulation is not touched.
         """
-        ids, m = self._ids(), self.model
+        ids, (m, live) = self._ids(), self._require()
         if self._clearance_data is None:
             self._clearance_data = mujoco.MjData(m)
         d = self._clearance_data
-        d.qpos[:] = self.data.qpos
+        d.qpos[:] = live.qpos
         d.qpos[: len(q)] = q
         mujoco.mj_kinematics(m, d)
         scene = [g for g in ids.scene_geoms if ids.body_names[m.geom_bodyid[g]] not in ignore]

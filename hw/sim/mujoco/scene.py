@@ -12,43 +12,28 @@ disabled so that a diverging simulation is reported instead of silently restarte
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import mujoco
 import numpy as np
 
-from skillstack.hw.sim.mujoco_cameras import add_cameras
+from skillstack.hw.sim.geometry import (
+    CUP_SEGMENTS,
+    CUP_WALL,
+    FLOOR_THICKNESS,
+    box_inertia,
+    cylinder_inertia,
+)
+from skillstack.hw.sim.mujoco.cameras import add_cameras
+from skillstack.hw.sim.particles import PARTICLE_MASS, particle_layout
+from skillstack.hw.sim.timing import PHYSICS_DT
 from skillstack.hw.sim.truth import PARTICLE_PREFIX
 from skillstack.robot.arms import Arm
 from skillstack.robot.arms.common import COLLIDE_ROBOT, COLLIDE_SCENE
 from skillstack.robot.camera import DEFAULT_CAMERAS
 from skillstack.robot.scene import PARTICLE_RADIUS, Scene, SceneObject
-from skillstack.robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
-from skillstack.robot.types import Capabilities
-
-PHYSICS_DT = 0.001  # s
-
-
-def control_timing(caps: Capabilities, control_rate_hz: float | None) -> tuple[Capabilities, int]:
-    """The capabilities at ``control_rate_hz`` (the arm's own rate if None) and the number of
-    `PHYSICS_DT` steps per control tick; `ValueError` if the period is not a whole number."""
-    if control_rate_hz is not None:
-        caps = dataclasses.replace(caps, control_rate_hz=float(control_rate_hz))
-    substeps = caps.control_dt / PHYSICS_DT
-    if abs(substeps - round(substeps)) > 1e-9 or round(substeps) < 1:
-        raise ValueError(
-            f"control period {caps.control_dt * 1e3:g} ms must be a whole number of "
-            f"{PHYSICS_DT * 1e3:g} ms physics steps"
-        )
-    return caps, round(substeps)
-
 
 IMPRATIO = 10.0  # friction-to-normal impedance ratio; >1 reduces slip in grasps
-CUP_WALL = CONTAINER_WALL  # m
-FLOOR_THICKNESS = CONTAINER_FLOOR  # m
-CUP_SEGMENTS = 12  # wall boxes around a cup or bowl
-PARTICLE_MASS = 0.002  # kg per particle (about a coffee bean)
 PARTICLE_SOLREF_TIMECONST = 0.002  # s
 OBJECT_CONDIM = 4  # sliding + torsional friction on objects
 SCENE_ALL = COLLIDE_SCENE | COLLIDE_ROBOT  # scene geoms touch the robot and each other
@@ -72,7 +57,7 @@ def build_spec(scene: Scene, arm: Arm) -> mujoco.MjSpec:
     spec.visual.global_.offwidth = 1280
     spec.visual.global_.offheight = 960
     _add_environment(spec, scene)
-    add_cameras(spec, DEFAULT_CAMERAS, arm.ee_site)  # RGB-D cameras (hw.sim.mujoco_cameras)
+    add_cameras(spec, DEFAULT_CAMERAS, arm.ee_site)  # RGB-D cameras (hw.sim.mujoco.cameras)
     for obj in scene.objects:
         _add_object(spec, obj)
     return spec
@@ -141,17 +126,17 @@ def _add_object(spec: mujoco.MjSpec, obj: SceneObject) -> None:
             size=[s / 2 for s in obj.size],
             **geom_defaults,
         )
-        inertia = _box_inertia(obj.mass, obj.size)
+        inertia = box_inertia(obj.mass, obj.size)
     elif obj.kind in ("cylinder", "plate"):
         r = obj.size[0] / 2
         body.add_geom(
             name=obj.name, type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[r, h, 0], **geom_defaults
         )
-        inertia = _cylinder_inertia(obj.mass, r, 2 * h)
+        inertia = cylinder_inertia(obj.mass, r, 2 * h)
     else:  # cup, bowl: hollow
         r = obj.size[0] / 2
         _add_hollow(body, obj.name, r, h, geom_defaults)
-        inertia = _cylinder_inertia(obj.mass, r, 2 * h)
+        inertia = cylinder_inertia(obj.mass, r, 2 * h)
         if obj.contents:
             _add_particles(spec, obj)
     body.explicitinertial = True
@@ -189,32 +174,9 @@ def _add_hollow(body: mujoco.MjsBody, name: str, r: float, h: float, defaults: d
         )
 
 
-def particle_positions(cup: SceneObject) -> list[tuple[float, float, float]]:
-    """Where ``cup.contents`` beads start: rings in layers on the cup's floor, centred on its
-    axis (both simulators build the same layout)."""
-    inner = cup.size[0] / 2 - CUP_WALL - PARTICLE_RADIUS * 1.05
-    spacing = 2.05 * PARTICLE_RADIUS
-    ring: list[tuple[float, float]] = [(0.0, 0.0)]
-    rad = spacing
-    while rad <= inner:
-        n = max(1, int(2 * math.pi * rad / spacing))
-        ring += [
-            (rad * math.cos(2 * math.pi * k / n), rad * math.sin(2 * math.pi * k / n))
-            for k in range(n)
-        ]
-        rad += spacing
-    z0 = cup.position[2] + FLOOR_THICKNESS + PARTICLE_RADIUS * 1.05
-    out = []
-    for i in range(cup.contents):
-        layer, slot = divmod(i, len(ring))
-        dx, dy = ring[slot]
-        out.append((cup.position[0] + dx, cup.position[1] + dy, z0 + layer * spacing))
-    return out
-
-
 def _add_particles(spec: mujoco.MjSpec, cup: SceneObject) -> None:
     """The cup's contents as free spheres."""
-    for i, pos in enumerate(particle_positions(cup)):
+    for i, pos in enumerate(particle_layout(cup)):
         body = spec.worldbody.add_body(name=f"{PARTICLE_PREFIX}{cup.name}_{i}", pos=list(pos))
         body.add_freejoint()
         body.add_geom(
@@ -231,13 +193,3 @@ def _add_particles(spec: mujoco.MjSpec, cup: SceneObject) -> None:
             contype=COLLIDE_SCENE,
             conaffinity=SCENE_ALL,
         )
-
-
-def _box_inertia(m: float, size: tuple[float, ...]) -> list[float]:
-    x, y, z = size
-    return [m * (y * y + z * z) / 12, m * (x * x + z * z) / 12, m * (x * x + y * y) / 12]
-
-
-def _cylinder_inertia(m: float, r: float, height: float) -> list[float]:
-    side = m * (3 * r * r + height * height) / 12
-    return [side, side, m * r * r / 2]

@@ -17,7 +17,8 @@ the true camera pose is read back from the rendered model, not from the sampling
 
 Images are rendered with `mujoco.Renderer` at the camera's resolution and field of view
 (`robot.camera.CameraSpec`), then lens distortion (OpenCV model) and pixel noise are added,
-so that the calibration sees what a real camera would give it.
+so that the calibration sees what a real camera would give it. The boards, the visibility
+test and the distortion are backend-neutral (`hw.sim.calibration_boards`).
 """
 
 from __future__ import annotations
@@ -32,21 +33,27 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from skillstack.hw.sim.render import RenderUnavailable, rendering_available
+from skillstack.hw.sim.calibration_boards import (
+    BOARD_THICKNESS,
+    CHARUCO,
+    CHESSBOARD,
+    board_in_world,
+    board_texture,
+    board_visible,
+    distort,
+    geom_to_board,
+    noisy_pose,
+)
+from skillstack.hw.sim.mujoco.render import RenderUnavailable, rendering_available
 from skillstack.robot.arms import get_arm
 from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, Intrinsics, look_at
 from skillstack.robot.ik_solve import solve_ik
 from skillstack.robot.kinematics import KinematicModel
-from skillstack.robot.perception.calibration import CharucoSpec, ChessboardSpec
+from skillstack.robot.rotations import matrix_to_quat, quat_to_matrix
 from skillstack.robot.types import Pose
 
-CHESSBOARD = ChessboardSpec(9, 6, 0.025)
-CHARUCO = CharucoSpec()
 DISTORTION = (-0.06, 0.02, 0.0, 0.0, 0.0)  # k1 k2 p1 p2 k3: a mild barrel lens
 PIXEL_NOISE = 2.0  # grey levels, standard deviation of sensor noise
-BOARD_THICKNESS = 0.004  # m
-MARGIN_SQUARES = 0.5  # white border around the printed pattern, in squares
-TEXTURE_PX_PER_SQUARE = 96
 HAND = "panda_link7"  # the Panda body that carries the hand and the ee site
 BOARD_ON_TABLE = (0.5, 0.0)  # m, centre of the board for eye-in-hand
 BOARD_BEYOND_EE = 0.03  # m, eye-to-hand board centre ahead of the ee site along its z
@@ -54,50 +61,19 @@ MAX_TRIES_PER_VIEW = 40
 _FLIP = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes <-> MuJoCo camera axes
 
 
-def _quat(R: np.ndarray) -> np.ndarray:
-    q = np.zeros(4)
-    mujoco.mju_mat2Quat(q, np.ascontiguousarray(R).ravel())
-    return q
-
-
 def _pose(T: np.ndarray) -> dict:
-    return {"pos": T[:3, 3].tolist(), "quat": _quat(T[:3, :3]).tolist()}
-
-
-def _texture(board: ChessboardSpec | CharucoSpec) -> tuple[np.ndarray, float, float]:
-    """The printed board as a grey image (with a white margin) and its size in metres."""
-    px = TEXTURE_PX_PER_SQUARE
-    margin = int(MARGIN_SQUARES * px)
-    if isinstance(board, CharucoSpec):
-        nx, ny, square = board.squares_x, board.squares_y, board.square_m
-        size = (nx * px + 2 * margin, ny * px + 2 * margin)
-        image = board.board().generateImage(size, marginSize=margin)
-    else:
-        nx, ny, square = board.cols + 1, board.rows + 1, board.square_m
-        cells = (np.add.outer(np.arange(ny), np.arange(nx)) % 2 == 1).astype(np.uint8) * 255
-        image = np.pad(np.kron(cells, np.ones((px, px), np.uint8)), margin, constant_values=255)
-    return image, image.shape[1] * square / px, image.shape[0] * square / px
-
-
-def _geom_to_board(board: ChessboardSpec | CharucoSpec, w: float, h: float) -> np.ndarray:
-    """T_geom_board: the pattern frame in the frame of the textured box ``w`` × ``h`` m."""
-    margin = MARGIN_SQUARES * board.square_m
-    # The texture covers the box's +z face with image column -> +x and image row -> -y, so
-    # the pattern's top-left corner (the board origin) sits at (-w/2 + margin, h/2 - margin).
-    T = np.diag([1.0, -1.0, -1.0, 1.0])
-    T[:3, 3] = [-w / 2 + margin, h / 2 - margin, BOARD_THICKNESS / 2]
-    return T
+    return {"pos": T[:3, 3].tolist(), "quat": matrix_to_quat(T[:3, :3]).tolist()}
 
 
 def _add_board(spec: mujoco.MjSpec, parent, board, T_parent_board: np.ndarray, tmp: Path) -> None:
     """A thin textured box whose pattern frame (OpenCV board frame) is ``T_parent_board``."""
-    image, w, h = _texture(board)
+    image, w, h = board_texture(board)
     png = tmp / f"board_{id(board)}.png"
     cv2.imwrite(str(png), image)
     spec.add_texture(name="board", type=mujoco.mjtTexture.mjTEXTURE_2D, file=str(png))
     material = spec.add_material(name="board")
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "board"
-    T = T_parent_board @ np.linalg.inv(_geom_to_board(board, w, h))
+    T = T_parent_board @ np.linalg.inv(geom_to_board(board, w, h))
     parent.add_geom(
         name="board",
         type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -122,23 +98,6 @@ def _world_camera_pose(data: mujoco.MjData) -> np.ndarray:
     return T @ _FLIP
 
 
-def _distort(image: np.ndarray, intr: Intrinsics) -> np.ndarray:
-    """Resample a pinhole image as a lens with ``intr.distortion`` would have formed it."""
-    if not any(intr.distortion):
-        return image
-    u, v = np.meshgrid(np.arange(intr.width), np.arange(intr.height))
-    pixels = np.stack([u, v], axis=-1).reshape(-1, 1, 2).astype(np.float64)
-    dist = np.asarray(intr.distortion)
-    ideal = cv2.undistortPoints(pixels, intr.K, dist, P=intr.K).reshape(intr.height, intr.width, 2)
-    return cv2.remap(
-        image,
-        ideal[..., 0].astype(np.float32),
-        ideal[..., 1].astype(np.float32),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-
-
 class _Scene:
     """A compiled calibration scene with one camera named ``calib`` and a renderer."""
 
@@ -154,32 +113,12 @@ class _Scene:
         mujoco.mj_forward(self.model, self.data)
         self.renderer.update_scene(self.data, camera="calib")
         bgr = cv2.cvtColor(self.renderer.render(), cv2.COLOR_RGB2BGR)
-        bgr = _distort(bgr, self.intr).astype(float)
+        bgr = distort(bgr, self.intr).astype(float)
         bgr += self.rng.normal(0.0, PIXEL_NOISE, bgr.shape)
         return np.clip(bgr, 0, 255).astype(np.uint8)
 
     def close(self) -> None:
         self.renderer.close()
-
-
-def _visible(T_camera_board: np.ndarray, board, intr: Intrinsics, pad: float = 4.0) -> bool:
-    """Whether the whole pattern projects inside the image, facing the camera."""
-    if isinstance(board, CharucoSpec):
-        w, h = board.size_m
-    else:
-        w, h = (board.cols + 1) * board.square_m, (board.rows + 1) * board.square_m
-    corners = np.array([[0, 0, 0], [w, 0, 0], [0, h, 0], [w, h, 0]], dtype=float)
-    if T_camera_board[2, 2] < np.cos(np.radians(70)):  # board normal vs. the optical axis
-        return False
-    pts = (T_camera_board[:3, :3] @ corners.T).T + T_camera_board[:3, 3]
-    if np.any(pts[:, 2] < 0.05):
-        return False
-    rvec = Rotation.from_matrix(T_camera_board[:3, :3]).as_rotvec()
-    uv, _ = cv2.projectPoints(
-        corners, rvec, T_camera_board[:3, 3], intr.K, np.asarray(intr.distortion)
-    )
-    uv = uv.reshape(-1, 2)
-    return bool(np.all((uv > pad) & (uv < [intr.width - pad, intr.height - pad])))
 
 
 def _chessboard_views(
@@ -222,24 +161,15 @@ def _chessboard_views(
         T = np.eye(4)
         T[:3, :3] = R
         T[:3, 3] = centre - R @ [bw / 2, bh / 2, 0.0]
-        if not _visible(T, CHESSBOARD, intr):
+        if not board_visible(T, CHESSBOARD, intr):
             continue
-        scene.data.mocap_pos[0], scene.data.mocap_quat[0] = T[:3, 3], _quat(R)
+        scene.data.mocap_pos[0], scene.data.mocap_quat[0] = T[:3, 3], matrix_to_quat(R)
         cv2.imwrite(str(out / f"view_{done:03d}.png"), scene.render())
         done += 1
         progress(1)
     scene.close()
     if done < n:
         raise RuntimeError(f"could only place the chessboard in {done} of {n} views")
-
-
-def _noisy(T: np.ndarray, rng, noise_m: float, noise_deg: float) -> np.ndarray:
-    out = T.copy()
-    out[:3, 3] += rng.normal(0.0, noise_m, 3)
-    out[:3, :3] = (
-        Rotation.from_rotvec(np.radians(rng.normal(0.0, noise_deg, 3))).as_matrix() @ T[:3, :3]
-    )
-    return out
 
 
 def _handeye_views(
@@ -262,7 +192,7 @@ def _handeye_views(
     hand = spec.body(HAND)
     site = spec.site(arm.ee_site)
     T_hand_ee = np.eye(4)
-    T_hand_ee[:3, :3] = Rotation.from_quat(site.quat, scalar_first=True).as_matrix()
+    T_hand_ee[:3, :3] = quat_to_matrix(site.quat)
     T_hand_ee[:3, 3] = site.pos
     w, h = CHARUCO.size_m
     if camera.mount == "ee":
@@ -311,7 +241,9 @@ def _handeye_views(
             T_board[:3, :3] = T_face[:3, :3] @ tilt.as_matrix()
             T_board[:3, 3] = centre - T_board[:3, :3] @ [w / 2, h / 2, 0]
             T_ee = T_board @ np.linalg.inv(T_ee_board)
-        q = solve_ik(kin, caps, Pose(T_ee[:3, 3], _quat(T_ee[:3, :3])), [arm.home_q], attempt)
+        q = solve_ik(
+            kin, caps, Pose(T_ee[:3, 3], matrix_to_quat(T_ee[:3, :3])), [arm.home_q], attempt
+        )
         if q is None:
             continue
         scene.data.qpos[: len(q)] = q
@@ -322,14 +254,15 @@ def _handeye_views(
         T_world_geom = np.eye(4)
         T_world_geom[:3, :3] = scene.data.geom_xmat[board_id].reshape(3, 3)
         T_world_geom[:3, 3] = scene.data.geom_xpos[board_id]
-        if not _visible(np.linalg.inv(T_world_cam) @ _board_in_world(T_world_geom), CHARUCO, intr):
+        T_camera_board = np.linalg.inv(T_world_cam) @ board_in_world(T_world_geom)
+        if not board_visible(T_camera_board, CHARUCO, intr):
             continue
         name = f"view_{done:03d}.png"
         cv2.imwrite(str(out / name), scene.render())
-        reported = _noisy(H, rng, *noise)
+        reported = noisy_pose(H, rng, *noise)
         poses[name] = {
             "position": reported[:3, 3].tolist(),
-            "quat": _quat(reported[:3, :3]).tolist(),
+            "quat": matrix_to_quat(reported[:3, :3]).tolist(),
         }
         mount_pose = np.linalg.inv(H) @ T_world_cam if camera.mount == "ee" else T_world_cam
         truths.append(mount_pose)
@@ -345,12 +278,6 @@ def _handeye_views(
         "T_mount_camera": truths[0].tolist(),
         "mount_pose_spread_m": float(np.ptp([t[:3, 3] for t in truths], axis=0).max()),
     }
-
-
-def _board_in_world(T_world_geom: np.ndarray) -> np.ndarray:
-    """The ChArUco pattern frame in the world from the board geom's pose."""
-    _, w, h = _texture(CHARUCO)
-    return T_world_geom @ _geom_to_board(CHARUCO, w, h)
 
 
 def generate(

@@ -3,8 +3,8 @@
 ``PybulletRobot(scene)`` implements the `hw.robot.Robot` interface with the MuJoCo backend's
 capabilities (1 kHz control, one 1 ms physics step per tick, joint_position / joint_velocity
 / joint_torque modes, a speed- and force-limited gripper, `reset(q)`), the ground-truth
-queries of `hw.sim.truth.SimTruth` (`hw.sim.pybullet_truth`), RGB-D cameras and videos
-(`hw.sim.pybullet_camera`). Each robot owns its own DIRECT (headless) client, so several can
+queries of `hw.sim.truth.SimTruth` (`hw.sim.pybullet.truth`), RGB-D cameras and videos
+(`hw.sim.pybullet.camera`). Each robot owns its own DIRECT (headless) client, so several can
 coexist in one process.
 
 How the arm is driven:
@@ -23,7 +23,7 @@ How the arm is driven:
   (the URDF's ``<mimic>``, which Bullet ignores).
 
 Divergence (non-finite or runaway joint velocities, objects thrown out of the world) raises
-`hw.sim.truth.SimulationDiverged`, like MuJoCo's instability warnings do.
+`hw.sim.divergence.SimulationDiverged`, like MuJoCo's instability warnings do.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import pybullet as pb
 
 from skillstack.hw.robot import DeviceNotConnectedError, RobotError
 from skillstack.hw.robot import Robot as _Robot
-from skillstack.hw.sim.mujoco_scene import PHYSICS_DT, control_timing
-from skillstack.hw.sim.pybullet_camera import PybulletCameras
-from skillstack.hw.sim.pybullet_scene import BuiltScene, build_scene
-from skillstack.hw.sim.pybullet_truth import PybulletTruth
-from skillstack.hw.sim.truth import SimulationDiverged
+from skillstack.hw.sim.divergence import SimulationDiverged
+from skillstack.hw.sim.pybullet.camera import PybulletCameras
+from skillstack.hw.sim.pybullet.scene import BuiltScene, build_scene
+from skillstack.hw.sim.pybullet.truth import PybulletTruth
+from skillstack.hw.sim.timing import PHYSICS_DT, control_timing
 from skillstack.robot.arms import Arm, get_arm
 from skillstack.robot.arms import panda as panda_constants
 from skillstack.robot.kinematics import KinematicModel
@@ -68,6 +68,8 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
         safety: limits of the safety filter.
         cameras: name -> `robot.camera.CameraSpec`; `robot.camera.DEFAULT_CAMERAS` if None.
     """
+
+    arm: Arm  # a simulator always builds its own arm
 
     def __init__(
         self,
@@ -175,7 +177,9 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
         self._apply_position_targets()
         self._grip_goal = self._grip_target = self.arm.finger_travel
         self._grip_rate = 0.0
-        self._grip_force = self.capabilities.gripper.max_force
+        gripper = self.capabilities.gripper
+        assert gripper is not None  # every arm in robot.arms has one
+        self._grip_force = gripper.max_force
         self._apply_gripper()
         state = self.read()
         self.safety.reset(state.q)
@@ -184,6 +188,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
 
     # -- the Robot interface -------------------------------------------------------------------
     def read(self) -> RobotState:
+        """The current state from Bullet's joint states; kept as ``_last_state``."""
         cid, body = self._require()
         states = pb.getJointStates(body, self._all_joints, physicsClientId=cid)
         pos = np.array([s[0] for s in states])
@@ -204,6 +209,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
         return state
 
     def wait_for_tick(self) -> None:
+        """Advance the physics by one control period; `SimulationDiverged` if it blew up."""
         cid, _ = self._require()
         if self._grip_rate:
             self._advance_gripper()
@@ -247,8 +253,8 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
 
     def object_pose(self, name: str) -> Pose:
         """Ground-truth pose of a scene object (its geometric centre)."""
-        cid, _ = self._require()
-        body = self.built.objects.get(name)
+        cid, built = self._require_scene()
+        body = built.objects.get(name)
         if body is None:
             raise KeyError(f"no object {name!r}; objects: {', '.join(self.scene.names)}")
         pos, (x, y, z, w) = pb.getBasePositionAndOrientation(body, physicsClientId=cid)
@@ -262,15 +268,20 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
         return Pose(np.array(link[4]), np.array([w, x, y, z]))
 
     # -- internals -------------------------------------------------------------------------------
-    def _require(self) -> tuple[int, int]:
+    def _require_scene(self) -> tuple[int, BuiltScene]:
         if self.client is None or self.built is None:
             raise DeviceNotConnectedError("PybulletRobot: call connect() (or use `with`) first")
-        return self.client, self.built.arm
+        return self.client, self.built
+
+    def _require(self) -> tuple[int, int]:
+        cid, built = self._require_scene()
+        return cid, built.arm
 
     def _apply_position_targets(self) -> None:
+        cid, body = self._require()
         n = self.capabilities.dof
         pb.setJointMotorControlArray(
-            self.built.arm,
+            body,
             self._arm_joints,
             pb.POSITION_CONTROL,
             targetPositions=self._q_target.tolist(),
@@ -278,19 +289,20 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
             forces=self._torque_limit.tolist(),
             positionGains=[POSITION_GAIN] * n,
             velocityGains=[VELOCITY_GAIN] * n,
-            physicsClientId=self.client,
+            physicsClientId=cid,
         )
 
     def _apply_gripper(self) -> None:
+        cid, body = self._require()
         force = self._grip_force / 2  # per finger; see the module docstring
         pb.setJointMotorControlArray(
-            self.built.arm,
+            body,
             self._finger_joints,
             pb.POSITION_CONTROL,
             targetPositions=[self._grip_target] * 2,
             forces=[force, force],
             positionGains=[GRIPPER_POSITION_GAIN] * 2,
-            physicsClientId=self.client,
+            physicsClientId=cid,
         )
 
     def _advance_gripper(self) -> None:
@@ -303,7 +315,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
         self._apply_gripper()
 
     def _set_mode(self, mode: str) -> None:
-        cid, body = self.client, self.built.arm
+        cid, body = self._require()
         n = self.capabilities.dof
         if mode not in self.capabilities.command_modes:
             raise RobotError(f"unsupported mode {mode!r}")
@@ -322,7 +334,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
             self._apply_position_targets()
 
     def _apply_torques(self) -> None:
-        cid, body = self.client, self.built.arm
+        cid, body = self._require()
         states = pb.getJointStates(body, self._all_joints, physicsClientId=cid)
         q = [s[0] for s in states]
         zeros = [0.0] * len(q)

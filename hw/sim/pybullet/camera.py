@@ -11,21 +11,21 @@ indices, as `Intrinsics.from_fovy` does. Depth comes from the depth buffer ``b``
 as ``z = far * near / (far - (far - near) * b)`` (metres along the optical axis), ``inf``
 where nothing was hit before the far plane.
 
-`PybulletVideoRecorder` has the interface of `hw.sim.render.VideoRecorder`
-(``maybe_capture``, ``set_caption``, ``close``) and reuses its frame clock, caption drawing
-and mp4 writer.
+`PybulletVideoRecorder` is `hw.sim.video.VideoRecorder` (frame clock, captions, mp4 writer)
+filming TinyRenderer frames from the free camera MuJoCo's videos use (`default_view`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pybullet as pb
 
-from skillstack.hw.sim.render import (
+from skillstack.hw.sim.pybullet.scene import BuiltScene
+from skillstack.hw.sim.video import (
     DEFAULT_AZIMUTH_DEG,
     DEFAULT_DISTANCE_M,
     DEFAULT_ELEVATION_DEG,
@@ -34,19 +34,15 @@ from skillstack.hw.sim.render import (
     DEFAULT_LOOKAT_M,
     DEFAULT_VIDEO_QUALITY,
     DEFAULT_WIDTH_PX,
-    FrameClock,
-    draw_caption,
-    open_mp4_writer,
+    VideoRecorder,
+    check_video_format,
 )
 from skillstack.robot.camera import DEFAULT_CAMERAS, CameraSpec, RGBDFrame
+from skillstack.robot.rotations import quat_to_matrix
+from skillstack.robot.types import Pose
 
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes -> OpenGL camera axes
 _DEPTH_BACKGROUND = 1.0 - 1e-7  # depth-buffer values at or above this hit nothing
-
-
-def quat_to_matrix(quat_xyzw) -> np.ndarray:
-    """3x3 rotation of a Bullet quaternion (x, y, z, w)."""
-    return np.array(pb.getMatrixFromQuaternion(quat_xyzw)).reshape(3, 3)
 
 
 def render(
@@ -98,6 +94,19 @@ class PybulletCameras:
 
     cameras: dict[str, CameraSpec]
 
+    if TYPE_CHECKING:  # provided by the host robot
+
+        @property
+        def sim_time(self) -> float:
+            """Simulated seconds since the last reset: each frame's timestamp."""
+            ...
+
+        def ee_pose(self) -> Pose:
+            """Ground-truth end-effector pose: where the wrist camera is mounted."""
+            ...
+
+        def _require_scene(self) -> tuple[int, BuiltScene]: ...
+
     def _init_cameras(self, cameras: dict[str, CameraSpec] | None) -> None:
         self.cameras = dict(DEFAULT_CAMERAS if cameras is None else cameras)
 
@@ -110,8 +119,7 @@ class PybulletCameras:
             raise ValueError(f"camera {name!r}: unknown mount {spec.mount!r}; use world or ee")
         ee = self.ee_pose()
         T = np.eye(4)
-        w, x, y, z = ee.quat
-        T[:3, :3] = quat_to_matrix([x, y, z, w])
+        T[:3, :3] = quat_to_matrix(ee.quat)
         T[:3, 3] = ee.position
         return T @ spec.T_mount_camera()
 
@@ -123,10 +131,10 @@ class PybulletCameras:
         in the segmentation buffer: what a self-filter computes from the joint state), which
         perception ignores, as on the MuJoCo backend.
         """
-        cid, arm_body = self._require()
+        cid, built = self._require_scene()
         frame = render(cid, self._camera_spec(name), self.camera_pose(name), self.sim_time)
-        frame.meta["object_ids"] = dict(self.built.objects)
-        frame.meta["robot_mask"] = frame.meta["segmentation"] == arm_body
+        frame.meta["object_ids"] = dict(built.objects)
+        frame.meta["robot_mask"] = frame.meta["segmentation"] == built.arm
         return frame
 
     def _camera_spec(self, name: str) -> CameraSpec:
@@ -151,12 +159,13 @@ def default_view(width: int = DEFAULT_WIDTH_PX, height: int = DEFAULT_HEIGHT_PX)
     return spec, spec.T_mount_camera()
 
 
-class PybulletVideoRecorder:
+class PybulletVideoRecorder(VideoRecorder):
     """Records a live PyBullet simulation to an H.264 mp4 (TinyRenderer, no OpenGL needed).
 
-    Call `maybe_capture` every tick (the robot does, when set as its ``recorder``); frames
-    are taken on a fixed grid of simulation time. `set_caption` writes text (the running
-    skill) on the following frames.
+    A `hw.sim.video.VideoRecorder` whose frame source renders client ``client`` from
+    `default_view`: call `maybe_capture` every tick (the robot does, when set as its
+    ``recorder``); frames are taken on a fixed grid of simulation time. `set_caption` writes
+    text (the running skill) on the following frames.
     """
 
     def __init__(
@@ -170,39 +179,10 @@ class PybulletVideoRecorder:
         quality: int = DEFAULT_VIDEO_QUALITY,
         caption: str | None = None,
     ) -> None:
-        if width <= 0 or height <= 0 or width % 2 or height % 2:
-            raise ValueError(f"frame size must be positive and even for H.264: {width}x{height}")
-        self.path = Path(path)
-        self.caption = caption
-        self.frame_count = 0
-        self._client = client
-        self._clock = FrameClock(fps)
-        self._spec, self._pose = default_view(width, height)
-        self._writer = open_mp4_writer(self.path, fps, quality)
+        check_video_format(fps, width, height)
+        spec, pose = default_view(width, height)
 
-    def set_caption(self, text: str | None) -> None:
-        """Draw ``text`` on subsequent frames (None removes it)."""
-        self.caption = text
+        def frames() -> np.ndarray:
+            return render(client, spec, pose, segmentation=False).rgb
 
-    def capture_frame(self) -> np.ndarray:
-        """Render the current state, append it to the video and return it (H x W x 3)."""
-        if self._writer is None:
-            raise RuntimeError(f"video recorder for {self.path} is closed")
-        frame = render(self._client, self._spec, self._pose, segmentation=False).rgb
-        if self.caption:
-            frame = draw_caption(frame, self.caption)
-        self._writer.append_data(frame)
-        self.frame_count += 1
-        return frame
-
-    def maybe_capture(self, sim_time: float) -> None:
-        """Capture a frame if one is due at ``sim_time`` (seconds); cheap otherwise."""
-        if self._clock.due(sim_time):
-            self.capture_frame()
-
-    def close(self) -> Path:
-        """Finalise the mp4; safe to call twice."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        return self.path
+        super().__init__(path, frames, fps, width, height, quality=quality, caption=caption)
