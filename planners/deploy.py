@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from skillstack.planners.executive import RunReport, propose
-from skillstack.planners.types import Planner, PlanningError, PlanningRequest
+from skillstack.planners.goals import UNVERIFIED, instruction_goal
+from skillstack.planners.types import Planner, PlanningError, PlanningRequest, StepRecord
 from skillstack.robot.scene import SceneError
 from skillstack.skills.arm import LocalArm, SkillRunner
 from skillstack.skills.registry import all_skills
@@ -35,6 +36,7 @@ class DeployReport:
     steps: list[dict[str, Any]] = field(default_factory=list)
     success: bool = False
     error: str | None = None
+    goal: list[str] | str = UNVERIFIED  # what success is judged on (`planners.goals`)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -64,6 +66,8 @@ def deploy(
     """Plan, rehearse in a twin, ask ``confirm``, then execute on ``arm``."""
     report = DeployReport(instruction)
     world = arm.observe()
+    goal = instruction_goal(instruction, world)
+    report.goal = goal.describe() if goal else UNVERIFIED
     try:
         plan = propose(planner, PlanningRequest(instruction, world, all_skills()), RunReport(""))
     except PlanningError as exc:
@@ -85,11 +89,20 @@ def deploy(
     if not report.confirmed:
         report.error = "not confirmed; nothing moved"
         return report
+    history: list[StepRecord] = []
     for call in plan.calls:
         result = arm.execute(call.skill, call.params)
         report.steps.append(result.to_dict())
+        failure = result.failure.value if result.failure else None
+        history.append(StepRecord(call, result.success, failure, result.message))
         if not result.success:
             report.error = f"{call} failed on the robot: {result.message}"
             return report
-    report.success = True
+    if goal is None:
+        report.error = "every step succeeded, but success is unverified: no goal could be read"
+        return report
+    unmet = goal.unmet(arm.observe(), history)
+    report.success = not unmet
+    if unmet:
+        report.error = "every step succeeded but the goal does not hold: " + ", ".join(unmet)
     return report

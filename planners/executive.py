@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillstack.planners.goals import UNVERIFIED, Goal, instruction_goal
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
-from skillstack.planners.validator import SymbolicWorld, validate_plan
+from skillstack.planners.validator import validate_plan
 from skillstack.skills.arm import SkillRunner, as_arm
 from skillstack.skills.registry import all_skills
 from skillstack.skills.world import WorldState
@@ -36,6 +37,9 @@ class RunReport:
     error: str | None = None
     planning_ms: list[float] = field(default_factory=list)
     rejected_plans: int = 0
+    # The facts success was judged on (`planners.goals`), "task" for a caller's own check,
+    # or "unverified" where the instruction's goal could not be read (never a success).
+    goal: list[str] | str = UNVERIFIED
 
     def to_dict(self) -> dict[str, Any]:
         """``{"success", "instruction", "plan", "steps", "replans", "error"}`` plus extras."""
@@ -46,6 +50,7 @@ class RunReport:
             "steps": self.steps,
             "replans": self.replans,
             "error": self.error,
+            "goal": self.goal,
             "planning_ms": [round(t, 3) for t in self.planning_ms],
             "rejected_plans": self.rejected_plans,
         }
@@ -82,17 +87,26 @@ def run_instruction(
 ) -> RunReport:
     """Carry out ``instruction`` on ``robot``; see the module docstring.
 
-    ``goal_check`` decides success on the final world (default: every step succeeded and,
-    for planners that can say, their goals hold). ``corrections`` is asked after each step
-    for a person's correction ("a bit more to the left"); any text triggers a replan with it.
+    Success means the goal holds in the final world: ``goal_check`` where the caller has
+    one (a benchmark task's), else the instruction's own goal (`planners.goals`), read
+    before anything moves; with neither, the run is ``"unverified"`` and never a success.
+    ``corrections`` is asked after each step for a person's correction ("a bit more to the
+    left"); any text triggers a replan with it.
     """
     report = RunReport(instruction)
     arm = as_arm(robot)
     skills = all_skills()
     history: list[StepRecord] = []
     notes: list[str] = []
+    start = arm.observe()
+    goal = None if goal_check is not None else instruction_goal(instruction, start)
+    report.goal = "task" if goal_check is not None else goal.describe() if goal else UNVERIFIED
+    world: WorldState | None = start
     while True:
-        request = PlanningRequest(instruction, arm.observe(), skills, history, notes)
+        if world is None:
+            world = arm.observe()
+        request = PlanningRequest(instruction, world, skills, history, notes)
+        world = None  # observed afresh before the next proposal
         try:
             plan = propose(planner, request, report)
         except PlanningError as exc:
@@ -136,9 +150,7 @@ def run_instruction(
                     corrected = True
                     break
         if not failed and not corrected:
-            report.success = _goal_reached(planner, instruction, arm, goal_check)
-            if not report.success:
-                report.error = "every step succeeded but the goal does not hold in the world"
+            _judge(report, arm.observe(), history, goal, goal_check)
             return report
         if failed and report.replans >= max_replans:
             last = history[-1]
@@ -150,22 +162,26 @@ def run_instruction(
         report.replans += 1
 
 
-def _goal_reached(
-    planner: Planner,
-    instruction: str,
-    arm: SkillRunner,
+def _judge(
+    report: RunReport,
+    world: WorldState,
+    history: list[StepRecord],
+    goal: Goal | None,
     goal_check: Callable[[WorldState], bool] | None,
-) -> bool:
-    world = arm.observe()
+) -> None:
+    """Success, or the error saying why not, once every step has succeeded."""
     if goal_check is not None:
-        return goal_check(world)
-    goals = getattr(planner, "goals", None)
-    if goals is None:
-        return True
-    from skillstack.planners.symbolic import goal_holds
-
-    state = SymbolicWorld.from_world(world)
-    try:
-        return all(goal_holds(g, state) for g in goals(instruction, world))
-    except Exception:  # the instruction referred to the world as it was
-        return True
+        report.success = goal_check(world)
+        if not report.success:
+            report.error = "every step succeeded but the goal does not hold in the world"
+        return
+    if goal is None:
+        report.error = (
+            "every step succeeded, but success is unverified: the instruction's goal could "
+            "not be read (phrase it like 'put the red cube on the plate')"
+        )
+        return
+    unmet = goal.unmet(world, history)
+    report.success = not unmet
+    if unmet:
+        report.error = "every step succeeded but the goal does not hold: " + ", ".join(unmet)

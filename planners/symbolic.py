@@ -54,7 +54,7 @@ class SymbolicPlanner(Planner):
         for clause in clauses:
             for goal in clause.goals:
                 if goal[0] in ACTION_GOALS:
-                    if _done_before(goal, request.history):
+                    if action_done(goal, request.history):
                         continue
                     new, state = self._action_goal(goal, state, request.skills)
                 else:
@@ -168,7 +168,7 @@ def goal_holds(goal: Predicate, state: SymbolicWorld) -> bool:
     return state.holds(*goal)
 
 
-def _done_before(goal: Predicate, history: list[StepRecord]) -> bool:
+def action_done(goal: Predicate, history: list[StepRecord]) -> bool:
     """An action goal already carried out successfully (so a replan does not repeat it)."""
     for step in history:
         if not step.success:

@@ -69,3 +69,17 @@ def test_the_twin_reproduces_the_observed_world():
     with MujocoRobot(twin) as sim:
         again = observe(sim)
     assert again.predicates == world.predicates
+
+
+def test_a_rehearsed_and_executed_plan_that_misses_the_goal_is_not_a_success():
+    with MujocoRobot(default_scene()) as robot:
+        report = deploy(
+            "put the cube in the bowl",
+            LocalArm(robot),
+            Fixed([SkillCall("home", {})]),  # every step succeeds; the cube stays put
+            confirm=lambda r: True,
+        )
+        assert not observe(robot).holds("in", "cube", "bowl")  # the simulator's truth
+    assert report.rehearsed_ok and report.confirmed and report.steps[0]["success"]
+    assert not report.success and report.goal == ["in(cube, bowl)"]
+    assert "does not hold: in(cube, bowl)" in report.error

@@ -241,8 +241,35 @@ def test_corrections_go_into_the_history():
         report = run_instruction(
             "move over", robot, planner, corrections=lambda step: next(answers)
         )
-    assert report.success
     assert planner.requests[1].corrections == ["a bit more to the left"]
+    assert [s["outcome"] for s in report.steps] == ["success", "success"]
+    # "move over" states no goal the grammar can read: done, but never called a success.
+    assert not report.success and report.goal == "unverified"
+    assert "unverified" in report.error
+
+
+def test_a_plan_that_misses_the_goal_is_not_a_success_however_well_its_steps_went():
+    # A model that answers "put the cube on the plate" by sending the arm home.
+    planner = Scripted([SkillCall("home", {})])
+    with MujocoRobot(get_task("cube_on_plate").scene(0)) as robot:
+        instruction = get_task("cube_on_plate").instruction
+        report = run_instruction(instruction, robot, planner)
+        assert report.steps[0]["outcome"] == "success"
+        assert not report.success
+        assert report.goal and all("(" in g for g in report.goal)
+        assert report.goal[0] in report.error and "does not hold" in report.error
+        # Judged on the simulator's truth, the goal indeed does not hold.
+        assert not get_task("cube_on_plate").check(observe(robot))
+
+
+def test_the_run_json_names_the_goal_it_was_judged_on():
+    task = get_task("cube_on_plate")
+    with MujocoRobot(task.scene(0)) as robot:
+        report = run_instruction(task.instruction, robot, SymbolicPlanner())
+        assert report.success, report.error
+        assert task.check(observe(robot))  # the simulator's truth agrees
+    out = report.to_dict()
+    assert out["goal"] == report.goal and out["goal"][0].startswith("on(")
 
 
 # -- the suite ---------------------------------------------------------------------------------

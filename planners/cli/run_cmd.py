@@ -272,7 +272,13 @@ def _run_remote(instruction, address, token, planner, show, ask, as_json: bool =
         fail(str(exc), code=2)
     except (ServerLost, RemoteError) as exc:
         if as_json:
-            report = {"success": False, "instruction": instruction, "plan": [], "steps": steps}
+            report = {
+                "success": False,
+                "instruction": instruction,
+                "plan": [],
+                "steps": steps,
+                "goal": "unverified",
+            }
             print(json.dumps({**report, "replans": 0, "error": str(exc)}))
             raise typer.Exit(1) from None
         fail(str(exc))
@@ -372,7 +378,11 @@ def _ask_correction(step) -> str | None:
 def _print_report(result: dict) -> None:
     print_steps(repr(result["instruction"]), result["steps"])
     verdict = "[green]success[/]" if result["success"] else "[red]failed[/]"
+    goal = result.get("goal", "unverified")
+    goal_text = ", ".join(goal) if isinstance(goal, list) else goal
     Console().print(
         f"{verdict}: {len(result['steps'])} skill calls, {result['replans']} replans, "
-        f"planning {sum(result['planning_ms']):.1f} ms"
+        f"planning {sum(result['planning_ms']):.1f} ms; goal: {goal_text}",
+        markup=True,
+        highlight=False,
     )
