@@ -60,6 +60,7 @@ def propose(
     planner: Planner, request: PlanningRequest, report: RunReport, max_repairs: int = MAX_REPAIRS
 ) -> Plan:
     """A validated plan, repairing with validation feedback; `PlanningError` if none."""
+    rejected: list[dict[str, Any]] | None = None
     for attempt in range(max_repairs + 1):
         plan = planner.plan(request)
         report.planning_ms.append(plan.planning_ms)
@@ -67,10 +68,17 @@ def propose(
         if not problems:
             return plan
         report.rejected_plans += 1
+        proposal = [c.to_dict() for c in plan.calls]
+        if proposal == rejected:  # told what was wrong, it said the same: asking again is futile
+            raise PlanningError(
+                "the planner proposed the same rejected plan again: " + "; ".join(problems),
+                problems=problems,
+            )
         if attempt == max_repairs:
             raise PlanningError(
                 "the planner's plan was rejected: " + "; ".join(problems), problems=problems
             )
+        rejected = proposal
         request.feedback = problems
     raise AssertionError("unreachable")
 

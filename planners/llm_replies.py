@@ -22,6 +22,8 @@ class MalformedReply(Exception):
         super().__init__(message)
         self.reply = reply
         self.status = status
+        self.prompt: list[dict] | None = None  # the messages that got this reply
+        self.had_tool_calls = False  # the reply called tools, badly (vs. no calls at all)
 
 
 class UnsupportedFeature(Exception):
@@ -48,7 +50,11 @@ def parse_reply(completion: Any, raw_body: str | None = None) -> tuple[list[Skil
     text = (getattr(message, "content", None) or "").strip()
     tool_calls = getattr(message, "tool_calls", None) or []
     if tool_calls:
-        return _from_tool_calls(tool_calls, text), text
+        try:
+            return _from_tool_calls(tool_calls, text), text
+        except MalformedReply as exc:
+            exc.had_tool_calls = True
+            raise
     refusal = getattr(message, "refusal", None)
     if refusal:
         raise MalformedReply(f"the model refused to plan: {refusal}", refusal, "refused")

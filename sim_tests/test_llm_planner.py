@@ -226,7 +226,7 @@ def test_invalid_json_in_tool_arguments_raises_with_the_raw_reply(chat_server):
     ids=["invalid-json", "invalid-fenced", "params-not-object", "step-not-object", "wrong-shape"],
 )
 def test_a_malformed_text_plan_raises_with_the_raw_reply(chat_server, text, match):
-    chat_server.push(content(text))
+    chat_server.push(content(text), content(text))  # asked again in JSON mode: the same
     with pytest.raises(PlanningError, match=match) as err:
         make_planner(chat_server).plan(make_request())
     assert err.value.reply == text
@@ -243,7 +243,7 @@ def test_a_malformed_text_plan_raises_with_the_raw_reply(chat_server, text, matc
     ids=["null-content", "blank-content", "no-choices", "not-json"],
 )
 def test_an_empty_or_foreign_response_raises(chat_server, reply, match):
-    chat_server.push(reply)
+    chat_server.push(reply, reply)
     with pytest.raises(PlanningError, match=match) as err:
         make_planner(chat_server).plan(make_request())
     assert err.value.prompt[0]["role"] == "system"
@@ -259,7 +259,7 @@ OPENAI_REFUSAL = (  # OpenAI's own field for a refusal, with content null
 
 @pytest.mark.parametrize("reply", [content(REFUSAL), raw(OPENAI_REFUSAL)], ids=["text", "field"])
 def test_a_refusal_without_calls_raises_with_the_models_reason(chat_server, reply):
-    chat_server.push(reply)
+    chat_server.push(reply, reply)
     planner = make_planner(chat_server)
     with pytest.raises(PlanningError, match="no banana on the table") as err:
         planner.plan(make_request("give me the banana"))
@@ -463,3 +463,44 @@ def test_the_scripted_server_is_bounded_and_loopback_only():
         LLMPlanner(base_url=server.base_url, model=MODEL, max_retries=0, **FAST).plan(
             make_request()
         )
+
+
+# --- 5. servers that drop tools, replies that are not plans, repeated proposals -------------
+
+
+def test_a_server_that_drops_tools_is_asked_once_in_json_mode_and_then_kept_there(chat_server):
+    # llama.cpp without a function-calling chat format: 200, tools ignored, prose back.
+    chat_server.push(
+        content("I will pick up the cube and put it on the plate."),
+        content('{"plan": [{"skill": "grasp", "params": {"object": "cube"}}]}'),
+        content('{"plan": [{"skill": "home", "params": {}}]}'),
+    )
+    planner = make_planner(chat_server)
+    plan = planner.plan(make_request())
+    assert [c.skill for c in plan.calls] == ["grasp"]
+    first, second = (r.body for r in chat_server.requests)
+    assert first.get("tools") and "tools" not in second
+    assert "was not a plan" in user_text(second) and "pick up the cube" in user_text(second)
+    assert "tool" not in system_text(second).lower()  # JSON mode never mentions tools
+    assert planner.calls_log[-1]["json_retry"] and planner.calls_log[-1]["attempts"] == 2
+    planner.plan(make_request())  # the next plan goes straight to JSON mode: one request
+    assert len(chat_server.requests) == 3 and "tools" not in chat_server.requests[2].body
+
+
+def test_a_reply_that_is_not_a_plan_costs_one_extra_request_before_a_clear_failure(chat_server):
+    chat_server.push(content("Hello! How can I help you today?"), content("Happy to help!"))
+    with pytest.raises(PlanningError, match=r"no plan, with tools .* nor in JSON mode"):
+        make_planner(chat_server).plan(make_request())
+    assert len(chat_server.requests) == 2
+
+
+def test_an_identical_rejected_proposal_ends_the_repair_loop_early(chat_server):
+    from skillstack.planners.executive import RunReport, propose
+
+    bad = tool_calls(("grasp", {"object": "banana"}))
+    chat_server.push(bad, bad, bad)
+    report = RunReport("put the cube on the plate")
+    with pytest.raises(PlanningError, match="same rejected plan again") as err:
+        propose(make_planner(chat_server), make_request(), report)
+    assert "banana" in str(err.value)
+    assert len(chat_server.requests) == 2 and report.rejected_plans == 2
