@@ -40,6 +40,8 @@ class RunReport:
     # The facts success was judged on (`planners.goals`), "task" for a caller's own check,
     # or "unverified" where the instruction's goal could not be read (never a success).
     goal: list[str] | str = UNVERIFIED
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # proposals and their reasons
+    llm: dict[str, Any] | None = None  # model, llm_latency_s, tokens (language-model planners)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"success", "instruction", "plan", "steps", "replans", "error"}`` plus extras."""
@@ -53,6 +55,8 @@ class RunReport:
             "goal": self.goal,
             "planning_ms": [round(t, 3) for t in self.planning_ms],
             "rejected_plans": self.rejected_plans,
+            "rejected": self.rejected,
+            **(self.llm or {}),
         }
 
 
@@ -69,6 +73,7 @@ def propose(
             return plan
         report.rejected_plans += 1
         proposal = [c.to_dict() for c in plan.calls]
+        report.rejected.append({"plan": proposal, "problems": list(problems)})
         if proposal == rejected:  # told what was wrong, it said the same: asking again is futile
             raise PlanningError(
                 "the planner proposed the same rejected plan again: " + "; ".join(problems),
@@ -102,6 +107,25 @@ def run_instruction(
     left"); any text triggers a replan with it.
     """
     report = RunReport(instruction)
+    llm_calls_before = len(getattr(planner, "calls_log", []))
+    try:
+        return _run(
+            instruction, robot, planner, report, max_replans, goal_check, corrections, on_step
+        )
+    finally:
+        report.llm = _llm_figures(planner, llm_calls_before)
+
+
+def _run(
+    instruction: str,
+    robot: SkillRunner | Any,
+    planner: Planner,
+    report: RunReport,
+    max_replans: int,
+    goal_check: Callable[[WorldState], bool] | None,
+    corrections: Callable[[StepRecord], str | None] | None,
+    on_step: Callable[[dict[str, Any]], None] | None,
+) -> RunReport:
     arm = as_arm(robot)
     skills = all_skills()
     history: list[StepRecord] = []
@@ -119,6 +143,8 @@ def run_instruction(
             plan = propose(planner, request, report)
         except PlanningError as exc:
             report.error = str(exc)
+            if exc.reply is not None and not exc.problems:  # a reply that was not a plan
+                report.rejected.append({"reply": str(exc.reply)[:2000], "problems": [str(exc)]})
             return report
         if not report.plan:
             report.plan = [c.to_dict() for c in plan.calls]
@@ -168,6 +194,22 @@ def run_instruction(
             )
             return report
         report.replans += 1
+
+
+def _llm_figures(planner: Planner, since: int) -> dict[str, Any] | None:
+    """Model, time waiting on it and tokens over this run's requests (LLM planners only)."""
+    log = getattr(planner, "calls_log", None)
+    if log is None:
+        return None
+    entries = log[since:]
+    prompt = sum(e.get("prompt_tokens") or 0 for e in entries)
+    completion = sum(e.get("completion_tokens") or 0 for e in entries)
+    return {
+        "model": getattr(planner, "model", None),
+        "llm_requests": sum(e.get("attempts", 0) for e in entries),
+        "llm_latency_s": round(sum(e.get("latency_s", 0.0) for e in entries), 3),
+        "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
+    }
 
 
 def _judge(

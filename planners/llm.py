@@ -32,8 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+try:  # the HTTP library the installed openai client is built on (httpx2 from openai 3)
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - older openai releases use httpx
+    import httpx  # type: ignore[no-redef]
 import openai
 
+from skillstack.planners.llm_exchanges import ExchangeTransport
 from skillstack.planners.llm_replies import MalformedReply, UnsupportedFeature, parse_reply
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 
@@ -42,6 +47,8 @@ LOGGER = logging.getLogger("skillstack.llm")
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
 ENV_MODEL = "SKILLSTACK_MODEL"
+ENV_TIMEOUT = "SKILLSTACK_LLM_TIMEOUT"  # seconds per request
+ENV_NO_TOOLS = "SKILLSTACK_LLM_NO_TOOLS"  # "1": ask for JSON plans, never offer tools
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore the key; the client insists on one
 
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP request [s]
@@ -127,6 +134,9 @@ class LLMPlanner(Planner):
         backoff_s, backoff_cap_s: the exponential back-off's first and longest wait [s].
         retry_after_cap_s: the longest ``Retry-After`` honoured [s].
         sleep: the function that waits out back-offs (tests may replace it).
+        log, record, replay: every exchange appended to the JSON-lines file ``log``, stored
+            in the folder ``record``, or answered from the folder ``replay`` without a network
+            (`planners.llm_exchanges`); default from ``$SKILLSTACK_LLM_LOG`` and friends.
 
     Attributes:
         calls_log: one dict per `plan` call: model, base_url, status, attempts, latency_s
@@ -151,6 +161,9 @@ class LLMPlanner(Planner):
         backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
         retry_after_cap_s: float = DEFAULT_RETRY_AFTER_CAP_S,
         sleep: Callable[[float], None] = time.sleep,
+        log: str | None = None,
+        record: str | None = None,
+        replay: str | None = None,
     ) -> None:
         model = model or os.environ.get(ENV_MODEL)
         if not model:
@@ -172,11 +185,19 @@ class LLMPlanner(Planner):
         self.retry_after_cap_s = retry_after_cap_s
         self._sleep = sleep
         if client is None:
+            transport = (
+                ExchangeTransport(log=log, record=record, replay=replay)
+                if log or record or replay
+                else ExchangeTransport.from_env()
+            )
             client = openai.OpenAI(
                 base_url=base_url or os.environ.get(ENV_BASE_URL) or None,
                 api_key=api_key or os.environ.get(ENV_API_KEY) or PLACEHOLDER_API_KEY,
                 timeout=self.timeout,
                 max_retries=0,
+                http_client=httpx.Client(transport=transport, timeout=self.timeout)
+                if transport is not None
+                else None,
             )
         elif hasattr(client, "with_options"):
             client = client.with_options(max_retries=0, timeout=self.timeout)
@@ -196,6 +217,10 @@ class LLMPlanner(Planner):
             "api_key": os.environ.get(ENV_API_KEY) or None,
             "model": os.environ.get(ENV_MODEL) or None,
         }
+        if os.environ.get(ENV_TIMEOUT):
+            config["timeout"] = float(os.environ[ENV_TIMEOUT])
+        if os.environ.get(ENV_NO_TOOLS) == "1":
+            config["use_tools"] = False
         config.update(overrides)
         return cls(**config)
 

@@ -4,12 +4,15 @@ is executed."""
 
 from __future__ import annotations
 
+import json
+
 from chat_server import (  # chat_server_fixture provides the `chat_server` fixture
     chat_server_fixture,  # noqa: F401
     content,
     http_error,
     tool_calls,
 )
+from run_cli import skillstack
 
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
@@ -56,3 +59,58 @@ def test_a_rejected_plan_is_repaired_then_executed(chat_server):
     assert report.success, report.error
     assert report.rejected_plans == 1
     assert [s["skill"] for s in report.steps] == ["grasp", "place"]
+
+
+# --- every exchange seen, recorded, and replayed offline --------------------------------------
+
+
+def _llm_run(*extra: str) -> tuple[int, dict]:
+    result = skillstack(
+        "run", "put the cube in the bowl", "--planner", "llm", "--model", "scripted",
+        "--llm-timeout", "5", "--json", *extra, timeout=300,
+    )  # fmt: skip
+    assert result.stdout.strip(), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_a_run_is_logged_recorded_and_replays_offline_exchange_for_exchange(chat_server, tmp_path):
+    chat_server.push(
+        tool_calls(("grasp", {"object": "banana"})),  # rejected: no banana
+        tool_calls(("grasp", {"object": "cube"}), ("place", {"object": "cube", "target": "bowl"})),
+    )
+    log, folder = tmp_path / "llm.jsonl", tmp_path / "exchanges"
+    url = ["--base-url", chat_server.base_url]
+    code, live = _llm_run(*url, "--llm-log", str(log), "--llm-record", str(folder))
+    assert code == 0 and live["success"], live
+    assert live["goal"] == ["in(cube, bowl)"] and live["model"] == "scripted"
+    assert live["llm_requests"] == 2 and live["tokens"]["total"] > 0 and live["llm_latency_s"] > 0
+    (rejected,) = live["rejected"]
+    assert rejected["plan"][0]["params"] == {"object": "banana"} and rejected["problems"]
+    # 100 % of the exchanges are in the log and in the recording.
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == len(chat_server.requests) == 2
+    assert [line["tool_calls"] for line in lines] == [["grasp"], ["grasp", "place"]]
+    assert lines[0]["request"]["messages"] == chat_server.requests[0].body["messages"]
+    assert len(list(folder.glob("*.json"))) == 2
+
+    # Offline: nothing listens at this address; the recording answers.
+    code, replayed = _llm_run("--base-url", "http://127.0.0.1:9/v1", "--llm-replay", str(folder))
+    assert code == 0, replayed
+    timing = {"planning_ms", "llm_latency_s", "steps"}
+    assert {k: v for k, v in replayed.items() if k not in timing} == {
+        k: v for k, v in live.items() if k not in timing
+    }
+    drop = {"duration_s", "wall_s"}
+    assert [{k: v for k, v in s.items() if k not in drop} for s in replayed["steps"]] == [
+        {k: v for k, v in s.items() if k not in drop} for s in live["steps"]
+    ]
+    assert len(chat_server.requests) == 2  # the replay sent nothing
+
+
+def test_a_request_that_was_not_recorded_fails_clearly_without_retries(tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, out = _llm_run(
+        "--base-url", "http://127.0.0.1:9/v1", "--llm-replay", str(tmp_path / "empty")
+    )
+    assert code == 1 and not out["success"] and out["steps"] == []
+    assert "was not recorded" in out["error"] and out["llm_requests"] == 1

@@ -37,8 +37,19 @@ def _options(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
+    verbose: bool = typer.Option(
+        False,
+        "-v",
+        "--verbose",
+        help="Log what happens (model requests and replies, retries) to stderr.",
+    ),
 ) -> None:
-    pass
+    if verbose:
+        import logging
+
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
 
 
 def main() -> None:

@@ -15,11 +15,20 @@ from skillstack.planners.cli.common import (
     ARM_HELP,
     PLANNERS,
     SKILL_IMPL_HELP,
+    BaseUrl,
+    LlmLog,
+    LlmRecord,
+    LlmReplay,
+    LlmTimeout,
+    Model,
+    NoTools,
     app,
     check_arm,
     check_backend,
     err,
     fail,
+    make_planner,
+    set_llm_options,
     use_skill_impls,
 )
 from skillstack.planners.cli.run_cmd import load_calibrations
@@ -144,6 +153,13 @@ def bench_tasks(
     skill_impl: SkillImpls = None,
     calibration: Calibration = None,
     as_json: Json = False,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    llm_timeout: LlmTimeout = None,
+    no_tools: NoTools = False,
+    llm_log: LlmLog = None,
+    llm_record: LlmRecord = None,
+    llm_replay: LlmReplay = None,
 ) -> None:
     """The task suite: instructions planned and executed, judged on the goal in the final world."""
     from skillstack.hw.sim.backends import make_sim
@@ -156,6 +172,9 @@ def bench_tasks(
         fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)
     if planner not in PLANNERS:
         fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
+    set_llm_options(base_url, model, llm_timeout, no_tools, llm_log, llm_record, llm_replay)
+    if planner == "llm":
+        make_planner("llm")  # a missing model or a bad option: one line before any work
     if calibration is not None and perception != "camera":
         fail("--calibration applies to bench tasks --perception camera", code=2)
     use_skill_impls(skill_impl)

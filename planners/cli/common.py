@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -185,17 +185,78 @@ def connect_robot(robot) -> None:
         fail(one_line(exc), code=1)
 
 
-def make_planner(name: str, base_url: str | None, model: str | None):
-    """The planner ``name`` (``symbolic`` or ``llm``: the model at ``base_url``); a bad LLM
-    configuration exits 2 with one line."""
+# The language-model options, declared once for every command that plans (run, deploy,
+# bench tasks). They go into the environment, where each planner reads them, benchmark
+# worker processes included (`LLMPlanner.from_env`).
+BaseUrl = Annotated[str | None, typer.Option(help="LLM endpoint (else OPENAI_BASE_URL).")]
+Model = Annotated[str | None, typer.Option(help="LLM model (else SKILLSTACK_MODEL).")]
+LlmTimeout = Annotated[
+    float | None, typer.Option("--llm-timeout", min=0.1, help="Seconds per model request (30).")
+]
+NoTools = Annotated[
+    bool, typer.Option("--no-tools", help="Ask the model for JSON plans; never offer tools.")
+]
+LlmLog = Annotated[
+    Path | None,
+    typer.Option("--llm-log", help="Append every model exchange to this JSON-lines file."),
+]
+LlmRecord = Annotated[
+    Path | None, typer.Option("--llm-record", help="Store every model exchange in this folder.")
+]
+LlmReplay = Annotated[
+    Path | None,
+    typer.Option(
+        "--llm-replay", help="Answer from the exchanges recorded in this folder (no network)."
+    ),
+]
+
+
+def set_llm_options(
+    base_url: str | None = None,
+    model: str | None = None,
+    timeout: float | None = None,
+    no_tools: bool = False,
+    log: Path | None = None,
+    record: Path | None = None,
+    replay: Path | None = None,
+) -> None:
+    """Put the given LLM options in the environment (exits 2 on a contradiction)."""
+    import os
+
+    from skillstack.planners import llm, llm_exchanges
+
+    if record and replay:
+        fail("--llm-record and --llm-replay exclude each other", code=2)
+    if replay is not None and not replay.is_dir():
+        fail(f"--llm-replay: no folder {str(replay)[:200]!r}", code=2)
+    values = {
+        llm.ENV_BASE_URL: base_url,
+        llm.ENV_MODEL: model,
+        llm.ENV_TIMEOUT: None if timeout is None else str(timeout),
+        llm.ENV_NO_TOOLS: "1" if no_tools else None,
+        llm_exchanges.ENV_LOG: str(log) if log else None,
+        llm_exchanges.ENV_RECORD: str(record) if record else None,
+        llm_exchanges.ENV_REPLAY: str(replay) if replay else None,
+    }
+    for key, value in values.items():
+        if value is not None:
+            os.environ[key] = value
+    if replay is not None:
+        os.environ.setdefault(llm.ENV_BASE_URL, "http://replay.invalid/v1")  # never contacted
+
+
+def make_planner(name: str, base_url: str | None = None, model: str | None = None):
+    """The planner ``name`` (``symbolic`` or ``llm``, configured by `set_llm_options` and the
+    environment); a bad LLM configuration exits 2 with one line."""
     if name == "symbolic":
         from skillstack.planners.symbolic import SymbolicPlanner
 
         return SymbolicPlanner()
     from skillstack.planners.llm import LLMPlanner
 
+    set_llm_options(base_url, model)
     try:
-        return LLMPlanner(base_url=base_url, model=model)
+        return LLMPlanner.from_env()
     except ValueError as exc:
         fail(str(exc), code=2)
 

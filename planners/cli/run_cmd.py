@@ -16,6 +16,13 @@ from skillstack.planners.cli.common import (
     PLANNERS,
     ROBOT_OPTION_HELP,
     SKILL_IMPL_HELP,
+    BaseUrl,
+    LlmLog,
+    LlmRecord,
+    LlmReplay,
+    LlmTimeout,
+    Model,
+    NoTools,
     app,
     check_arm,
     check_backend,
@@ -29,6 +36,7 @@ from skillstack.planners.cli.common import (
     parse_robot_options,
     print_steps,
     scene_for_options,
+    set_llm_options,
     sim_robot_for_options,
     use_skill_impls,
 )
@@ -132,10 +140,13 @@ def run(
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for corrections between steps.")
     ] = False,
-    base_url: Annotated[
-        str | None, typer.Option(help="LLM endpoint (else OPENAI_BASE_URL).")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="LLM model (else SKILLSTACK_MODEL).")] = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    llm_timeout: LlmTimeout = None,
+    no_tools: NoTools = False,
+    llm_log: LlmLog = None,
+    llm_record: LlmRecord = None,
+    llm_replay: LlmReplay = None,
     robot: Annotated[
         str | None,
         typer.Option(
@@ -171,7 +182,8 @@ def run(
     if skill_impl and robot is not None and robot.startswith("tcp://"):
         fail("--skill-impl swaps skills in this process; with --robot they run on the server", 2)
     use_skill_impls(skill_impl)
-    chosen = make_planner(planner, base_url, model)
+    set_llm_options(base_url, model, llm_timeout, no_tools, llm_log, llm_record, llm_replay)
+    chosen = make_planner(planner)
     scene_obj = scene_for_options(scene, seed) if robot is None else None
     if robot_option and (robot is None or robot.startswith("tcp://")):
         fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
@@ -306,6 +318,13 @@ def deploy(
     planner: Annotated[str, typer.Option(help="symbolic (offline) or llm.")] = "symbolic",
     yes: Annotated[bool, typer.Option("--yes", help="Execute without asking.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    llm_timeout: LlmTimeout = None,
+    no_tools: NoTools = False,
+    llm_log: LlmLog = None,
+    llm_record: LlmRecord = None,
+    llm_replay: LlmReplay = None,
 ) -> None:
     """Plan, rehearse the whole plan in a MuJoCo twin of the current state, then execute."""
     from skillstack.planners.deploy import deploy as run_deploy
@@ -313,7 +332,8 @@ def deploy(
     if robot_option and robot not in ("franka", "ur", "xarm"):
         fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
 
-    chosen = make_planner(planner, None, None)
+    set_llm_options(base_url, model, llm_timeout, no_tools, llm_log, llm_record, llm_replay)
+    chosen = make_planner(planner)
 
     def confirm(report) -> bool:
         if not as_json:
@@ -380,9 +400,17 @@ def _print_report(result: dict) -> None:
     verdict = "[green]success[/]" if result["success"] else "[red]failed[/]"
     goal = result.get("goal", "unverified")
     goal_text = ", ".join(goal) if isinstance(goal, list) else goal
+    model = ""
+    if result.get("model"):  # a language model: its time apart from the planner's own
+        tokens = result.get("tokens", {}).get("total")
+        model = (
+            f", model {result['model']} {result['llm_latency_s']:.1f} s "
+            f"({result['llm_requests']} requests, {tokens} tokens)"
+        )
+    rejected = f", {result['rejected_plans']} proposals rejected" if result.get("rejected") else ""
     Console().print(
         f"{verdict}: {len(result['steps'])} skill calls, {result['replans']} replans, "
-        f"planning {sum(result['planning_ms']):.1f} ms; goal: {goal_text}",
+        f"planning {sum(result['planning_ms']):.1f} ms{model}{rejected}; goal: {goal_text}",
         markup=True,
         highlight=False,
     )
