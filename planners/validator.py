@@ -13,11 +13,14 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from skillstack.planners.types import Plan
-from skillstack.skills.base import Skill
+from skillstack.skills.base import Failure, Skill
 from skillstack.skills.params import ObjectName, ParameterError
 from skillstack.skills.world import ObjectState, Predicate, WorldState
 
 MAX_CALLS = 40  # a plan longer than this is refused outright
+# Refusals the symbolic roll-out already decides (on predicted predicates, which a check on
+# the observed geometry would get wrong for later steps).
+SYMBOLIC_FAILURES = (Failure.PRECONDITION_FAILED, Failure.UNKNOWN_OBJECT)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,13 @@ def validate_plan(plan: Plan, world: WorldState, skills: dict[str, Skill]) -> li
         if unmet:
             text = ", ".join(_fmt(p) for p in unmet)
             problems.append(f"{where}: needs {text}, which will not hold at that point")
+            continue
+        # The skill's own pre-motion checks (reach, workspace, table, fit) on the predicted
+        # world: what it would refuse at execution is refused here, before anything moves.
+        predicted = replace(world, held=state.held, contents=dict(state.contents))
+        refusal = skill.check(predicted, params)
+        if refusal is not None and refusal.failure not in SYMBOLIC_FAILURES:
+            problems.append(f"{where}: {skill.name} would refuse it: {refusal.message}")
             continue
         add, delete = skill.effects(state, params)
         state = state.apply(add, delete)

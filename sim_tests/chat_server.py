@@ -20,6 +20,8 @@ A scripted item is one of
 * `delay` — sleep before answering with another item, to trigger client timeouts;
 * `raw` — any body with any status, for replies that are not chat completions at all.
 
+``GET /v1/models`` lists ``models`` (default ``("scripted",)``) without using the script.
+
 It is bounded: an exhausted script answers ``410 Gone`` (which no client retries) instead of
 blocking, sleeps wake up when the server closes, and ``close`` (or leaving the ``with`` block,
 or the ``chat_server`` pytest fixture's teardown) stops the serving thread. Any other path or
@@ -42,6 +44,7 @@ from typing import Any
 import pytest
 
 CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
 LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 4_000_000  # a request body larger than this is refused with 413
 SHUTDOWN_POLL_S = 0.01  # how often the serving loop checks for shutdown [s]
@@ -150,10 +153,17 @@ class RecordedRequest:
 class ChatServer:
     """A scripted chat-completions server on the loopback interface (see the module docstring)."""
 
-    def __init__(self, script: Iterable[Reply] = (), *, host: str = LOOPBACK) -> None:
+    def __init__(
+        self,
+        script: Iterable[Reply] = (),
+        *,
+        host: str = LOOPBACK,
+        models: tuple[str, ...] = ("scripted",),
+    ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the scripted chat server only listens on loopback, not {host}")
         self._script: deque[Reply] = deque(script)
+        self.models = models  # what GET /v1/models lists (it consumes no scripted reply)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.requests: list[RecordedRequest] = []
@@ -330,6 +340,10 @@ def _make_handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 body = None
             path = self.path.split("?", 1)[0]
+            if self.command == "GET" and path == MODELS_PATH:
+                data = [{"id": m, "object": "model", "owned_by": "test"} for m in server.models]
+                self._send_json(200, {"object": "list", "data": data})
+                return
             request = RecordedRequest(
                 self.command, path, dict(self.headers.items()), body, text, time.monotonic()
             )

@@ -114,3 +114,48 @@ def test_a_request_that_was_not_recorded_fails_clearly_without_retries(tmp_path)
     )
     assert code == 1 and not out["success"] and out["steps"] == []
     assert "was not recorded" in out["error"] and out["llm_requests"] == 1
+
+
+# --- skillstack llm check ---------------------------------------------------------------------
+
+
+def test_llm_check_passes_an_endpoint_that_honours_tools(chat_server):
+    chat_server.push(tool_calls(("ping", {})), content("x"))
+    result = skillstack(
+        "llm", "check", "--base-url", chat_server.base_url, "--model", "scripted", "--json"
+    )
+    out = json.loads(result.stdout)
+    assert result.returncode == 0 and out["failed"] == 0, out
+    assert [c["name"] for c in out["checks"]] == ["endpoint", "model", "tools", "context"]
+    tools_request, prompt_request = (r.body for r in chat_server.requests)
+    assert tools_request["tools"][0]["function"]["name"] == "ping"
+    assert "put the cube on the plate" in prompt_request["messages"][1]["content"]
+    assert "tokens" in out["checks"][3]["detail"]
+
+
+def test_llm_check_names_a_dropped_tool_call_a_missing_model_and_an_overflowing_prompt(
+    chat_server,
+):
+    chat_server.push(
+        content("pong"),  # tools accepted, ignored
+        http_error(400, "Requested tokens (2350) exceed context window of 2048"),
+    )
+    result = skillstack(
+        "llm", "check", "--base-url", chat_server.base_url, "--model", "smol", "--json"
+    )
+    out = json.loads(result.stdout)
+    assert result.returncode == 1 and out["failed"] == 3, out
+    detail = {c["name"]: c["detail"] for c in out["checks"]}
+    assert "not listed" in detail["model"] and "scripted" in detail["model"]
+    assert "chatml-function-calling" in detail["tools"]
+    assert "exceed context window" in detail["context"] and "--n_ctx" in detail["context"]
+
+
+def test_llm_check_against_nothing_is_one_failed_check():
+    result = skillstack(
+        "llm", "check", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--json",
+        "--llm-timeout", "2",
+    )  # fmt: skip
+    out = json.loads(result.stdout)
+    assert result.returncode == 1 and [c["name"] for c in out["checks"]] == ["endpoint"]
+    assert "127.0.0.1:9" in out["checks"][0]["detail"]

@@ -291,3 +291,26 @@ def test_tasks_end_to_end(name):
 
     run = run_task(name, seed=2, make_sim=make_sim)
     assert run.success, (run.error, run.unmet)
+
+
+def test_validation_runs_the_skills_own_checks_on_the_predicted_world():
+    world = observe_default()
+    below = Plan([SkillCall("move_to", {"position": [0.5, 0.0, -0.05]})], "llm")
+    problems = validate_plan(below, world, all_skills())
+    assert problems and "move_to would refuse it" in problems[0] and "reachable" in problems[0]
+    # A good plan passes, a later step checked against the world as it will then be.
+    good = Plan(
+        [
+            SkillCall("grasp", {"object": "cube"}),
+            SkillCall("place", {"object": "cube", "target": "bowl"}),
+        ],
+        "llm",
+    )
+    assert validate_plan(good, world, all_skills()) == []
+
+
+def observe_default() -> WorldState:
+    from skillstack.robot.scene import default_scene
+
+    with MujocoRobot(default_scene()) as robot:
+        return observe(robot)

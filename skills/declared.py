@@ -34,7 +34,7 @@ import numpy as np
 
 from skillstack.hw.robot import Robot, RobotError
 from skillstack.robot.kinematics import KinematicModel
-from skillstack.robot.rotations import quat_conj, quat_mul, quat_rotate, quat_yaw
+from skillstack.robot.rotations import quat_conj, quat_mul, quat_rotate, quat_yaw, yaw_quat
 from skillstack.robot.scene import Scene
 from skillstack.robot.scene.model import CONTAINER_FLOOR, CONTAINER_WALL
 from skillstack.robot.types import Pose, RobotState
@@ -278,6 +278,14 @@ class DeclaredWorld:
         self.events.append(message)
 
 
+def scene_world(scene: Scene) -> WorldState:
+    """The world exactly as ``scene`` declares it, with the hand empty and no robot: what a
+    planner would be shown before anything has moved."""
+    objects = {o.name: _declared(o) for o in scene.objects}
+    contents = {o.name: int(o.contents) for o in scene.objects if o.kind in ("cup", "bowl")}
+    return WorldState(objects, contents=contents)
+
+
 def _declared(o) -> ObjectState:
     """A scene object (bottom-centre position, yaw) as an `ObjectState` (geometric centre)."""
     x, y, z = o.position
@@ -287,7 +295,7 @@ def _declared(o) -> ObjectState:
         o.color_name,
         tuple(o.size),
         (x, y, z + o.height() / 2),
-        (math.cos(o.yaw / 2), 0.0, 0.0, math.sin(o.yaw / 2)),
+        quat4(yaw_quat(o.yaw)),
     )
 
 

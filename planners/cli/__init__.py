@@ -15,6 +15,7 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
     bench_cmd,
     calibrate_cmd,
     franky_sim_cmd,
+    llm_cmd,
     robot_cmd,
     run_cmd,
     sim_cmd,
