@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +45,7 @@ class TaskRun:
     planning_ms: list[float]
     error: str | None
     unmet: list
+    llm: dict = field(default_factory=dict)  # a language-model planner's figures for the run
 
 
 def run_task(
@@ -104,7 +105,40 @@ def run_task(
         report.planning_ms,
         report.error,
         [list(map(str, g)) for g in unmet],
+        {
+            **(report.llm or {}),
+            "rejected_plans": report.rejected_plans,
+            "repair_rounds": report.repair_rounds,
+            "proposed_calls": report.proposed_calls,
+            "schema_valid_calls": report.schema_valid_calls,
+        }
+        if report.llm
+        else {},
     )
+
+
+def llm_figures(runs: list[TaskRun]) -> dict:
+    """Over a language-model run of the suite: how well-formed its proposals were, how often
+    they were rejected and repaired, how long the model took, and the tokens per task."""
+    figures = [r.llm for r in runs if r.llm]
+    if not figures:
+        return {}
+    proposed = sum(f["proposed_calls"] for f in figures)
+    latencies = [t for f in figures for t in f["llm_latencies_s"]]
+    tokens = [f["tokens"]["total"] for f in figures]
+    return {
+        "model": figures[0]["model"],
+        "schema_valid_call_rate": round(sum(f["schema_valid_calls"] for f in figures) / proposed, 4)
+        if proposed
+        else None,
+        "proposed_calls": proposed,
+        "rejected_proposals": sum(f["rejected_plans"] for f in figures),
+        "repair_rounds": sum(f["repair_rounds"] for f in figures),
+        "requests": sum(f["llm_requests"] for f in figures),
+        "llm_latency_s_median": round(float(np.median(latencies)), 3) if latencies else None,
+        "llm_latency_s_p95": round(float(np.percentile(latencies, 95)), 3) if latencies else None,
+        "tokens_per_task": round(float(np.mean(tokens)), 1),
+    }
 
 
 def task_entries(runs, names: list[str], unmet_label: str = "goal not reached") -> dict:
@@ -186,5 +220,6 @@ def run(
         "episodes": len(runs),
         "planning_ms_median": round(float(np.median(planning)), 3) if planning else None,
         "planning_ms_max": round(float(np.max(planning)), 3) if planning else None,
+        **({"llm": llm_figures(runs)} if planner == "llm" else {}),
         "tasks": per_task,
     }

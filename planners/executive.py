@@ -18,6 +18,7 @@ from skillstack.planners.goals import UNVERIFIED, Goal, instruction_goal
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 from skillstack.planners.validator import validate_plan
 from skillstack.skills.arm import SkillRunner, as_arm
+from skillstack.skills.params import ParameterError
 from skillstack.skills.registry import all_skills
 from skillstack.skills.world import WorldState
 
@@ -41,6 +42,9 @@ class RunReport:
     # or "unverified" where the instruction's goal could not be read (never a success).
     goal: list[str] | str = UNVERIFIED
     rejected: list[dict[str, Any]] = field(default_factory=list)  # proposals and their reasons
+    repair_rounds: int = 0  # times a rejected proposal went back with the reasons
+    proposed_calls: int = 0  # calls in every proposal, accepted or not
+    schema_valid_calls: int = 0  # ... naming a skill, with parameters its schema accepts
     llm: dict[str, Any] | None = None  # model, llm_latency_s, tokens (language-model planners)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,6 +60,9 @@ class RunReport:
             "planning_ms": [round(t, 3) for t in self.planning_ms],
             "rejected_plans": self.rejected_plans,
             "rejected": self.rejected,
+            "repair_rounds": self.repair_rounds,
+            "proposed_calls": self.proposed_calls,
+            "schema_valid_calls": self.schema_valid_calls,
             **(self.llm or {}),
         }
 
@@ -68,6 +75,8 @@ def propose(
     for attempt in range(max_repairs + 1):
         plan = planner.plan(request)
         report.planning_ms.append(plan.planning_ms)
+        report.proposed_calls += len(plan.calls)
+        report.schema_valid_calls += sum(_schema_valid(c, request.skills) for c in plan.calls)
         problems = validate_plan(plan, request.world, request.skills) if plan.calls else []
         if not problems:
             return plan
@@ -85,6 +94,7 @@ def propose(
             )
         rejected = proposal
         request.feedback = problems
+        report.repair_rounds += 1
     raise AssertionError("unreachable")
 
 
@@ -196,6 +206,17 @@ def _run(
         report.replans += 1
 
 
+def _schema_valid(call: Any, skills: dict[str, Any]) -> bool:
+    skill = skills.get(call.skill)
+    if skill is None:
+        return False
+    try:
+        skill.parse(call.params)
+    except ParameterError:
+        return False
+    return True
+
+
 def _llm_figures(planner: Planner, since: int) -> dict[str, Any] | None:
     """Model, time waiting on it and tokens over this run's requests (LLM planners only)."""
     log = getattr(planner, "calls_log", None)
@@ -208,6 +229,7 @@ def _llm_figures(planner: Planner, since: int) -> dict[str, Any] | None:
         "model": getattr(planner, "model", None),
         "llm_requests": sum(e.get("attempts", 0) for e in entries),
         "llm_latency_s": round(sum(e.get("latency_s", 0.0) for e in entries), 3),
+        "llm_latencies_s": [e.get("latency_s", 0.0) for e in entries],  # one per proposal
         "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
     }
 

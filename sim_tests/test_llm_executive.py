@@ -159,3 +159,34 @@ def test_llm_check_against_nothing_is_one_failed_check():
     out = json.loads(result.stdout)
     assert result.returncode == 1 and [c["name"] for c in out["checks"]] == ["endpoint"]
     assert "127.0.0.1:9" in out["checks"][0]["detail"]
+
+
+def test_bench_tasks_with_a_model_reports_its_figures_and_replays_bit_for_bit(
+    chat_server, tmp_path
+):
+    chat_server.push(
+        tool_calls(("grasp", {"object": "cube", "force": 5000})),  # out of range: rejected
+        tool_calls(("grasp", {"object": "cube"}), ("place", {"object": "cube", "target": "plate"})),
+    )
+    folder = tmp_path / "exchanges"
+    args = ["bench", "tasks", "--planner", "llm", "--tasks", "cube_on_plate", "--seeds", "1"]
+    args += ["--model", "scripted", "--jobs", "1", "--json"]
+    live = skillstack(*args, "--base-url", chat_server.base_url, "--llm-record", str(folder),
+                      timeout=300)  # fmt: skip
+    out = json.loads(live.stdout)
+    assert live.returncode == 0 and out["success_rate"] == 1.0, live.stderr
+    llm = out["llm"]
+    assert llm["schema_valid_call_rate"] == round(2 / 3, 4) and llm["proposed_calls"] == 3
+    assert llm["rejected_proposals"] == 1 and llm["repair_rounds"] == 1 and llm["requests"] == 2
+    assert llm["tokens_per_task"] > 0 and llm["llm_latency_s_p95"] >= llm["llm_latency_s_median"]
+    replay = skillstack(*args, "--base-url", "http://127.0.0.1:9/v1", "--llm-replay", str(folder),
+                        timeout=300)  # fmt: skip
+    again = json.loads(replay.stdout)
+    timing = ("planning_ms_median", "planning_ms_max", "llm")
+    assert {k: v for k, v in again.items() if k not in timing} == {
+        k: v for k, v in out.items() if k not in timing
+    }
+    latency = ("llm_latency_s_median", "llm_latency_s_p95")
+    assert {k: v for k, v in again["llm"].items() if k not in latency} == {
+        k: v for k, v in llm.items() if k not in latency
+    }
