@@ -35,11 +35,16 @@ class LocalArm:
     simulator's ground truth; a `skills.declared.DeclaredWorld` for a real arm)."""
 
     def __init__(
-        self, robot: Robot, on_tick: Callable | None = None, world: WorldModel | None = None
+        self,
+        robot: Robot,
+        on_tick: Callable | None = None,
+        world: WorldModel | None = None,
+        abort: Callable[[], str | None] | None = None,
     ):
         self.robot = robot
         self.on_tick = on_tick
         self.world = world or default_world(robot)
+        self.abort = abort  # asked every tick; a reason stops the skill (`executor.execute`)
 
     def observe(self) -> WorldState:
         """The world model's current state."""
@@ -51,7 +56,14 @@ class LocalArm:
         if recorder is not None and hasattr(recorder, "set_caption"):
             args = ", ".join(f"{k}={v}" for k, v in params.items())
             recorder.set_caption(f"{skill}({args})")
-        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)
+        return execute(
+            get_skill(skill),
+            params,
+            self.robot,
+            on_tick=self.on_tick,
+            world=self.world,
+            abort=self.abort,
+        )
 
 
 def as_arm(target: Any) -> SkillRunner:

@@ -16,6 +16,7 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
     calibrate_cmd,
     franky_sim_cmd,
     llm_cmd,
+    mcp_cmd,
     robot_cmd,
     run_cmd,
     sim_cmd,
