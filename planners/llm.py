@@ -311,7 +311,7 @@ class LLMPlanner(Planner):
         not_a_plan: str | None = None,
     ) -> Plan:
         """One exchange (with its retries); `MalformedReply` (with ``prompt``) if no plan."""
-        tools = [_tool(skill) for skill in request.skills.values()]
+        tools = [skill_tool(skill) for skill in request.skills.values()]
         # Each optional feature (tools, temperature) is dropped at most once, so this loop
         # makes at most three rounds of requests.
         for _ in range(len(OPTIONAL_FEATURES) + 1):
@@ -523,7 +523,7 @@ class LLMPlanner(Planner):
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _tool(skill: Any) -> dict[str, Any]:
+def skill_tool(skill: Any) -> dict[str, Any]:
     """A skill as an OpenAI function tool."""
     schema = skill.schema()
     return {

@@ -19,7 +19,7 @@ from typing import Any
 
 import openai
 
-from skillstack.planners.llm import LLMPlanner
+from skillstack.planners.llm import LLMPlanner, skill_tool
 from skillstack.planners.types import PlanningRequest
 from skillstack.skills.registry import all_skills
 from skillstack.skills.world import WorldState
@@ -98,10 +98,14 @@ def check_endpoint(planner: LLMPlanner, world: WorldState) -> list[Check]:
 
     started = time.perf_counter()
     request = PlanningRequest("put the cube on the plate", world, all_skills())
-    messages = planner.messages(request, with_tools=planner.use_tools is not False)
+    with_tools = planner.use_tools is not False
+    messages = planner.messages(request, with_tools=with_tools)
+    extra: dict[str, Any] = {}
+    if with_tools:  # the skills' schemas count against the context too
+        extra = {"tools": [skill_tool(s) for s in request.skills.values()], "tool_choice": "auto"}
     try:
         reply = client.chat.completions.create(
-            model=model, messages=messages, max_tokens=1, temperature=0.0
+            model=model, messages=messages, max_tokens=1, temperature=0.0, **extra
         )
         used = getattr(getattr(reply, "usage", None), "prompt_tokens", None)
         checks.append(

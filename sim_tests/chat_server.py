@@ -1,3 +1,4 @@
+# Over 400 lines: a complete scripted OpenAI-compatible server, documented.
 """A scripted, OpenAI-compatible chat-completions endpoint for tests.
 
 `ChatServer` is a real HTTP server (standard library only) on 127.0.0.1 and a free port. It

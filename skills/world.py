@@ -208,8 +208,13 @@ class WorldState:
                 f"size {'x'.join(f'{s * 100:.1f}' for s in o.size)} cm, "
                 f"at ({x:.3f}, {y:.3f}, {z:.3f}) m{extra}"
             )
-        preds = sorted(" ".join(map(str, p)) for p in self.predicates if p[0] != "contains")
-        lines.append("facts: " + "; ".join(preds))
+        # Facts as predicate(arguments), on lines of their own: a relation is never written
+        # where an object name could be read ("clear plate" looks like an object).
+        preds = sorted(
+            f"{p[0]}({', '.join(map(str, p[1:]))})" for p in self.predicates if p[0] != "contains"
+        )
+        lines.append("Facts that hold now (predicate(object, ...)):")
+        lines += [f"- {p}" for p in preds]
         return "\n".join(lines)
 
 

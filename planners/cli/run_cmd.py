@@ -1,3 +1,4 @@
+# Over 400 lines: run, deploy and their shared options: one command family.
 """`skillstack run`, `demo` and `deploy`: from an instruction to motion."""
 
 from __future__ import annotations
