@@ -97,7 +97,7 @@ def test_predicates_from_geometry():
     assert held.holds("holding", "cube") and not held.holds("gripper_empty")
     assert not held.holds("on", "cube", "plate")  # a held object rests on nothing
     text = world.describe()
-    assert "cube: red box" in text and "on cube plate" in text
+    assert "cube: red box" in text and "on(cube, plate)" in text
     with pytest.raises(KeyError, match="objects: plate, cube"):
         world.object("ghost")
 
