@@ -96,7 +96,10 @@ JSON_SYSTEM_PROMPT = (
 )
 assert "tool" not in JSON_SYSTEM_PROMPT, "the JSON-mode prompt must not mention tools"
 
-OPTIONAL_FEATURES = ("tools", "temperature")  # left out when a server refuses them (HTTP 400)
+# Left out when a server refuses them (HTTP 400).
+OPTIONAL_FEATURES = ("tools", "temperature", "response_format")
+# A 400 whose text names one of these refuses structured outputs.
+FORMAT_UNSUPPORTED_HINTS = ("response_format", "json_schema", "structured output")
 # A 400 whose error text contains one of these means "this model/server cannot call tools"
 # (Ollama: "... does not support tools"; vLLM: '"auto" tool choice requires
 # --enable-auto-tool-choice ...'; llama.cpp: "tools param requires --jinja flag").
@@ -180,6 +183,7 @@ class LLMPlanner(Planner):
         self.max_retries = int(max_retries)
         self.temperature = temperature
         self.use_tools = use_tools
+        self.structured = True  # JSON-mode requests carry the plan's JSON Schema until refused
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
         self.retry_after_cap_s = retry_after_cap_s
@@ -312,19 +316,25 @@ class LLMPlanner(Planner):
     ) -> Plan:
         """One exchange (with its retries); `MalformedReply` (with ``prompt``) if no plan."""
         tools = [skill_tool(skill) for skill in request.skills.values()]
-        # Each optional feature (tools, temperature) is dropped at most once, so this loop
-        # makes at most three rounds of requests.
+        # Each optional feature (tools, temperature, structured output) is dropped at most
+        # once, so this loop makes at most four rounds of requests.
         for _ in range(len(OPTIONAL_FEATURES) + 1):
             with_tools = with_tools and self.use_tools is not False
             messages = self.messages(request, with_tools=with_tools, not_a_plan=not_a_plan)
+            # In JSON mode the reply's shape is constrained where the server can do it.
+            fmt = None if with_tools or not self.structured else plan_format(request.skills)
             try:
-                completion, raw = self._complete(messages, tools if with_tools else None, entry)
+                completion, raw = self._complete(
+                    messages, tools if with_tools else None, entry, response_format=fmt
+                )
                 break
             except UnsupportedFeature as exc:
                 # The server refused a feature for this model; drop it from now on.
                 LOGGER.info("llm: %s does not accept %s; leaving it out", self.model, exc.feature)
                 if exc.feature == "tools":
                     self.use_tools = False  # the skills go into the prompt, the plan into JSON
+                elif exc.feature == "response_format":
+                    self.structured = False  # the prompt alone asks for the JSON plan
                 else:
                     self.temperature = None
         else:  # pragma: no cover - every feature can be dropped only once
@@ -393,13 +403,19 @@ class LLMPlanner(Planner):
     # -- HTTP with retries --
 
     def _complete(
-        self, messages: list[dict], tools: list[dict] | None, entry: dict[str, Any]
+        self,
+        messages: list[dict],
+        tools: list[dict] | None,
+        entry: dict[str, Any],
+        response_format: dict | None = None,
     ) -> tuple[Any, str | None]:
         """The parsed completion and the raw response body, after retries."""
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools is not None:
             kwargs["tools"] = tools
             kwargs["tool_choice"] = "auto"
+        if response_format is not None:
+            kwargs["response_format"] = response_format
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
         completions = self.client.chat.completions
@@ -416,7 +432,9 @@ class LLMPlanner(Planner):
                 status = exc.status_code
                 entry["status"] = f"http_{status}"
                 text = _error_text(exc)
-                feature = self._unsupported_feature(status, text, tools is not None)
+                feature = self._unsupported_feature(
+                    status, text, tools is not None, response_format is not None
+                )
                 if feature is not None:
                     raise UnsupportedFeature(feature) from None
                 if not (status in RETRYABLE_STATUS or status >= 500):
@@ -474,11 +492,15 @@ class LLMPlanner(Planner):
             return completion, raw_text
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _unsupported_feature(self, status: int, text: str, sent_tools: bool) -> str | None:
+    def _unsupported_feature(
+        self, status: int, text: str, sent_tools: bool, sent_format: bool = False
+    ) -> str | None:
         """Which optional feature a 400 refuses, if it is one we may drop."""
         if status != 400:
             return None
         lower = text.lower()
+        if sent_format and any(h in lower for h in FORMAT_UNSUPPORTED_HINTS):
+            return "response_format"
         if (
             sent_tools
             and self.use_tools is None
@@ -521,6 +543,25 @@ class LLMPlanner(Planner):
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def plan_format(skills: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` that constrains a JSON-mode reply to a plan of these skills
+    (OpenAI structured outputs; vLLM, Ollama and llama.cpp servers accept it too)."""
+    step = {
+        "type": "object",
+        "properties": {
+            "skill": {"type": "string", "enum": sorted(skills)},
+            "params": {"type": "object"},
+        },
+        "required": ["skill", "params"],
+    }
+    schema = {
+        "type": "object",
+        "properties": {"plan": {"type": "array", "items": step}},
+        "required": ["plan"],
+    }
+    return {"type": "json_schema", "json_schema": {"name": "plan", "schema": schema}}
 
 
 def skill_tool(skill: Any) -> dict[str, Any]:

@@ -504,3 +504,22 @@ def test_an_identical_rejected_proposal_ends_the_repair_loop_early(chat_server):
         propose(make_planner(chat_server), make_request(), report)
     assert "banana" in str(err.value)
     assert len(chat_server.requests) == 2 and report.rejected_plans == 2
+
+
+def test_json_mode_constrains_the_reply_to_a_plan_of_known_skills(chat_server):
+    chat_server.push(content('{"plan": [{"skill": "grasp", "params": {"object": "cube"}}]}'))
+    make_planner(chat_server, use_tools=False).plan(make_request())
+    fmt = chat_server.requests[0].body["response_format"]
+    assert fmt["type"] == "json_schema"
+    step = fmt["json_schema"]["schema"]["properties"]["plan"]["items"]
+    assert step["properties"]["skill"]["enum"] == sorted(all_skills())
+
+
+def test_a_server_without_structured_outputs_gets_plain_json_mode_from_then_on(chat_server):
+    plan = content('{"plan": [{"skill": "home", "params": {}}]}')
+    chat_server.push(http_error(400, "response_format json_schema is not supported"), plan, plan)
+    planner = make_planner(chat_server, use_tools=False)
+    assert [c.skill for c in planner.plan(make_request()).calls] == ["home"]
+    planner.plan(make_request())
+    bodies = [r.body for r in chat_server.requests]
+    assert "response_format" in bodies[0] and all("response_format" not in b for b in bodies[1:])
