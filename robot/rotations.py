@@ -11,10 +11,13 @@ against scipy's independent implementation on random rotations.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:  # scipy is imported by the two functions that need it, not on import
+    from scipy.spatial.transform import Rotation
 
 IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])  # no rotation, (w, x, y, z)
 
@@ -141,6 +144,8 @@ def wxyz_to_xyzw(q) -> np.ndarray:
 
 def to_scipy(q) -> Rotation:
     """A scipy `Rotation` of one ``(w, x, y, z)`` quaternion, or of an (N, 4) array of them."""
+    from scipy.spatial.transform import Rotation
+
     return Rotation.from_quat(np.asarray(q, dtype=float)[..., [1, 2, 3, 0]])
 
 
