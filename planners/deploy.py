@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from skillstack.planners.executive import RunReport, propose
+from skillstack.planners.executive import RunReport, llm_usage, propose
 from skillstack.planners.goals import UNVERIFIED, instruction_goal
 from skillstack.planners.types import Planner, PlanningError, PlanningRequest, StepRecord
 from skillstack.robot.scene import SceneError
@@ -37,10 +37,16 @@ class DeployReport:
     success: bool = False
     error: str | None = None
     goal: list[str] | str = UNVERIFIED  # what success is judged on (`planners.goals`)
+    goal_source: str = UNVERIFIED  # "instruction" (the grammar), "planner", or "unverified"
+    planning_ms: list[float] = field(default_factory=list)
+    rejected_plans: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # proposals and their reasons
+    llm: dict[str, Any] | None = None  # model, llm_latency_s, tokens (language-model planners)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return dict(self.__dict__)
+        """JSON form (a language model's figures at the top level, as in ``run --json``)."""
+        out = {k: v for k, v in self.__dict__.items() if k != "llm"}
+        return {**out, **(self.llm or {})}
 
 
 def rehearse(calls: list, world: WorldState, q: np.ndarray | None) -> tuple[bool, list[dict]]:
@@ -68,11 +74,21 @@ def deploy(
     world = arm.observe()
     goal = instruction_goal(instruction, world)
     report.goal = goal.describe() if goal else UNVERIFIED
+    report.goal_source = goal.source if goal else UNVERIFIED
+    request = PlanningRequest(instruction, world, all_skills(), state_goal=goal is None)
+    planning = RunReport(instruction)
+    calls_before = len(getattr(planner, "calls_log", []))
     try:
-        plan = propose(planner, PlanningRequest(instruction, world, all_skills()), RunReport(""))
+        plan, goal = propose(planner, request, planning, goal=goal)
     except PlanningError as exc:
         report.error = str(exc)
         return report
+    finally:
+        report.planning_ms, report.rejected = planning.planning_ms, planning.rejected
+        report.rejected_plans = planning.rejected_plans
+        report.llm = llm_usage(planner, calls_before)
+    report.goal = goal.describe() if goal else UNVERIFIED
+    report.goal_source = goal.source if goal else UNVERIFIED
     report.plan = [c.to_dict() for c in plan.calls]
     try:
         report.rehearsed_ok, report.rehearsal = rehearse(plan.calls, world, joints())
@@ -99,7 +115,10 @@ def deploy(
             report.error = f"{call} failed on the robot: {result.message}"
             return report
     if goal is None:
-        report.error = "every step succeeded, but success is unverified: no goal could be read"
+        report.error = (
+            "every step succeeded, but success is unverified: the instruction's goal could not "
+            "be read and the planner stated none"
+        )
         return report
     unmet = goal.unmet(arm.observe(), history)
     report.success = not unmet

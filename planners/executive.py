@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillstack.planners.goals import UNVERIFIED, Goal, instruction_goal
+from skillstack.planners.goals import UNVERIFIED, Goal, instruction_goal, parse_goal
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 from skillstack.planners.validator import validate_plan
 from skillstack.skills.arm import SkillRunner, as_arm
@@ -41,6 +41,9 @@ class RunReport:
     # The facts success was judged on (`planners.goals`), "task" for a caller's own check,
     # or "unverified" where the instruction's goal could not be read (never a success).
     goal: list[str] | str = UNVERIFIED
+    # Who stated the goal: "instruction" (the grammar), "planner" (stated with the plan and
+    # validated), "task" (a caller's check), or "unverified".
+    goal_source: str = UNVERIFIED
     rejected: list[dict[str, Any]] = field(default_factory=list)  # proposals and their reasons
     repair_rounds: int = 0  # times a rejected proposal went back with the reasons
     proposed_calls: int = 0  # calls in every proposal, accepted or not
@@ -57,6 +60,7 @@ class RunReport:
             "replans": self.replans,
             "error": self.error,
             "goal": self.goal,
+            "goal_source": self.goal_source,
             "planning_ms": [round(t, 3) for t in self.planning_ms],
             "rejected_plans": self.rejected_plans,
             "rejected": self.rejected,
@@ -68,9 +72,19 @@ class RunReport:
 
 
 def propose(
-    planner: Planner, request: PlanningRequest, report: RunReport, max_repairs: int = MAX_REPAIRS
-) -> Plan:
-    """A validated plan, repairing with validation feedback; `PlanningError` if none."""
+    planner: Planner,
+    request: PlanningRequest,
+    report: RunReport,
+    max_repairs: int = MAX_REPAIRS,
+    goal: Goal | None = None,
+) -> tuple[Plan, Goal | None]:
+    """A validated plan and the goal it is judged on, repairing with validation feedback;
+    `PlanningError` if none.
+
+    ``goal`` is the instruction's (from the grammar); without one, a goal the planner states
+    with its plan is read and validated like its calls. Either way the plan must achieve
+    the goal on the predicted world, or it goes back with the facts it would leave unmet.
+    """
     rejected: list[dict[str, Any]] | None = None
     for attempt in range(max_repairs + 1):
         plan = planner.plan(request)
@@ -78,11 +92,18 @@ def propose(
         report.proposed_calls += len(plan.calls)
         report.schema_valid_calls += sum(_schema_valid(c, request.skills) for c in plan.calls)
         problems = validate_plan(plan, request.world, request.skills) if plan.calls else []
+        plan_goal = goal
         if not problems:
-            return plan
+            plan_goal, problems = _check_goal(plan, request, goal)
+        if not problems:
+            return plan, plan_goal
         report.rejected_plans += 1
         proposal = [c.to_dict() for c in plan.calls]
-        report.rejected.append({"plan": proposal, "problems": list(problems)})
+        entry: dict[str, Any] = {"plan": proposal, "problems": list(problems)}
+        if plan.goal is not None:
+            entry["goal"] = plan.goal
+            proposal = [*proposal, {"goal": plan.goal}]  # the same calls for a new goal differ
+        report.rejected.append(entry)
         if proposal == rejected:  # told what was wrong, it said the same: asking again is futile
             raise PlanningError(
                 "the planner proposed the same rejected plan again: " + "; ".join(problems),
@@ -98,6 +119,25 @@ def propose(
     raise AssertionError("unreachable")
 
 
+def _check_goal(
+    plan: Plan, request: PlanningRequest, goal: Goal | None
+) -> tuple[Goal | None, list[str]]:
+    """The goal ``plan`` is judged on and the problems with it (empty: none)."""
+    if goal is None and request.state_goal and plan.goal is not None:
+        goal, problems = parse_goal(plan.goal, request.world)
+        if problems:
+            return None, problems
+    if goal is None:
+        return None, []
+    missing = goal.missing_after(plan, request.world, request.skills, request.history)
+    if missing:
+        whose = "the instruction's goal" if goal.source == "instruction" else "its stated goal"
+        return goal, [
+            f"the plan does not achieve {whose}: {', '.join(missing)} would not hold after it"
+        ]
+    return goal, []
+
+
 def run_instruction(
     instruction: str,
     robot: SkillRunner | Any,
@@ -107,6 +147,7 @@ def run_instruction(
     goal_check: Callable[[WorldState], bool] | None = None,
     corrections: Callable[[StepRecord], str | None] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    stopped: Callable[[], str | None] | None = None,
 ) -> RunReport:
     """Carry out ``instruction`` on ``robot``; see the module docstring.
 
@@ -114,16 +155,18 @@ def run_instruction(
     one (a benchmark task's), else the instruction's own goal (`planners.goals`), read
     before anything moves; with neither, the run is ``"unverified"`` and never a success.
     ``corrections`` is asked after each step for a person's correction ("a bit more to the
-    left"); any text triggers a replan with it.
+    left"); any text triggers a replan with it. ``stopped`` is asked after each step: a
+    reason (someone pressed stop) ends the run there, with no replan.
     """
     report = RunReport(instruction)
     llm_calls_before = len(getattr(planner, "calls_log", []))
     try:
         return _run(
-            instruction, robot, planner, report, max_replans, goal_check, corrections, on_step
-        )
+            instruction, robot, planner, report, max_replans, goal_check, corrections, on_step,
+            stopped,
+        )  # fmt: skip
     finally:
-        report.llm = _llm_figures(planner, llm_calls_before)
+        report.llm = llm_usage(planner, llm_calls_before)
 
 
 def _run(
@@ -135,6 +178,7 @@ def _run(
     goal_check: Callable[[WorldState], bool] | None,
     corrections: Callable[[StepRecord], str | None] | None,
     on_step: Callable[[dict[str, Any]], None] | None,
+    stopped: Callable[[], str | None] | None,
 ) -> RunReport:
     arm = as_arm(robot)
     skills = all_skills()
@@ -143,14 +187,18 @@ def _run(
     start = arm.observe()
     goal = None if goal_check is not None else instruction_goal(instruction, start)
     report.goal = "task" if goal_check is not None else goal.describe() if goal else UNVERIFIED
+    report.goal_source = "task" if goal_check is not None else goal.source if goal else UNVERIFIED
     world: WorldState | None = start
     while True:
         if world is None:
             world = arm.observe()
         request = PlanningRequest(instruction, world, skills, history, notes)
+        request.state_goal = goal is None and goal_check is None
         world = None  # observed afresh before the next proposal
         try:
-            plan = propose(planner, request, report)
+            plan, goal = propose(planner, request, report, goal=goal)
+            if goal is not None and goal.source == "planner":
+                report.goal, report.goal_source = goal.describe(), goal.source
         except PlanningError as exc:
             report.error = str(exc)
             if exc.reply is not None and not exc.problems:  # a reply that was not a plan
@@ -184,6 +232,10 @@ def _run(
                 result.message,
             )
             history.append(record)
+            reason = stopped() if stopped is not None else None
+            if reason:
+                report.error = f"stopped after {call}: {reason}"
+                return report
             if not result.success:
                 failed = True
                 break
@@ -217,8 +269,9 @@ def _schema_valid(call: Any, skills: dict[str, Any]) -> bool:
     return True
 
 
-def _llm_figures(planner: Planner, since: int) -> dict[str, Any] | None:
-    """Model, time waiting on it and tokens over this run's requests (LLM planners only)."""
+def llm_usage(planner: Planner, since: int) -> dict[str, Any] | None:
+    """Model, time waiting on it and tokens over the requests after the ``since``-th
+    (LLM planners only: None for a planner without a ``calls_log``)."""
     log = getattr(planner, "calls_log", None)
     if log is None:
         return None
@@ -250,7 +303,8 @@ def _judge(
     if goal is None:
         report.error = (
             "every step succeeded, but success is unverified: the instruction's goal could "
-            "not be read (phrase it like 'put the red cube on the plate')"
+            "not be read (phrase it like 'put the red cube on the plate') and the planner "
+            "stated none"
         )
         return
     unmet = goal.unmet(world, history)

@@ -38,8 +38,14 @@ except ImportError:  # pragma: no cover - older openai releases use httpx
     import httpx  # type: ignore[no-redef]
 import openai
 
+from skillstack.planners.goals import goal_vocabulary
 from skillstack.planners.llm_exchanges import ExchangeTransport
-from skillstack.planners.llm_replies import MalformedReply, UnsupportedFeature, parse_reply
+from skillstack.planners.llm_replies import (
+    GOAL_TOOL,
+    MalformedReply,
+    UnsupportedFeature,
+    parse_reply,
+)
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, StepRecord
 
 LOGGER = logging.getLogger("skillstack.llm")
@@ -316,13 +322,17 @@ class LLMPlanner(Planner):
     ) -> Plan:
         """One exchange (with its retries); `MalformedReply` (with ``prompt``) if no plan."""
         tools = [skill_tool(skill) for skill in request.skills.values()]
+        if request.state_goal:
+            tools.append(goal_tool())
         # Each optional feature (tools, temperature, structured output) is dropped at most
         # once, so this loop makes at most four rounds of requests.
         for _ in range(len(OPTIONAL_FEATURES) + 1):
             with_tools = with_tools and self.use_tools is not False
             messages = self.messages(request, with_tools=with_tools, not_a_plan=not_a_plan)
             # In JSON mode the reply's shape is constrained where the server can do it.
-            fmt = None if with_tools or not self.structured else plan_format(request.skills)
+            fmt = None
+            if not with_tools and self.structured:
+                fmt = plan_format(request.skills, with_goal=request.state_goal)
             try:
                 completion, raw = self._complete(
                     messages, tools if with_tools else None, entry, response_format=fmt
@@ -346,11 +356,11 @@ class LLMPlanner(Planner):
                 if value is not None:
                     entry[key] = (entry[key] or 0) + value
         try:
-            calls, notes = parse_reply(completion, raw)
+            reply = parse_reply(completion, raw)
         except MalformedReply as exc:
             exc.prompt = messages
             raise
-        return Plan(calls=calls, planner=self.name, notes=notes)
+        return Plan(calls=reply.calls, planner=self.name, notes=reply.text, goal=reply.goal)
 
     # -- the prompt --
 
@@ -388,6 +398,18 @@ class LLMPlanner(Planner):
                 text += f"The rejected plan was:\n{_block('feedback', previous)}\n"
             text += "Propose a corrected complete plan."
             parts.append(text)
+        if request.state_goal:
+            how = (
+                f"call the {GOAL_TOOL} tool once, beside the skill calls, with the facts"
+                if with_tools
+                else 'add "goal": ["on(red_cube, plate)", ...] to the JSON object'
+            )
+            parts.append(
+                "The instruction's goal cannot be read automatically: state it with your plan "
+                f"({how}). The goal is the facts that will hold when the plan is done, written "
+                "with these predicates and the exact object names; success is judged on them:\n"
+                + _block("goal_facts", goal_vocabulary())
+            )
         if not_a_plan:
             parts.append(
                 "Your previous reply was not a plan:\n"
@@ -545,9 +567,10 @@ class LLMPlanner(Planner):
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def plan_format(skills: Mapping[str, Any]) -> dict[str, Any]:
+def plan_format(skills: Mapping[str, Any], with_goal: bool = False) -> dict[str, Any]:
     """The ``response_format`` that constrains a JSON-mode reply to a plan of these skills
-    (OpenAI structured outputs; vLLM, Ollama and llama.cpp servers accept it too)."""
+    (OpenAI structured outputs; vLLM, Ollama and llama.cpp servers accept it too), with the
+    goal's facts beside the plan where ``with_goal``."""
     step = {
         "type": "object",
         "properties": {
@@ -556,12 +579,38 @@ def plan_format(skills: Mapping[str, Any]) -> dict[str, Any]:
         },
         "required": ["skill", "params"],
     }
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {"plan": {"type": "array", "items": step}},
         "required": ["plan"],
     }
+    if with_goal:
+        schema["properties"]["goal"] = {"type": "array", "items": {"type": "string"}}
+        schema["required"].append("goal")
     return {"type": "json_schema", "json_schema": {"name": "plan", "schema": schema}}
+
+
+def goal_tool() -> dict[str, Any]:
+    """The tool a model states the instruction's goal with (see `planners.goals`)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": GOAL_TOOL,
+            "description": "State the instruction's goal: the facts that will hold when the "
+            "plan is done. Call it once, beside the skill calls; it does not move the robot.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "facts": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Facts like on(red_cube, plate), one per item.",
+                    }
+                },
+                "required": ["facts"],
+            },
+        },
+    }
 
 
 def skill_tool(skill: Any) -> dict[str, Any]:

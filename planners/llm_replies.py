@@ -6,10 +6,12 @@ Only well-formedness is checked here; `planners.validator` judges the calls them
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from skillstack.planners.types import SkillCall
 
+GOAL_TOOL = "state_goal"  # the tool a model states the goal with (arguments {"facts": [...]})
 MAX_CONTENT_CHARS = 200_000  # longer text content is not searched for a JSON plan
 MAX_JSON_CANDIDATES = 500  # '{' / '[' positions tried when looking for a JSON plan in text
 ERROR_TEXT_CHARS = 500  # how much of a reply goes into an error message
@@ -34,12 +36,21 @@ class UnsupportedFeature(Exception):
         self.feature = feature
 
 
-def parse_reply(completion: Any, raw_body: str | None = None) -> tuple[list[SkillCall], str]:
-    """The skill calls and the text in a chat completion (raises `MalformedReply`).
+@dataclass
+class Reply:
+    """A reply read as a plan: the skill calls, the model's text, and the goal it stated."""
 
-    Tool calls win; without them the text content must hold a JSON plan, either
-    ``{"plan": [{"skill": ..., "params": {...}}, ...]}`` or a bare list of such objects,
-    possibly inside prose or a fenced code block.
+    calls: list[SkillCall]
+    text: str
+    goal: Any = None  # untrusted: `planners.goals.parse_goal` reads it
+
+
+def parse_reply(completion: Any, raw_body: str | None = None) -> Reply:
+    """The skill calls, text and stated goal in a chat completion (`MalformedReply` if none).
+
+    Tool calls win (a `GOAL_TOOL` call carries the goal); without them the text content must
+    hold a JSON plan, either ``{"plan": [{"skill": ..., "params": {...}}, ...], "goal":
+    [...]}`` or a bare list of steps, possibly inside prose or a fenced code block.
     """
     choices = getattr(completion, "choices", None)
     if not choices:
@@ -51,10 +62,18 @@ def parse_reply(completion: Any, raw_body: str | None = None) -> tuple[list[Skil
     tool_calls = getattr(message, "tool_calls", None) or []
     if tool_calls:
         try:
-            return _from_tool_calls(tool_calls, text), text
+            calls = _from_tool_calls(tool_calls, text)
         except MalformedReply as exc:
             exc.had_tool_calls = True
             raise
+        goals = [c for c in calls if c.skill == GOAL_TOOL]
+        goal = goals[-1].params.get("facts") if goals else None
+        calls = [c for c in calls if c.skill != GOAL_TOOL]
+        if not calls:
+            no_calls = MalformedReply("the model stated a goal but proposed no skill calls", text)
+            no_calls.had_tool_calls = True
+            raise no_calls
+        return Reply(calls, text, goal)
     refusal = getattr(message, "refusal", None)
     if refusal:
         raise MalformedReply(f"the model refused to plan: {refusal}", refusal, "refused")
@@ -64,10 +83,10 @@ def parse_reply(completion: Any, raw_body: str | None = None) -> tuple[list[Skil
             f"the model's reply was empty (no tool calls and no text; finish_reason={finish})",
             raw_body,
         )
-    calls = _from_text(text)
+    calls, goal = _from_text(text)
     if not calls:
         raise MalformedReply(f"the model proposed no skill calls: {text}", text, "refused")
-    return calls, text
+    return Reply(calls, text, goal)
 
 
 def _from_tool_calls(tool_calls: list[Any], text: str) -> list[SkillCall]:
@@ -104,15 +123,16 @@ def _from_tool_calls(tool_calls: list[Any], text: str) -> list[SkillCall]:
     return calls
 
 
-def _from_text(text: str) -> list[SkillCall]:
-    """The calls of a JSON plan in ``text``; ``[]`` for an empty plan or plain prose."""
+def _from_text(text: str) -> tuple[list[SkillCall], Any]:
+    """The calls of a JSON plan in ``text`` and its goal; no calls for prose or an empty plan."""
     found_json = False
     for value in _json_values(text):
         found_json = True
         items = value.get("plan") if isinstance(value, dict) else value
         if not isinstance(items, list) or not _looks_like_plan(items):
             continue
-        return _plan_items(items, text)
+        goal = value.get("goal") if isinstance(value, dict) else None
+        return _plan_items(items, text), goal
     if found_json or _looks_like_json_attempt(text):
         raise MalformedReply(
             "the model's text is not a plan: expected tool calls, or a JSON object "
@@ -120,7 +140,7 @@ def _from_text(text: str) -> list[SkillCall]:
             + text[:ERROR_TEXT_CHARS],
             text,
         )
-    return []
+    return [], None
 
 
 def _looks_like_plan(items: list[Any]) -> bool:

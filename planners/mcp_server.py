@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skillstack.planners.executive import RunReport, propose, run_instruction
+from skillstack.planners.goals import UNVERIFIED, Goal, instruction_goal
 from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall
 from skillstack.planners.validator import validate_plan
 from skillstack.skills.arm import SkillRunner
@@ -55,7 +56,10 @@ class RobotTools:
             driver, with its world model).
         planner: plans instructions for ``plan`` and ``run``.
         allow_motion: motion without a per-call confirmation.
-        stop: asked to stop the arm when ``stop`` is called (and no skill is running).
+        stop: asked to stop the arm when ``stop`` is called and no skill is running (a skill
+            running here stops at its next control tick, through `abort`).
+        interrupt: asked when ``stop`` is called while a skill runs elsewhere (a robot
+            server's ``stop``, which ends the remote skill; the arm holds).
     """
 
     def __init__(
@@ -65,11 +69,13 @@ class RobotTools:
         *,
         allow_motion: bool = False,
         stop: Callable[[], None] | None = None,
+        interrupt: Callable[[], None] | None = None,
     ) -> None:
         self.arm = arm
         self.planner = planner
         self.allow_motion = allow_motion
         self._stop = stop
+        self._interrupt = interrupt
         self._motion = threading.Lock()  # one motion at a time
         self.stop_requested = threading.Event()
 
@@ -116,14 +122,17 @@ class RobotTools:
         if name == "stop":
             return self._stop_now()
         if name == "plan":
-            plan = self._plan(_instruction(args))
-            return {"plan": [c.to_dict() for c in plan.calls]}
+            plan, goal = self._plan(_instruction(args))
+            return {
+                "plan": [c.to_dict() for c in plan.calls],
+                "goal": goal.describe() if goal else UNVERIFIED,
+            }
         if name == "run":
             self._gate(args, "run")
             instruction = _instruction(args)
             with self._motion:
                 self.stop_requested.clear()
-                report = run_instruction(instruction, self.arm, self.planner)
+                report = run_instruction(instruction, self.arm, self.planner, stopped=self.abort)
             return report.to_dict()
         skills = all_skills()
         if name not in skills:
@@ -148,14 +157,16 @@ class RobotTools:
         running = self._motion.locked()
         if not running and self._stop is not None:
             self._stop()
+        elif running and self._interrupt is not None:
+            self._interrupt()
         return {"stopped": True, "was_running": running}
 
-    def _plan(self, instruction: str) -> Plan:
+    def _plan(self, instruction: str) -> tuple[Plan, Goal | None]:
         world = self.arm.observe()
+        goal = instruction_goal(instruction, world)
+        request = PlanningRequest(instruction, world, all_skills(), state_goal=goal is None)
         try:
-            return propose(
-                self.planner, PlanningRequest(instruction, world, all_skills()), RunReport("")
-            )
+            return propose(self.planner, request, RunReport(instruction), goal=goal)
         except PlanningError as exc:
             raise ToolError(" ".join(str(exc).split())[:MESSAGE_CHARS]) from None
 

@@ -34,6 +34,9 @@ class Plan:
     planner: str = ""
     planning_ms: float = 0.0  # wall time spent planning, excluding any model's own latency
     notes: str = ""  # the planner's explanation, if any
+    # The facts the planner says the plan achieves (e.g. ["on(red_cube, plate)"]), untrusted
+    # until `planners.goals.parse_goal` has read them; asked for by `PlanningRequest.state_goal`.
+    goal: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class PlanningRequest:
     history: list[StepRecord] = field(default_factory=list)
     corrections: list[str] = field(default_factory=list)  # language corrections from a person
     feedback: list[str] = field(default_factory=list)  # why the previous proposal was rejected
+    # True where the instruction's goal could not be read: the planner should state the goal
+    # with its plan (`Plan.goal`), or the run stays unverified.
+    state_goal: bool = False
 
 
 class PlanningError(Exception):

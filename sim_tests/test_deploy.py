@@ -81,15 +81,18 @@ def test_the_twin_reproduces_the_observed_world():
     assert again.predicates == world.predicates
 
 
-def test_a_rehearsed_and_executed_plan_that_misses_the_goal_is_not_a_success():
+def test_a_plan_that_cannot_reach_the_goal_is_neither_rehearsed_nor_executed():
+    asked = []
     with MujocoRobot(default_scene()) as robot:
         report = deploy(
             "put the cube in the bowl",
             LocalArm(robot),
-            Fixed([SkillCall("home", {})]),  # every step succeeds; the cube stays put
-            confirm=lambda r: True,
+            Fixed([SkillCall("home", {})]),  # every step would succeed; the cube would stay
+            confirm=lambda r: asked.append(r) or True,
         )
+        assert robot.read().time == 0.0  # nothing moved
         assert not observe(robot).holds("in", "cube", "bowl")  # the simulator's truth
-    assert report.rehearsed_ok and report.confirmed and report.steps[0]["success"]
+    assert not report.rehearsal and not asked and report.steps == []
     assert not report.success and report.goal == ["in(cube, bowl)"]
-    assert "does not hold: in(cube, bowl)" in report.error
+    assert "does not achieve the instruction's goal: in(cube, bowl)" in report.error
+    assert report.rejected_plans == 2  # asked again once with the reason, then it repeated

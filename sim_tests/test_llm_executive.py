@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import mujoco
 from chat_server import (  # chat_server_fixture provides the `chat_server` fixture
     chat_server_fixture,  # noqa: F401
     content,
@@ -18,6 +19,7 @@ from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.planners.executive import run_instruction
 from skillstack.planners.llm import LLMPlanner
 from skillstack.planners.tasks import get_task
+from skillstack.skills.world import observe
 
 TASK = get_task("cube_in_bowl")  # blue1, red1 and a bowl
 
@@ -225,3 +227,110 @@ def test_a_real_small_model_replayed_moves_nothing_it_should_not_and_claims_no_s
     assert out["llm"]["proposed_calls"] > 0 and out["llm"]["schema_valid_call_rate"] == 0.0
     assert all(t["skill_calls"] == 0 for t in out["tasks"].values())
     assert out["success_rate"] == 0.0
+
+
+# --- a goal the model states, where the grammar cannot read the instruction ------------------
+
+UNREADABLE = "make sure blue1 ends up inside the bowl"  # no verb the grammar knows
+
+
+def test_a_goal_stated_by_the_model_is_validated_and_judges_success(chat_server):
+    chat_server.push(
+        # Not a fact of the world model: goes back with the vocabulary.
+        tool_calls(
+            ("grasp", {"object": "blue1"}),
+            ("place", {"object": "blue1", "target": "bowl"}),
+            ("state_goal", {"facts": ["tidy(blue1)"]}),
+        ),
+        # A fact the plan would not make true: goes back with what stays unmet.
+        tool_calls(("grasp", {"object": "blue1"}), ("state_goal", {"facts": ["in(blue1, bowl)"]})),
+        tool_calls(
+            ("grasp", {"object": "blue1"}),
+            ("place", {"object": "blue1", "target": "bowl"}),
+            ("state_goal", {"facts": ["in(blue1, bowl)"]}),
+        ),
+    )
+    with MujocoRobot(TASK.scene(0)) as robot:
+        report = run_instruction(UNREADABLE, robot, planner_for(chat_server))
+        truth = observe(robot)
+    assert report.success, report.error
+    assert report.goal == ["in(blue1, bowl)"] and report.goal_source == "planner"
+    assert truth.holds("in", "blue1", "bowl")  # the simulator's truth agrees
+    assert [s["skill"] for s in report.steps] == ["grasp", "place"]  # the goal is no step
+    first, second = (r["problems"][0] for r in report.rejected)
+    assert "unknown fact 'tidy'" in first
+    assert "does not achieve its stated goal: in(blue1, bowl)" in second
+    # The model was asked for the goal: a tool to state it and the facts it may use.
+    body = chat_server.bodies[0]
+    assert "state_goal" in [t["function"]["name"] for t in body["tools"]]
+    assert "in(object, container)" in body["messages"][1]["content"]
+
+
+def test_a_stated_goal_that_does_not_hold_in_the_end_is_no_success(chat_server):
+    chat_server.push(
+        tool_calls(
+            ("grasp", {"object": "blue1"}),
+            ("place", {"object": "blue1", "target": "bowl"}),
+            ("state_goal", {"facts": ["in(blue1, bowl)"]}),
+        )
+    )
+    with MujocoRobot(TASK.scene(0)) as robot:
+        jnt = robot.model.joint("blue1_joint")
+
+        def take_it_out(step):  # someone lifts the block back out of the bowl
+            if step["skill"] == "place":
+                robot.data.qpos[jnt.qposadr[0] : jnt.qposadr[0] + 3] = (0.35, 0.25, 0.025)
+                mujoco.mj_forward(robot.model, robot.data)
+
+        report = run_instruction(UNREADABLE, robot, planner_for(chat_server), on_step=take_it_out)
+        assert not observe(robot).holds("in", "blue1", "bowl")
+    assert not report.success and "does not hold: in(blue1, bowl)" in report.error
+
+
+def test_without_a_stated_goal_the_run_is_unverified_never_a_success(chat_server):
+    chat_server.push(tool_calls(("grasp", {"object": "blue1"})))
+    with MujocoRobot(TASK.scene(0)) as robot:
+        report = run_instruction(UNREADABLE, robot, planner_for(chat_server))
+    assert report.steps[0]["outcome"] == "success"
+    assert not report.success and report.goal == "unverified" == report.goal_source
+    assert "stated none" in report.error
+
+
+def test_in_json_mode_the_goal_comes_beside_the_plan_and_is_in_the_schema(chat_server):
+    plan = {
+        "plan": [
+            {"skill": "grasp", "params": {"object": "blue1"}},
+            {"skill": "place", "params": {"object": "blue1", "target": "bowl"}},
+        ],
+        "goal": ["in(blue1, bowl)"],
+    }
+    chat_server.push(content(json.dumps(plan)))
+    planner = planner_for(chat_server)
+    planner.use_tools = False
+    with MujocoRobot(TASK.scene(0)) as robot:
+        report = run_instruction(UNREADABLE, robot, planner)
+        assert observe(robot).holds("in", "blue1", "bowl")
+    assert report.success and report.goal_source == "planner", report.error
+    body = chat_server.bodies[0]
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert schema["required"] == ["plan", "goal"] and "tools" not in body
+    assert "tool" not in body["messages"][0]["content"]
+
+
+def test_deploy_with_a_model_shows_its_figures_and_the_goal_it_stated(chat_server):
+    chat_server.push(
+        tool_calls(
+            ("grasp", {"object": "cube"}),
+            ("place", {"object": "cube", "target": "bowl"}),
+            ("state_goal", {"facts": ["in(cube, bowl)"]}),
+        )
+    )
+    result = skillstack(
+        "deploy", "make sure the cube ends up inside the bowl", "--planner", "llm",
+        "--model", "scripted", "--base-url", chat_server.base_url, "--yes", timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("success: 2 skill calls on mujoco"), summary
+    assert "model scripted" in summary and "1 requests" in summary and "tokens" in summary
+    assert "goal: in(cube, bowl) (stated by the planner)" in summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import mujoco
 import pytest
 
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
@@ -11,7 +12,14 @@ from skillstack.planners.executive import run_instruction
 from skillstack.planners.language import InstructionError, parse_instruction
 from skillstack.planners.symbolic import SymbolicPlanner
 from skillstack.planners.tasks import TASKS, get_task
-from skillstack.planners.types import Plan, Planner, PlanningError, PlanningRequest, SkillCall
+from skillstack.planners.types import (
+    Plan,
+    Planner,
+    PlanningError,
+    PlanningRequest,
+    SkillCall,
+    StepRecord,
+)
 from skillstack.planners.validator import rollout, validate_plan
 from skillstack.skills.registry import all_skills
 from skillstack.skills.world import ObjectState, WorldState, observe
@@ -248,18 +256,36 @@ def test_corrections_go_into_the_history():
     assert "unverified" in report.error
 
 
-def test_a_plan_that_misses_the_goal_is_not_a_success_however_well_its_steps_went():
-    # A model that answers "put the cube on the plate" by sending the arm home.
-    planner = Scripted([SkillCall("home", {})])
-    with MujocoRobot(get_task("cube_on_plate").scene(0)) as robot:
-        instruction = get_task("cube_on_plate").instruction
-        report = run_instruction(instruction, robot, planner)
-        assert report.steps[0]["outcome"] == "success"
-        assert not report.success
-        assert report.goal and all("(" in g for g in report.goal)
-        assert report.goal[0] in report.error and "does not hold" in report.error
-        # Judged on the simulator's truth, the goal indeed does not hold.
-        assert not get_task("cube_on_plate").check(observe(robot))
+def test_a_plan_that_cannot_reach_the_goal_is_refused_before_anything_moves():
+    # A model that answers "put the cube on the plate" by sending the arm home, twice.
+    planner = Scripted([SkillCall("home", {})], [SkillCall("home", {})])
+    task = get_task("cube_on_plate")
+    with MujocoRobot(task.scene(0)) as robot:
+        report = run_instruction(task.instruction, robot, planner)
+        assert robot.read().time == 0.0  # nothing moved
+    assert not report.success and report.steps == []
+    assert report.goal == ["on(cube, plate)"] and report.goal_source == "instruction"
+    assert "does not achieve the instruction's goal: on(cube, plate)" in report.error
+    # The reason went back to the planner before it was asked again.
+    assert "on(cube, plate)" in planner.requests[1].feedback[0]
+
+
+def test_a_plan_whose_steps_all_succeed_still_fails_when_the_world_disagrees():
+    task = get_task("cube_on_plate")
+    with MujocoRobot(task.scene(0)) as robot:
+        jnt = robot.model.joint("cube_joint")
+
+        def knock_off(step):  # once the cube is placed, someone moves it back to the table
+            if step["skill"] == "place":
+                robot.data.qpos[jnt.qposadr[0] : jnt.qposadr[0] + 3] = (0.35, -0.25, 0.025)
+                robot.data.qvel[:] = 0.0
+                mujoco.mj_forward(robot.model, robot.data)
+
+        report = run_instruction(task.instruction, robot, SymbolicPlanner(), on_step=knock_off)
+        truth = task.check(observe(robot))
+    assert [s["outcome"] for s in report.steps] == ["success"] * len(report.steps)
+    assert not report.success and "does not hold: on(cube, plate)" in report.error
+    assert not truth  # the simulator's truth agrees: the cube is not on the plate
 
 
 def test_the_run_json_names_the_goal_it_was_judged_on():
@@ -314,3 +340,45 @@ def observe_default() -> WorldState:
 
     with MujocoRobot(default_scene()) as robot:
         return observe(robot)
+
+
+# -- goals a planner states ----------------------------------------------------------------------
+def test_a_stated_goal_is_read_against_the_vocabulary_and_the_world_in_bounded_messages():
+    from skillstack.planners.goals import MAX_GOAL_FACTS, parse_goal
+
+    world = observe_default()  # cube, cup, bowl
+    goal, problems = parse_goal(["in(cube, bowl)", "in( 'cube' , bowl )", "home()"], world)
+    assert problems == [] and goal.source == "planner"
+    assert goal.state == (("in", "cube", "bowl"),) and goal.actions == (("home",),)
+    hostile = "on(cube, " + "x" * 100_000 + ")"
+    bad = {
+        "on(cube)": "on takes 2 argument(s)",
+        "levitate(cube)": "unknown fact 'levitate'",
+        "in(cube, unicorn)": "no object named 'unicorn'",
+        "cube is in the bowl": "cannot read",
+        hostile: "cannot read",
+    }
+    for fact, expected in bad.items():
+        goal, problems = parse_goal([fact], world)
+        assert goal is None and expected in problems[0], (fact, problems)
+        assert len(problems[0]) < 400 and "\n" not in problems[0]
+    assert "non-empty list" in parse_goal({"on": "x"}, world)[1][0]
+    assert "at most" in parse_goal(["home()"] * (MAX_GOAL_FACTS + 1), world)[1][0]
+    assert "got int" in parse_goal([7], world)[1][0]
+
+
+def test_a_stated_goal_is_checked_against_the_plans_predicted_effects():
+    from skillstack.planners.goals import parse_goal
+
+    world = observe_default()
+    goal, _ = parse_goal(["poured(cup, bowl)", "in(cube, bowl)"], world)
+    grasp_place = [SkillCall("grasp", {"object": "cube"}),
+                   SkillCall("place", {"object": "cube", "target": "bowl"})]  # fmt: skip
+    pour = [SkillCall("grasp", {"object": "cup"}),
+            SkillCall("pour", {"source": "cup", "target": "bowl"})]  # fmt: skip
+    skills = all_skills()
+    assert goal.missing_after(Plan(grasp_place, "llm"), world, skills, []) == ["poured(cup, bowl)"]
+    assert goal.missing_after(Plan(pour, "llm"), world, skills, []) == ["in(cube, bowl)"]
+    # A pour already done counts: only the cube is left to do.
+    done = [StepRecord(pour[1], True)]
+    assert goal.missing_after(Plan(grasp_place, "llm"), world, skills, done) == []

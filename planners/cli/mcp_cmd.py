@@ -24,8 +24,12 @@ from skillstack.planners.cli.common import (
 def mcp(
     robot: Annotated[
         str,
-        typer.Option(help="mujoco or pybullet (simulated), or franka, ur, xarm with --host."),
+        typer.Option(
+            help="mujoco or pybullet (simulated), franka, ur, xarm with --host, or "
+            "tcp://HOST:PORT of a robot server."
+        ),
     ] = "mujoco",
+    token: Annotated[str | None, typer.Option(help="The robot server's shared token.")] = None,
     scene: Annotated[
         Path | None,
         typer.Option(help="Scene: the simulated one, or a real arm's declared workcell."),
@@ -51,6 +55,11 @@ def mcp(
     from skillstack.skills.arm import LocalArm
 
     chosen = make_planner(planner)
+    if robot.startswith("tcp://"):
+        if scene is not None or host is not None or robot_option:
+            fail("--scene, --host and --robot-option belong to the robot server", code=2)
+        _serve_remote(robot, token, chosen, allow_motion)
+        return
     real = robot in ("franka", "ur", "xarm")
     if real and scene is None:
         fail(f"--robot {robot} needs --scene FILE: the declared workcell", code=2)
@@ -71,3 +80,28 @@ def mcp(
         serve_stdio(tools)
     finally:
         device.disconnect()
+
+
+def _serve_remote(address: str, token: str | None, planner, allow_motion: bool) -> None:
+    """The tools over a robot server: skills run there; ``stop`` stops them there."""
+    from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
+    from skillstack.planners.mcp_server import RobotTools, serve_stdio
+    from skillstack.skills.jobs import RemoteArm
+
+    try:
+        client = RobotClient(address, token=token)
+    except ValueError as exc:
+        fail(str(exc)[:300], code=2)
+    try:
+        client.connect()  # takes control and keeps the server's heartbeat alive
+    except (ServerLost, RemoteError) as exc:
+        client.close()
+        fail(str(exc)[:300])
+    try:
+        tools = RobotTools(
+            RemoteArm(client), planner, allow_motion=allow_motion,
+            stop=client.stop, interrupt=client.stop,
+        )  # fmt: skip
+        serve_stdio(tools)
+    finally:
+        client.close()

@@ -381,8 +381,11 @@ def deploy(
         )
     if as_json:
         print(json.dumps(report.to_dict()))
-    elif report.steps:
-        print_steps(f"{instruction!r} on {robot}", report.steps)
+    else:
+        result = report.to_dict()
+        if report.steps:
+            print_steps(f"{instruction!r} on {robot}", report.steps)
+        _print_summary(result, f"{len(report.steps)} skill calls on {robot}")
     if not report.success:
         print(f"error: {report.error}", file=sys.stderr)
         raise typer.Exit(1)
@@ -398,9 +401,16 @@ def _ask_correction(step) -> str | None:
 
 def _print_report(result: dict) -> None:
     print_steps(repr(result["instruction"]), result["steps"])
+    _print_summary(result, f"{len(result['steps'])} skill calls, {result['replans']} replans")
+
+
+def _print_summary(result: dict, what: str) -> None:
+    """One line: the verdict, ``what`` ran, planning and model time, rejections, the goal."""
     verdict = "[green]success[/]" if result["success"] else "[red]failed[/]"
     goal = result.get("goal", "unverified")
     goal_text = ", ".join(goal) if isinstance(goal, list) else goal
+    if result.get("goal_source") == "planner":
+        goal_text += " (stated by the planner)"
     model = ""
     if result.get("model"):  # a language model: its time apart from the planner's own
         tokens = result.get("tokens", {}).get("total")
@@ -410,8 +420,9 @@ def _print_report(result: dict) -> None:
         )
     rejected = f", {result['rejected_plans']} proposals rejected" if result.get("rejected") else ""
     Console().print(
-        f"{verdict}: {len(result['steps'])} skill calls, {result['replans']} replans, "
-        f"planning {sum(result['planning_ms']):.1f} ms{model}{rejected}; goal: {goal_text}",
+        f"{verdict}: {what}, planning {sum(result['planning_ms']):.1f} ms{model}{rejected}; "
+        f"goal: {goal_text}",
         markup=True,
         highlight=False,
+        soft_wrap=True,  # one line, however narrow the terminal or pipe
     )
