@@ -138,6 +138,21 @@ create_venv() {
     quietly "$VENV/bin/python" -m pip install --upgrade pip || die "could not upgrade pip in $VENV"
 }
 
+# torch is a lower bound in pyproject.toml (a library must install beside CUDA builds,
+# lerobot, robomimic); here the CPU wheel (~200 MB) goes in first, so pip does not pull the
+# default CUDA build (several GB). A torch that is already installed is kept.
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+install_cpu_torch() {
+    if "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+        return 0
+    fi
+    log "installing the CPU build of torch $TORCH_VERSION into $VENV"
+    quietly "$VENV/bin/python" -m pip install "torch==$TORCH_VERSION+cpu" \
+        || quietly "$VENV/bin/python" -m pip install "torch==$TORCH_VERSION" \
+            --index-url https://download.pytorch.org/whl/cpu \
+        || die "could not install torch $TORCH_VERSION (CPU build); install torch, then re-run"
+}
+
 install_project() {
     local want
     want="$(cat pyproject.toml "$SCRIPT_PATH" | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -VV | tr -d '\n')"
@@ -153,4 +168,5 @@ install_project() {
 [ -f pyproject.toml ] || die "pyproject.toml not found in $(pwd)"
 install_gl_libraries
 create_venv
+install_cpu_torch
 install_project

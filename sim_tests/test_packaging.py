@@ -67,6 +67,17 @@ def test_the_wheel_holds_one_top_level_package_and_the_bundled_scenes(wheel):
     assert not any(n.startswith("skillstack/sim_tests/") for n in names)
 
 
+def test_the_wheel_declares_its_license_and_pins_no_exact_torch(wheel):
+    archive = zipfile.ZipFile(wheel)
+    (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    text = archive.read(metadata).decode()
+    assert "License-Expression: Apache-2.0" in text
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in archive.namelist())
+    # A library must install beside CUDA builds of torch (lerobot, robomimic): a lower bound.
+    (torch,) = [line for line in text.splitlines() if line.startswith("Requires-Dist: torch")]
+    assert ">=" in torch and "==" not in torch
+
+
 def test_the_installed_wheel_imports_past_colliding_packages_and_finds_scenes_by_name(
     wheel, tmp_path
 ):

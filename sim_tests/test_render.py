@@ -199,3 +199,27 @@ def test_unknown_camera_is_rejected(tmp_path, scene):
     _require_rendering()
     with pytest.raises(ValueError, match="no camera named"):
         render.MujocoVideoRecorder(tmp_path / "x.mp4", *scene, camera="nope")
+
+
+def test_a_skill_on_video_ends_with_its_outcome_held_on_screen(tmp_path):
+    _require_rendering()
+    from skillstack.hw.sim.mujoco.robot import MujocoRobot
+    from skillstack.robot.scene import load_scene
+    from skillstack.robot.scene.bundled import find_scene
+    from skillstack.skills.arm import OUTCOME_HOLD_S, LocalArm
+
+    with MujocoRobot(load_scene(find_scene("blocks"))) as robot:
+        recorder = render.MujocoVideoRecorder(
+            tmp_path / "grasp.mp4", robot.model, robot.data, width=320, height=240
+        )
+        robot.recorder = recorder
+        result = LocalArm(robot).execute("grasp", {"object": "red_block"})
+        captions = recorder.caption.split("\n")
+        frames_after_skill = recorder.frame_count
+        sim_frames = round(robot.read().time * recorder.fps) + 1
+        recorder.close()
+    assert result.success
+    assert captions[0] == "grasp(object=red_block)"
+    assert captions[1].startswith("success") and "lifted_m=" in captions[1]
+    # The outcome stays on screen for OUTCOME_HOLD_S of video beyond the simulated time.
+    assert frames_after_skill - sim_frames == pytest.approx(OUTCOME_HOLD_S * recorder.fps, abs=2)

@@ -30,6 +30,9 @@ class SkillRunner(Protocol):
         ...
 
 
+OUTCOME_HOLD_S = 0.8  # seconds of video showing a skill's outcome before the next call
+
+
 class LocalArm:
     """A robot in this process and the world model its skills read (default: the
     simulator's ground truth; a `skills.declared.DeclaredWorld` for a real arm)."""
@@ -51,12 +54,15 @@ class LocalArm:
         return self.world.observe()
 
     def execute(self, skill: str, params: dict[str, Any]) -> SkillResult:
-        """Execute through `skills.executor.execute` (captioning a video being recorded)."""
+        """Execute through `skills.executor.execute`, captioning a video being recorded: the
+        call while it runs, then its outcome and key metrics, held on screen for a moment."""
         recorder = getattr(self.robot, "recorder", None)
-        if recorder is not None and hasattr(recorder, "set_caption"):
-            args = ", ".join(f"{k}={v}" for k, v in params.items())
-            recorder.set_caption(f"{skill}({args})")
-        return execute(
+        if recorder is None or not hasattr(recorder, "set_caption"):
+            recorder = None
+        call = f"{skill}({', '.join(f'{k}={v}' for k, v in params.items())})"
+        if recorder is not None:
+            recorder.set_caption(call)
+        result = execute(
             get_skill(skill),
             params,
             self.robot,
@@ -64,6 +70,22 @@ class LocalArm:
             world=self.world,
             abort=self.abort,
         )
+        if recorder is not None:
+            recorder.set_caption(outcome_caption(call, result))
+            if hasattr(recorder, "hold"):
+                recorder.hold(OUTCOME_HOLD_S)
+        return result
+
+
+def outcome_caption(call: str, result: SkillResult, metrics: int = 2) -> str:
+    """A video caption: the call on one line, its outcome and a few metrics on the next
+    (``grasp(object=cup)`` / ``success  lifted_m=0.051``)."""
+    outcome = (
+        "success" if result.success else (result.failure.value if result.failure else "failed")
+    )
+    shown = list(result.metrics.items())[:metrics]
+    figures = "  ".join(f"{k}={float(v):.3g}" for k, v in shown)
+    return f"{call}\n{outcome}" + (f"  {figures}" if figures else "")
 
 
 def as_arm(target: Any) -> SkillRunner:

@@ -307,14 +307,3 @@ class PerceivingArm(LocalArm):
     def observe(self) -> WorldState:
         """The world as the cameras see it."""
         return self.perception.observe()
-
-    def execute(self, skill: str, params: dict):
-        """Run a skill whose checks, planning and verification see the perceived world."""
-        from skillstack.skills.executor import execute
-        from skillstack.skills.registry import get_skill
-
-        recorder = getattr(self.robot, "recorder", None)
-        if recorder is not None and hasattr(recorder, "set_caption"):
-            args = ", ".join(f"{k}={v}" for k, v in params.items())
-            recorder.set_caption(f"{skill}({args})")
-        return execute(get_skill(skill), params, self.robot, on_tick=self.on_tick, world=self.world)

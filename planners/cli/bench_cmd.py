@@ -42,7 +42,18 @@ BENCHMARKS = (
     "perception",
     "parity",
     "hil",
+    "faults",
 )
+
+# `bench faults`: each area of the fault matrix (issue 17) and the module that measures it.
+# Each module's ``run(small, seed)`` returns one entry per criterion: {"fault", "criterion",
+# "trials", "worst", "limit", "unit", "passed"}.
+FAULT_AREAS = {
+    "filter": "skillstack.hw.benchmarks.faults_filter",
+    "server": "skillstack.hw.benchmarks.faults_server",
+    "sensors": "skillstack.hw.benchmarks.faults_sensors",
+    "input": "skillstack.planners.faults_input",
+}
 
 
 class _BenchGroup(TyperGroup):
@@ -273,6 +284,62 @@ def bench_hil(
 ) -> None:
     """Tasks over franky-sim (the real libfranka protocol), judged on its own MuJoCo state."""
     _emit("hil", _bench_hil(seeds, tasks, host), as_json)
+
+
+@bench_app.command("faults")
+def bench_faults(
+    small: Annotated[
+        bool, typer.Option("--small", help="The quick version CI runs (fewer trials).")
+    ] = False,
+    areas: Annotated[
+        str | None,
+        typer.Option(help=f"Comma-separated areas (default: all): {', '.join(FAULT_AREAS)}."),
+    ] = None,
+    seed: Seed = 0,
+    as_json: Json = False,
+) -> None:
+    """The fault matrix: each injected fault class, its trials, worst case and pass/fail."""
+    import importlib
+    import time
+
+    chosen = _names(areas) or list(FAULT_AREAS)
+    unknown = [a for a in chosen if a not in FAULT_AREAS]
+    if unknown:
+        fail(f"unknown area {unknown[0][:40]!r}; areas: {', '.join(FAULT_AREAS)}", code=2)
+    faults: dict[str, dict] = {}
+    t0 = time.perf_counter()
+
+    def measure(progress) -> None:
+        for i, area in enumerate(chosen):
+            progress(i, len(chosen))
+            module = importlib.import_module(FAULT_AREAS[area])
+            for entry in module.run(small=small, seed=seed):
+                faults[entry["fault"]] = {"area": area, **entry}
+        progress(len(chosen), len(chosen))
+
+    _with_progress("fault classes", measure)
+    passed = sum(f["passed"] for f in faults.values())
+    result = {
+        "faults": faults,
+        "passed": passed,
+        "failed": len(faults) - passed,
+        "small": small,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        table = RichTable(title="bench faults" + (" (small)" if small else ""))
+        for column in ("fault", "criterion", "trials", "worst", "limit", ""):
+            table.add_column(column, justify="right" if column in ("trials", "worst") else "left")
+        for name, f in faults.items():
+            verdict = "[green]pass[/]" if f["passed"] else "[red]FAIL[/]"
+            worst = f"{f['worst']:.4g} {f['unit']}"
+            limit = f"{f['limit']:.4g} {f['unit']}"
+            table.add_row(name, f["criterion"], str(f["trials"]), worst, limit, verdict)
+        Console().print(table)
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 def _with_progress(description: str, work):
