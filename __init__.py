@@ -22,6 +22,12 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 from typing import Any
 
+# MuJoCo fixes its OpenGL backend when it is first imported: choose it (MUJOCO_GL) before any
+# skillstack module imports mujoco. Light: no mujoco, no numpy.
+from skillstack.hw.sim import gl as _gl
+
+_gl.select_backend()
+
 try:
     __version__ = _metadata.version("skillstack")
 except _metadata.PackageNotFoundError:  # imported from a source tree that was not installed

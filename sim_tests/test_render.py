@@ -96,7 +96,7 @@ def test_reason_names_packages_when_gl_is_disabled():
 def test_no_gl_library_gives_install_hint(monkeypatch):
     for name in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(render, "_backend_installed", lambda backend: False)
+    monkeypatch.setattr(render.gl, "backend_installed", lambda backend: False)
     assert render.configure_gl() is None
     ok, reason = render.rendering_available.__wrapped__()  # bypass the per-process cache
     assert not ok

@@ -5,15 +5,11 @@ The folder holds what both simulators share (the clock, `timing`; the ground-tru
 `tour`; `calibration_boards`) and one package per engine, `mujoco` and `pybullet`, which never
 import each other. `backends.make_sim` builds either by name.
 
-Importing this package picks MuJoCo's offscreen OpenGL backend (``MUJOCO_GL``)
-because mujoco reads that variable once, during ``import mujoco``; doing it
-here, before any simulator module imports mujoco, makes rendering work on
-headless machines. See :func:`hw.sim.mujoco.render.configure_gl`.
+Importing this package picks MuJoCo's offscreen OpenGL backend (``MUJOCO_GL``, see
+`hw.sim.gl`) if the root package has not already: mujoco reads that variable once, during
+``import mujoco``.
 """
 
-try:
-    from skillstack.hw.sim.mujoco.render import configure_gl as _configure_gl
+from skillstack.hw.sim.gl import select_backend as _select_backend
 
-    _configure_gl()
-except Exception:  # pragma: no cover - rendering is optional; never break the import
-    pass
+_select_backend()

@@ -1,3 +1,4 @@
+# Over 400 lines: one subcommand per benchmark, each with only its own options.
 """`skillstack bench NAME`: the benchmarks, printed as a table or one JSON object."""
 
 from __future__ import annotations

@@ -2,16 +2,10 @@
 
 Headless machines (CI, servers, containers) have no display, so MuJoCo must
 render through an offscreen OpenGL backend: EGL (GPU driver, or Mesa's
-llvmpipe in software) or OSMesa (pure software). MuJoCo picks its backend from
-the ``MUJOCO_GL`` environment variable, and with mujoco 3.x/4.x it reads that
-variable exactly once, when ``import mujoco`` runs
-(``mujoco/rendering/classic/gl_context.py`` is imported by
-``mujoco/__init__.py``). :func:`configure_gl` must therefore run before the
-first ``import mujoco`` anywhere in the process; ``hw/sim/__init__.py`` calls it
-at import time for that reason (this module imports mujoco only inside
-functions). If mujoco was already imported with no backend
-chosen, :func:`configure_gl` re-loads MuJoCo's backend module so the choice
-still takes effect for every :class:`mujoco.Renderer` built afterwards.
+llvmpipe in software) or OSMesa (pure software), chosen once per process
+through ``MUJOCO_GL`` by `hw.sim.gl` when `skillstack` is imported.
+:func:`rendering_available` checks that a frame really renders and says what
+to install when not.
 
 Videos: :class:`MujocoVideoRecorder` is `hw.sim.video.VideoRecorder` filming a
 :class:`mujoco.Renderer`. Typical use::
@@ -26,18 +20,14 @@ Videos: :class:`MujocoVideoRecorder` is `hw.sim.video.VideoRecorder` filming a
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
-import glob
-import importlib
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from skillstack.hw.sim import gl
 from skillstack.hw.sim.video import (
     DEFAULT_AZIMUTH_DEG,
     DEFAULT_DISTANCE_M,
@@ -67,25 +57,6 @@ INSTALL_HINT = (
     "libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0, or run `make setup`"
 )
 
-# Preference order: EGL renders on the GPU when there is one (on CPU-only
-# machines both end up in Mesa's llvmpipe at about the same speed); OSMesa is
-# the fallback because it needs nothing but one library.
-_BACKEND_PREFERENCE = ("egl", "osmesa")
-_BACKEND_LIBRARIES = {
-    "egl": ("libEGL.so.1", "libEGL.so"),
-    "osmesa": ("libOSMesa.so.8", "libOSMesa.so.6", "libOSMesa.so"),
-}
-_FIND_LIBRARY_NAMES = {"egl": "EGL", "osmesa": "OSMesa"}
-# libEGL.so.1 is only the glvnd dispatcher; without a vendor (Mesa or NVIDIA)
-# registered next to it, EGL device creation fails at context time.
-_EGL_VENDOR_DIRS = ("/usr/share/glvnd/egl_vendor.d", "/etc/glvnd/egl_vendor.d")
-_EGL_VENDOR_LIBRARIES = ("libEGL_mesa.so.0", "libEGL_nvidia.so.0")
-# PyOpenGL's platform class for each backend; once OpenGL.platform is imported
-# its platform is fixed for the life of the process.
-_PYOPENGL_PLATFORM_CLASS = {"egl": "EGLPlatform", "osmesa": "OSMesaPlatform"}
-# Where mujoco keeps the module that reads MUJOCO_GL: 4.x, then 3.x.
-_GL_CONTEXT_MODULES = ("mujoco.rendering.classic.gl_context", "mujoco.gl_context")
-
 # Tiny scene for probing: a lit floor and a box, so a working renderer produces
 # more than one colour.
 _PROBE_MJCF = """
@@ -108,124 +79,15 @@ class RenderUnavailable(RuntimeError):
     """
 
 
-def _library_loadable(backend: str) -> bool:
-    """Return True if the shared library behind ``backend`` can be dlopen()ed."""
-    names = list(_BACKEND_LIBRARIES[backend])
-    found = ctypes.util.find_library(_FIND_LIBRARY_NAMES[backend])
-    if found:
-        names.insert(0, found)
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-        except OSError:
-            continue
-        return True
-    return False
-
-
-def _egl_vendor_present() -> bool:
-    """Return True if some EGL implementation is registered with glvnd."""
-    if os.environ.get("__EGL_VENDOR_LIBRARY_FILENAMES") or os.environ.get(
-        "__EGL_VENDOR_LIBRARY_DIRS"
-    ):
-        return True
-    for directory in _EGL_VENDOR_DIRS:
-        if glob.glob(os.path.join(directory, "*.json")):
-            return True
-    for name in _EGL_VENDOR_LIBRARIES:
-        try:
-            ctypes.CDLL(name)
-        except OSError:
-            continue
-        return True
-    return False
-
-
-def _backend_installed(backend: str) -> bool:
-    """Return True if the system libraries for ``backend`` look usable."""
-    if not _library_loadable(backend):
-        return False
-    return backend != "egl" or _egl_vendor_present()
-
-
-def _pick_backend() -> str | None:
-    """Choose the first installed offscreen backend, honouring PYOPENGL_PLATFORM."""
-    preference = list(_BACKEND_PREFERENCE)
-    # A PyOpenGL platform set by the user must match MuJoCo's backend, or
-    # mujoco.egl / mujoco.osmesa refuse to import; so only that one can work.
-    pyopengl = os.environ.get("PYOPENGL_PLATFORM", "").strip().lower()
-    if pyopengl:
-        preference = [pyopengl] if pyopengl in preference else []
-    for backend in preference:
-        if _backend_installed(backend):
-            return backend
-    return None
-
-
-def _loaded_gl_context_module() -> Any:
-    """Return mujoco's already-imported GL backend module, or None."""
-    for name in _GL_CONTEXT_MODULES:
-        module = sys.modules.get(name)
-        if module is not None:
-            return module
-    return None
-
-
-def _sync_loaded_mujoco(backend: str) -> None:
-    """Make an already-imported mujoco use ``backend`` for new Renderers.
-
-    mujoco resolves MUJOCO_GL while importing its gl_context module; re-running
-    that module rebinds ``gl_context.GLContext``, which ``mujoco.Renderer``
-    looks up on every construction. This is only safe while PyOpenGL has not
-    yet fixed a different platform, so in that case the process is left alone.
-    """
-    gl_context = _loaded_gl_context_module()
-    if gl_context is None or getattr(gl_context, "_MUJOCO_GL", None) == backend:
-        return
-    opengl_platform = sys.modules.get("OpenGL.platform")
-    if opengl_platform is not None:
-        current = type(getattr(opengl_platform, "PLATFORM", None)).__name__
-        if current != _PYOPENGL_PLATFORM_CLASS.get(backend):
-            return
-    importlib.reload(gl_context)
-    mujoco_module = sys.modules.get("mujoco")
-    if mujoco_module is not None and hasattr(gl_context, "GLContext"):
-        mujoco_module.GLContext = gl_context.GLContext  # type: ignore[attr-defined]
-
-
 def configure_gl() -> str | None:
-    """Select MuJoCo's offscreen OpenGL backend; never raises.
+    """Select MuJoCo's offscreen OpenGL backend (`hw.sim.gl.select_backend`); never raises.
 
-    Call this before the first ``import mujoco`` in the process (importing
-    ``hw.sim`` does it for you). If ``MUJOCO_GL`` is already set it is respected
-    as the user's explicit choice; otherwise ``egl`` is chosen when libEGL and
-    an EGL vendor are installed, else ``osmesa`` when libOSMesa is, and both
-    ``MUJOCO_GL`` and ``PYOPENGL_PLATFORM`` are set accordingly. When nothing is
-    installed the environment is left untouched (on a desktop MuJoCo then falls
-    back to GLFW).
+    Importing `skillstack` already does this, before any of its modules imports mujoco.
 
     Returns:
-        The backend name in effect (``"egl"``, ``"osmesa"``, or whatever the
-        user set), or None if no offscreen backend is installed.
+        The backend name in effect, or None if no offscreen backend is installed.
     """
-    try:
-        requested = os.environ.get("MUJOCO_GL", "").strip().lower()
-        backend: str | None
-        if requested:
-            backend = requested
-        else:
-            backend = _pick_backend()
-            if backend is None:
-                return None
-            os.environ["MUJOCO_GL"] = backend
-        if backend in _PYOPENGL_PLATFORM_CLASS:
-            os.environ.setdefault("PYOPENGL_PLATFORM", backend)
-        _sync_loaded_mujoco(backend)
-        return backend
-    except Exception:
-        # Runs at package import time: a broken GL stack must surface later as
-        # RenderUnavailable, never as an ImportError of the whole simulator.
-        return os.environ.get("MUJOCO_GL") or None
+    return gl.select_backend()
 
 
 @functools.cache
@@ -253,22 +115,10 @@ def rendering_available() -> tuple[bool, str]:
             renderer.update_scene(data)
             pixels = renderer.render()
     except Exception as exc:
-        backend = _effective_backend(backend)
         return False, f"{INSTALL_HINT} (MUJOCO_GL={backend!r}: {type(exc).__name__}: {exc})"
-    backend = _effective_backend(backend)
     if pixels.min() == pixels.max():
         return False, f"{INSTALL_HINT} (MUJOCO_GL={backend!r} rendered a blank image)"
     return True, f"offscreen rendering works with MUJOCO_GL={backend!r}"
-
-
-def _effective_backend(configured: str | None) -> str | None:
-    """Return the backend mujoco actually loaded, which differs from the configured
-    one when mujoco was imported before configure_gl() and could not be switched."""
-    gl_context = _loaded_gl_context_module()
-    if gl_context is None:
-        return configured
-    # An empty value means mujoco fell back to its default, GLFW.
-    return getattr(gl_context, "_MUJOCO_GL", None) or "glfw"
 
 
 class MujocoVideoRecorder(VideoRecorder):
