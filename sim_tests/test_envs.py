@@ -46,8 +46,26 @@ def test_check_env(env_id, kwargs):
         warnings.filterwarnings("ignore", message=".*infinity.*")  # goal spaces are unbounded
         check_env(env, skip_render_check=True)
     assert env.observation_space["observation"].shape == (OBS_DIM,)
+    assert len(env.observation_names) == OBS_DIM and env.observation_names[0].endswith("[0]")
+    assert gymnasium.spec(env_id).max_episode_steps == env.max_steps  # time-out at 20 Hz
     env.close()
     env.close()  # twice is fine
+
+
+@pytest.mark.parametrize("env_id", ["skillstack/Grasp-v0", "skillstack/Place-v0"])
+def test_stable_baselines3_check_env_has_no_warnings(env_id):
+    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
+    env = _make(env_id, episodes=(PLACE_SEED,))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_checker.check_env(env, warn=True)
+    assert [str(w.message) for w in caught] == []
+    space = env.action_space
+    assert space.dtype == np.float32 and (space.low == -1).all() and (space.high == 1).all()
+    # The scale round-trips a dataset action.
+    up = np.array([0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.08])
+    np.testing.assert_allclose(env.action_to_dataset(env.action_from_dataset(up)), up, atol=1e-8)
+    env.close()
 
 
 def test_render_rgb_array():
@@ -95,9 +113,8 @@ def test_vector_env_steps(mode):
     assert obs["observation"].shape == (2, OBS_DIM)
     assert obs["desired_goal"].shape == (2, 4)
     assert list(info["episode_seed"]) == [GRASP_SEED, GRASP_SEED + 1]
-    action = np.zeros((2, 7))
-    action[:, 2] = 0.01  # 1 cm up
-    action[:, 6] = 0.08  # open
+    up_open = np.array([0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.08])  # dataset units: 1 cm up, open
+    action = np.stack([GraspEnv().action_from_dataset(up_open)] * 2)
     for _ in range(4):
         obs2, reward, terminated, truncated, info = envs.step(action)
         assert reward.shape == (2,) and not terminated.any() and not truncated.any()
@@ -114,7 +131,7 @@ def test_replayed_scripted_grasp_succeeds_in_the_env():
     first = np.concatenate([episode.obs[k][0] for k in episode.obs])
     np.testing.assert_allclose(obs["observation"], first, atol=1e-3)  # the same scene and arm
     for action in episode.actions:
-        obs, reward, terminated, truncated, info = env.step(action)
+        obs, reward, terminated, truncated, info = env.step(env.action_from_dataset(action))
         if terminated or truncated:
             break
     assert terminated and not truncated, info["message"]
@@ -131,7 +148,7 @@ def test_replayed_scripted_place_succeeds_in_the_env():
     env = PlaceEnv()
     env.reset(seed=4)
     for action in episode.actions:
-        _, reward, terminated, truncated, info = env.step(action)
+        _, reward, terminated, truncated, info = env.step(env.action_from_dataset(action))
         if terminated or truncated:
             break
     assert terminated and reward == 1.0, info["message"]
@@ -191,8 +208,8 @@ def test_opening_the_hand_over_nothing_ends_a_place_as_dropped():
     env = PlaceEnv(episodes=(PLACE_SEED,))
     obs, info = env.reset()
     assert obs["achieved_goal"][3] == 1.0  # the set-up grasp holds the item
-    open_hand = np.zeros(7)
-    open_hand[6] = 0.08
+    open_hand = np.zeros(7, np.float32)
+    open_hand[6] = 1.0  # normalised: the widest opening
     for _ in range(40):
         obs, reward, terminated, _, info = env.step(open_hand)
         if terminated:
@@ -205,8 +222,8 @@ def test_opening_the_hand_over_nothing_ends_a_place_as_dropped():
 def test_time_limit_truncates():
     env = GraspEnv(time_limit_s=0.2)  # 4 steps at 20 Hz
     env.reset(seed=GRASP_SEED)
-    still = np.zeros(7)
-    still[6] = 0.08
+    still = np.zeros(7, np.float32)
+    still[6] = 1.0
     flags = [env.step(still)[3] for _ in range(4)]
     assert flags == [False, False, False, True]
     env.close()

@@ -132,9 +132,18 @@ SKILL_ENVS: dict[str, type[SkillEnv]] = {
 
 def register_envs() -> None:
     """Register every skill environment with gymnasium (idempotent; runs on import)."""
+    from skillstack.skills.registry import get_skill
+    from skillstack.skills.training.skill_env import DEFAULT_RATE_HZ
+
     for cls in SKILL_ENVS.values():
         if cls.env_id not in gymnasium.registry:
-            gymnasium.register(id=cls.env_id, entry_point=f"{__name__}:{cls.__name__}")
+            # The skill's own time-out at the default policy rate (the env truncates there too).
+            steps = max(1, round(get_skill(cls.skill_name).timeout_s * DEFAULT_RATE_HZ))
+            gymnasium.register(
+                id=cls.env_id,
+                entry_point=f"{__name__}:{cls.__name__}",
+                max_episode_steps=steps,
+            )
 
 
 register_envs()

@@ -18,6 +18,11 @@ from skillstack.skills.training.dataset import OBS_KEYS
 OBS_DIM = sum(OBS_KEYS.values())  # length of the flattened observation
 
 
+def observation_names() -> tuple[str, ...]:
+    """The name of each entry of the flattened observation (``eef_pos[0]`` ...), in order."""
+    return tuple(f"{key}[{i}]" for key, size in OBS_KEYS.items() for i in range(size))
+
+
 def observe_robot(robot, target: str) -> dict[str, np.ndarray]:
     """The observation keys of `OBS_KEYS` now: joints, end-effector pose, gripper and the
     pose of ``target`` (all float64, 1-D, world frame, quaternions ``w x y z``)."""

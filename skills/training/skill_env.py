@@ -1,3 +1,4 @@
+# Over 400 lines: the env's episode, step, reward, spaces and pickling belong together.
 """`SkillEnv`: the machinery shared by the skill environments of `skills.training.envs`.
 
 A `SkillEnv` builds the seeded random episode of its skill (`skills.episodes.episode_setup`),
@@ -5,6 +6,11 @@ runs the set-up skills unrecorded (restoring a cached `skills.training.snapshot`
 same episode was set up before in this process), applies policy actions through
 `PolicyActuator`, watches for collisions, safety refusals, divergence and dropped objects,
 and asks the skill's own ``verify`` for success. Subclasses say what the goal vectors are.
+
+Gymnasium conventions: float32 spaces; actions normalised to [-1, 1] per dimension (the
+scale to dataset units is `SkillEnv.action_low` / `action_high`, and `action_to_dataset` /
+`action_from_dataset` convert); the flattened observation's layout is
+`SkillEnv.observation_names`; ``max_episode_steps`` is in each registered spec.
 """
 
 from __future__ import annotations
@@ -29,7 +35,12 @@ from skillstack.skills.training.actuation import (
     PolicyActuator,
 )
 from skillstack.skills.training.collect import SETUP_TRIES  # seeds tried until a set-up succeeds
-from skillstack.skills.training.observation import OBS_DIM, flatten_observation, observe_robot
+from skillstack.skills.training.observation import (
+    OBS_DIM,
+    flatten_observation,
+    observation_names,
+    observe_robot,
+)
 from skillstack.skills.training.snapshot import restore, snapshot
 
 if TYPE_CHECKING:
@@ -126,21 +137,21 @@ class SkillEnv(gymnasium.Env):
         self._renderer: mujoco.Renderer | None = None
         self._ctx: Context | None = None
         self._stale = False  # the simulation diverged: reset() before stepping again
-        goal = spaces.Box(-np.inf, np.inf, (self.goal_dim,), np.float64)
+        goal = spaces.Box(-np.inf, np.inf, (self.goal_dim,), np.float32)
         self.observation_space = spaces.Dict(
             {
-                "observation": spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float64),
+                "observation": spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
                 "achieved_goal": goal,
                 "desired_goal": goal,
             }
         )
         gripper = get_arm("panda").capabilities.gripper
         assert gripper is not None, "the Panda has its Hand"
-        max_width = gripper.max_width
         step = [MAX_STEP_M] * 3 + [MAX_STEP_RAD] * 3
-        self.action_space = spaces.Box(
-            np.array([-s for s in step] + [0.0]), np.array([*step, max_width]), dtype=np.float64
-        )
+        # Dataset units of the action at -1 and +1 (`skills.training.dataset.ACTION_LAYOUT`).
+        self.action_low = np.array([-s for s in step] + [0.0])
+        self.action_high = np.array([*step, gripper.max_width])
+        self.action_space = spaces.Box(-1.0, 1.0, (len(self.action_low),), np.float32)
 
     # -- the episode ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -195,7 +206,8 @@ class SkillEnv(gymnasium.Env):
         from skillstack.skills.world import observe
 
         robot, actuator = self.robot, self.actuator
-        actuator.apply(action, robot.read())  # ActionError (shape, NaN) before anything moves
+        # ActionError (shape, NaN) before anything moves.
+        actuator.apply(self.action_to_dataset(action), robot.read())
         failure = None
         try:
             for tick in range(1, actuator.ticks_per_action + 1):
@@ -226,6 +238,26 @@ class SkillEnv(gymnasium.Env):
         terminated = outcome.success or failure is not None
         truncated = not terminated and self._steps >= self.max_steps
         return obs, reward, terminated, truncated, info
+
+    def action_to_dataset(self, action) -> np.ndarray:
+        """A normalised action (each dimension in [-1, 1], clipped) in dataset units; an
+        action of the wrong shape is passed on for the actuator to refuse."""
+        a = np.asarray(action, dtype=float)
+        if a.shape != self.action_low.shape:
+            return a
+        span = self.action_high - self.action_low
+        return self.action_low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * span
+
+    def action_from_dataset(self, action) -> np.ndarray:
+        """A dataset action (``ACTION_LAYOUT`` units) as the env's normalised float32 action."""
+        a = np.asarray(action, dtype=float)
+        span = self.action_high - self.action_low
+        return (2.0 * (a - self.action_low) / span - 1.0).astype(np.float32)
+
+    @property
+    def observation_names(self) -> tuple[str, ...]:
+        """What each entry of ``obs["observation"]`` is, e.g. ``eef_pos[2]``."""
+        return observation_names()
 
     def compute_reward(self, achieved_goal, desired_goal, info) -> Any:
         """The reward of reaching ``achieved_goal`` when ``desired_goal`` was asked, for one
@@ -337,9 +369,9 @@ class SkillEnv(gymnasium.Env):
     def _observation(self) -> dict[str, np.ndarray]:
         flat = flatten_observation(observe_robot(self.robot, self.target))
         return {
-            "observation": flat,
-            "achieved_goal": self._achieved.copy(),
-            "desired_goal": self._desired.copy(),
+            "observation": flat.astype(np.float32),
+            "achieved_goal": self._achieved.astype(np.float32),
+            "desired_goal": self._desired.astype(np.float32),
         }
 
     def _info(self, success: bool, failure, message) -> dict:
