@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from run_cli import skillstack
 
@@ -35,16 +36,38 @@ def test_sim_prints_a_readable_table():
     assert "max err (mm)" in proc.stdout and "random-1" in proc.stdout
 
 
-def test_bench_control_json_contract():
-    proc = skillstack("bench", "control", "--json", "--ticks", "2000")
+def _png(path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = iio.imread(path)
+    assert image.shape[0] > 300 and image.shape[1] > 600 and image.std() > 10  # drawn on
+    return image
+
+
+def test_bench_control_json_contract(tmp_path):
+    plot = tmp_path / "ticks.png"
+    proc = skillstack("bench", "control", "--json", "--ticks", "2000", "--plot", str(plot))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    assert sum(out["tick_us_histogram"]["counts"]) == out["ticks"]
+    _png(plot)
+    assert f"plot written to {plot}" in proc.stderr
     for field in CONTROL_FIELDS:
         assert isinstance(out[field], float) and out[field] > 0, field
     assert out["ticks"] == 2000
     # The loop does strictly more work than a bare step.
     assert out["overhead_ratio"] > 1.0
     assert out["loop_steps_per_s"] < out["bare_mj_steps_per_s"]
+
+
+def test_human_output_is_tables_and_a_bad_plot_file_is_refused_before_running():
+    proc = skillstack("bench", "control", "--ticks", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert "tick_us_median" in proc.stdout and "{" not in proc.stdout  # no dict reprs
+    refused = skillstack("bench", "control", "--plot", "figure.txt")
+    assert refused.returncode == 2 and "no figure" not in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and ".png, .svg or .pdf" in refused.stderr
 
 
 def test_unknown_benchmark_is_a_one_line_error():
@@ -100,10 +123,12 @@ def test_sim_video(tmp_path):
     assert video.stat().st_size > 10_000
 
 
-def test_bench_skills_json_contract():
+def test_bench_skills_json_contract(tmp_path):
     proc = skillstack(
-        "bench", "skills", "--episodes", "1", "--skills", "push,home", "--json", timeout=300
-    )
+        "bench", "skills", "--episodes", "1", "--skills", "push,home", "--json",
+        "--plot", str(tmp_path / "skills.png"), timeout=300,
+    )  # fmt: skip
+    _png(tmp_path / "skills.png")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out["skills"]) == {"push", "home"}

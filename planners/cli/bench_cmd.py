@@ -87,16 +87,79 @@ SkillImpls = Annotated[list[str] | None, typer.Option("--skill-impl", help=SKILL
 Calibration = Annotated[Path | None, typer.Option(help="Camera calibration file.")]
 
 
-def _emit(name: str, result: dict, as_json: bool) -> None:
+Plot = Annotated[
+    Path | None,
+    typer.Option(help="Also draw the figure to this .png/.svg/.pdf file (see bench_plots)."),
+]
+
+
+def _check_plot(plot: Path | None) -> None:
+    """Refuse a plot file of an unknown format before the benchmark runs (exit 2)."""
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        fail(f"--plot takes a .png, .svg or .pdf file, got {plot.name[:80]!r}", code=2)
+
+
+def _emit(name: str, result: dict, as_json: bool, plot: Path | None = None) -> None:
+    """Print ``result`` (one JSON object, or aligned tables), then draw ``plot``."""
     if as_json:
         print(json.dumps(result))
-        return
-    table = RichTable(title=f"bench {name}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
+    else:
+        console = Console()
+        for table in _tables(name, result):
+            console.print(table)
+    if plot is not None:
+        from skillstack.planners.bench_plots import plot_result
+
+        try:
+            written = plot_result(name, result, plot)
+        except (OSError, ValueError) as exc:
+            fail(f"could not write the plot: {str(exc)[:300]}")
+        err.print(f"plot written to {written}", soft_wrap=True)
+
+
+def _tables(name: str, result: dict) -> list[RichTable]:
+    """One table of the scalar figures, and one per section (a row per skill, task...)."""
+    figures = RichTable(title=f"bench {name}")
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    tables = [figures]
     for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+        if key.endswith("_histogram"):  # for --plot and --json, not a table
+            continue
+        if not isinstance(value, dict):
+            figures.add_row(key, _cell(value))
+        elif value and all(isinstance(v, dict) for v in value.values()):
+            columns = list(dict.fromkeys(k for v in value.values() for k in v))
+            section = RichTable(title=key)
+            section.add_column("")
+            for column in columns:
+                section.add_column(column, justify="right", overflow="fold")
+            for row, entry in value.items():
+                section.add_row(row, *(_cell(entry.get(c, "")) for c in columns))
+            tables.append(section)
+        elif value:
+            section = RichTable(title=key)
+            section.add_column("")
+            section.add_column("value", justify="right", overflow="fold")
+            for row, entry in value.items():
+                section.add_row(str(row), _cell(entry))
+            tables.append(section)
+    return tables
+
+
+def _cell(value) -> str:
+    """A table cell: numbers as they are, short lists inline, mappings as ``k=v`` pairs."""
+    if isinstance(value, dict):
+        if "edges_us" in value or len(value) > 8:
+            return f"({len(value)} entries; --json has them)"
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        if len(value) > 6:
+            return f"[{len(value)} values]"
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return "-" if value is None else str(value)
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -108,11 +171,13 @@ def bench_control(
     ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time.")] = 20000,
     seed: Seed = 0,
     as_json: Json = False,
+    plot: Plot = None,
 ) -> None:
     """The cost of one 1 kHz control tick against a bare MuJoCo step."""
+    _check_plot(plot)
     from skillstack.hw.benchmarks import control
 
-    _emit("control", control.run(ticks=ticks, seed=seed), as_json)
+    _emit("control", control.run(ticks=ticks, seed=seed), as_json, plot)
 
 
 @bench_app.command("skills")
@@ -125,8 +190,10 @@ def bench_skills(
     seed: Seed = 0,
     skill_impl: SkillImpls = None,
     as_json: Json = False,
+    plot: Plot = None,
 ) -> None:
     """Each skill's success rate on seeded random scenes, judged on the simulator's truth."""
+    _check_plot(plot)
     check_backend(backend)
     check_arm(arm)
     use_skill_impls(skill_impl)
@@ -148,7 +215,7 @@ def bench_skills(
         )
     except ValueError as exc:
         fail(str(exc), code=2)
-    _emit("skills", result, as_json)
+    _emit("skills", result, as_json, plot)
 
 
 @bench_app.command("tasks")
@@ -165,6 +232,7 @@ def bench_tasks(
     skill_impl: SkillImpls = None,
     calibration: Calibration = None,
     as_json: Json = False,
+    plot: Plot = None,
     base_url: BaseUrl = None,
     model: Model = None,
     llm_timeout: LlmTimeout = None,
@@ -174,6 +242,7 @@ def bench_tasks(
     llm_replay: LlmReplay = None,
 ) -> None:
     """The task suite: instructions planned and executed, judged on the goal in the final world."""
+    _check_plot(plot)
     from skillstack.hw.sim.backends import make_sim
     from skillstack.planners import bench
     from skillstack.planners.cli.run_cmd import PERCEPTIONS
@@ -210,7 +279,7 @@ def bench_tasks(
         )
     except KeyError as exc:
         fail(str(exc.args[0]), code=2)
-    _emit("tasks", result, as_json)
+    _emit("tasks", result, as_json, plot)
 
 
 @bench_app.command("server")
@@ -260,8 +329,10 @@ def bench_parity(
     jobs: Jobs = None,
     seed: Seed = 0,
     as_json: Json = False,
+    plot: Plot = None,
 ) -> None:
     """The same seeded skill episodes on MuJoCo and PyBullet, success compared."""
+    _check_plot(plot)
     from skillstack.skills import parity
 
     try:
@@ -271,7 +342,7 @@ def bench_parity(
         )
     except ValueError as exc:
         fail(str(exc), code=2)
-    _emit("parity", result, as_json)
+    _emit("parity", result, as_json, plot)
 
 
 @bench_app.command("hil")
