@@ -27,7 +27,8 @@ STAMP="$VENV/.skillstack-setup-stamp"
 # libopengl0 is in the list because PyOpenGL's EGL platform loads libOpenGL.so.0
 # (or libGL.so.1), which no EGL package pulls in. No ffmpeg: the imageio-ffmpeg
 # wheel ships its own binary.
-GL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libosmesa6)
+# xvfb and xauth: a virtual display for the interactive viewer's tests (xvfb-run).
+GL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libosmesa6 xvfb xauth)
 
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1

@@ -77,14 +77,14 @@ class SkillEnv(gymnasium.Env):
     goal_dim: ClassVar[int]
     grip_force: ClassVar[float] = DEFAULT_GRIP_FORCE  # N, what the scripted skill squeezes with
     # An instance attribute in gymnasium.Env (not a ClassVar); __init__ gives each env a copy.
-    metadata = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_RATE_HZ}  # noqa: RUF012
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": DEFAULT_RATE_HZ}  # noqa: RUF012
     _achieved: np.ndarray  # these three are set by each subclass's `_set_goals`
     _desired: np.ndarray
     _region: np.ndarray | None  # None for goals without a region
 
     def __init__(
         self,
-        render_mode: Literal["rgb_array"] | None = None,
+        render_mode: Literal["rgb_array", "human"] | None = None,
         rate_hz: float = DEFAULT_RATE_HZ,
         time_limit_s: float | None = None,
         reward_type: Literal["sparse", "dense"] = "sparse",
@@ -105,7 +105,9 @@ class SkillEnv(gymnasium.Env):
             height=height,
         )
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be None, 'rgb_array' or 'human', not {str(render_mode)[:40]!r}"
+            )
         if reward_type not in ("sparse", "dense"):
             raise ValueError(f"reward_type must be 'sparse' or 'dense', not {reward_type!r}")
         control_hz = get_arm("panda").capabilities.control_rate_hz
@@ -115,7 +117,15 @@ class SkillEnv(gymnasium.Env):
                 f"rate_hz must divide the {control_hz:g} Hz control rate (e.g. 10, 20, 50), "
                 f"not {rate_hz}"
             )
-        if render_mode is not None:
+        if render_mode == "human":
+            from skillstack.hw.sim.mujoco.viewer import ViewerUnavailable, display_available
+
+            if not display_available():
+                raise ViewerUnavailable(
+                    "render_mode='human' opens MuJoCo's viewer and needs a display "
+                    "(DISPLAY/WAYLAND_DISPLAY; headless: xvfb-run); 'rgb_array' needs none"
+                )
+        elif render_mode is not None:
             from skillstack.hw.sim.mujoco.render import rendering_available
 
             ok, reason = rendering_available()
@@ -135,6 +145,7 @@ class SkillEnv(gymnasium.Env):
         self.robot: MujocoRobot | None = None
         self.actuator: PolicyActuator | None = None
         self._renderer: mujoco.Renderer | None = None
+        self._viewer: Any = None  # a LiveViewer in render_mode "human"
         self._ctx: Context | None = None
         self._stale = False  # the simulation diverged: reset() before stepping again
         goal = spaces.Box(-np.inf, np.inf, (self.goal_dim,), np.float32)
@@ -193,6 +204,8 @@ class SkillEnv(gymnasium.Env):
         self._refusals = self._refusal_count()
         self._set_goals(before)
         self._last_obs = self._observation()
+        if self.render_mode == "human":
+            self.render()
         return self._last_obs, self._info(False, None, "")
 
     def step(self, action):
@@ -237,6 +250,8 @@ class SkillEnv(gymnasium.Env):
         reward = float(self.compute_reward(self._achieved, self._desired, info))
         terminated = outcome.success or failure is not None
         truncated = not terminated and self._steps >= self.max_steps
+        if self.render_mode == "human":
+            self.render()
         return obs, reward, terminated, truncated, info
 
     def action_to_dataset(self, action) -> np.ndarray:
@@ -270,11 +285,19 @@ class SkillEnv(gymnasium.Env):
         return reward if np.ndim(reward) else float(reward)
 
     def render(self) -> np.ndarray | None:
-        """The current scene as an ``(height, width, 3)`` uint8 image (``rgb_array`` mode)."""
+        """The current scene as an ``(height, width, 3)`` uint8 image (``rgb_array`` mode), or
+        drawn in MuJoCo's viewer at the policy rate, paced to the wall clock (``human``)."""
         if self.render_mode is None:
             return None
         if self.robot is None:
             raise RuntimeError(f"{self.env_id}: call reset() before render()")
+        if self.render_mode == "human":
+            from skillstack.hw.sim.mujoco.viewer import LiveViewer
+
+            if self._viewer is None:  # each episode is a new simulation: a new window
+                self._viewer = LiveViewer(self.robot.model, self.robot.data, fps=self.rate_hz)
+            self._viewer.maybe_capture(self.robot.read().time)
+            return None
         import mujoco
 
         from skillstack.hw.sim import video
@@ -416,6 +439,9 @@ class SkillEnv(gymnasium.Env):
         return sum(self.robot.safety.counts.get(c, 0) for c in REFUSAL_CODES)
 
     def _close_sim(self) -> None:
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
