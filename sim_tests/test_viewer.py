@@ -39,9 +39,10 @@ def test_a_skill_plays_in_the_viewer_at_wall_clock_speed_beside_a_video(tmp_path
         from skillstack.robot.scene.bundled import find_scene
         from skillstack.skills.arm import LocalArm
 
+        VIDEO = {str(video)!r}
         with MujocoRobot(load_scene(find_scene("blocks"))) as robot:
             viewer = LiveViewer(robot.model, robot.data)
-            rec = MujocoVideoRecorder({str(video)!r}, robot.model, robot.data, width=320, height=240)
+            rec = MujocoVideoRecorder(VIDEO, robot.model, robot.data, width=320, height=240)
             robot.recorder = Recorders(viewer, rec)
             t0 = time.perf_counter()
             result = LocalArm(robot).execute("grasp", {{"object": "red_block"}})
