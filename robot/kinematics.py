@@ -9,6 +9,8 @@ loop runs this 1000 times a second, so nothing here allocates.
 
 from __future__ import annotations
 
+import itertools
+
 import mujoco
 import numpy as np
 
@@ -52,6 +54,9 @@ class KinematicModel:
         self._jacp = self._jac[:3]
         self._jacr = self._jac[3:]
         self._jac_arm = self._jac
+        self._mass = np.zeros((self.dof, self.dof))
+        self._bias = np.zeros(self.dof)
+        self._joint_ids = [self.model.joint(n).id for n in arm.capabilities.joint_names]
         self.data.qpos[:] = self.model.qpos0
         self.update(arm.home_q)
 
@@ -73,6 +78,48 @@ class KinematicModel:
         """Cheaper `update` for callers that only read frame poses, not Jacobians."""
         self._qpos_arm[:] = q
         mujoco.mj_kinematics(self.model, self.data)
+
+    def dynamics(self, q: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joint-space inertia matrix (dof, dof) and bias torques (dof,) at ``(q, dq)``; views.
+
+        The inertia includes rotor armature. The bias is what opposes commanded torques on a
+        gravity-compensated arm (a Panda's torque interface, the simulated arm): Coriolis
+        and centrifugal torques plus viscous joint damping, gravity excluded. Leaves the
+        frames updated to ``q`` (as `update` does).
+        """
+        m, d = self.model, self.data
+        n = self.dof
+        self._qpos_arm[:] = q
+        d.qvel[:n] = dq
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_comPos(m, d)
+        mujoco.mj_comVel(m, d)
+        mujoco.mj_makeM(m, d)
+        mujoco.mj_fullM(m, d, self._mass)
+        gravity = m.opt.gravity.copy()
+        m.opt.gravity[:] = 0.0
+        try:
+            mujoco.mj_rne(m, d, 0, self._bias)
+        finally:
+            m.opt.gravity[:] = gravity
+            d.qvel[:n] = 0.0
+        self._bias += m.dof_damping[:n] * dq
+        return self._mass, self._bias
+
+    def joint_reach(self) -> np.ndarray:
+        """Per joint, a bound on the end effector's distance from its axis in any configuration.
+
+        Consecutive joint anchors (and the last anchor and the end-effector site) are fixed in
+        one body each, so their distances do not change with the configuration; the sum of
+        those distances from joint i onward bounds how far the end effector can be from joint
+        i's axis. Turning joints by ``dq`` therefore moves the end effector by at most
+        ``sum(reach * abs(dq))`` (each arc is at most radius times angle), whatever the
+        configuration: the safety filter's braking look-ahead rests on this bound.
+        """
+        anchors = [self.data.xanchor[j].copy() for j in self._joint_ids]
+        anchors.append(self._ee_pos.copy())
+        links = [float(np.linalg.norm(b - a)) for a, b in itertools.pairwise(anchors)]
+        return np.array([sum(links[i:]) for i in range(self.dof)])
 
     @property
     def ee_position(self) -> np.ndarray:

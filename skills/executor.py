@@ -12,6 +12,7 @@ from typing import Any
 from skillstack.hw.robot import Robot
 from skillstack.hw.sim.divergence import SimulationDiverged
 from skillstack.robot.loop import ControlLoop
+from skillstack.robot.safety import REFUSAL_CODES as SAFETY_REFUSAL_CODES
 from skillstack.skills.base import Failure, Skill, SkillFailure, SkillResult
 from skillstack.skills.context import Context
 from skillstack.skills.guards import NoCollision
@@ -19,7 +20,7 @@ from skillstack.skills.params import ParameterError
 from skillstack.skills.program import Program
 from skillstack.skills.world_model import WorldModel, default_world
 
-REFUSAL_CODES = ("non_finite", "workspace", "table", "stale", "estop", "bad_shape", "bad_mode")
+REFUSAL_CODES = SAFETY_REFUSAL_CODES  # the safety filter's codes that stop the arm
 
 
 def execute(
