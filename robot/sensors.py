@@ -76,14 +76,21 @@ class SensorMonitor:
         """True once `STOP_AFTER` bad readings came in a row."""
         return bool(self.fault)
 
-    def check(self, state: RobotState, commanded: np.ndarray | None = None) -> bool:
+    def check(
+        self, state: RobotState, commanded: np.ndarray | None = None, again: bool = False
+    ) -> bool:
         """Judge ``state``; True if it is good. Updates `bad_run`, `reason` and `fault`.
 
         ``commanded`` is the joint position command in force while the arm produced this
-        reading (the one sent last tick); the state's own ``q_desired`` if None.
+        reading (the one sent last tick); the state's own ``q_desired`` if None. ``again``:
+        the same reading may come once more (a control loop reads the state before its
+        first tick, then again at it, with no tick in between).
         """
         cmd = state.q_desired if commanded is None else commanded
+        last_time = self._last_time
         reason = self._problem(state, cmd)
+        if again:
+            self._last_time = last_time
         self._prev = state
         self._prev_cmd = None if cmd is None else cmd.copy()
         if not reason:

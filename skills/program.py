@@ -355,7 +355,8 @@ class Program:
         self.sensors.reset()
         self._hold = None
         self._good_time = state.time
-        self._started = self.sensors.check(state)  # never start from a bad reading
+        # never start from a bad reading; the loop's first tick may read this one again
+        self._started = self.sensors.check(state, again=True)
         if self._started:
             self.primitives[0].start(self.ctx, state)
 
