@@ -37,6 +37,13 @@ def test_a_stuck_joint_reading_does_not_let_the_skill_succeed():
     assert run.rest_speed < bench.REST_SPEED
 
 
+def test_a_driver_repeating_its_reading_under_a_fresh_timestamp_is_stopped():
+    run = bench.reading_fault_run("repeated", seed=2)
+    assert run.result.failure == Failure.SENSOR_FAULT, run.result.message
+    assert run.fault_ms <= bench.STUCK_LIMIT_MS
+    assert run.rest_speed < bench.REST_SPEED
+
+
 def test_a_50x_timestep_is_caught_on_the_first_tick_over_the_speed_bound():
     run = bench.timestep_run(seed=0)
     assert run.result.failure == Failure.SIM_DIVERGED, run.result.message

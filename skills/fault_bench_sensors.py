@@ -5,6 +5,8 @@ what a user would notice against the simulator's truth.
 Faults (each injected at a seeded moment while the arm moves):
 
 ``frozen``    `Robot.read` keeps returning the last reading (its timestamp stops);
+``repeated``  a real driver's payload freezes while it stamps each reading with its clock
+              (the robot declares ``readings_always_change``, as `DriverRobot` does);
 ``nan``       one joint's position reads NaN;
 ``stuck``     one joint's reading freezes at its value (speed 0) while the arm moves on;
 ``timestep``  the physics timestep is multiplied by 50 (the integration blows up);
@@ -33,7 +35,7 @@ from skillstack.skills.executor import execute
 from skillstack.skills.program import Program
 from skillstack.skills.registry import get_skill
 
-READING_FAULTS = ("frozen", "nan", "stuck")
+READING_FAULTS = ("frozen", "repeated", "nan", "stuck")
 TIMESTEP_FACTOR = 50.0  # the timestep fault multiplies the physics timestep by this
 SLIP_ONSET = 0.001  # m, the cube moved this far in the hand (truth): it started to leave
 SLIP_LIMIT_MS = 50.0  # a slip must be reported within this long of its start
@@ -58,7 +60,7 @@ class ReadingFault:
 
     Args:
         robot: a connected `MujocoRobot`.
-        kind: ``"frozen"``, ``"nan"`` or ``"stuck"``.
+        kind: one of `READING_FAULTS`.
         start: simulator time (s) of the first corrupted reading.
         joint: the joint (0-based) a ``nan`` or ``stuck`` fault corrupts.
         until: simulator time (s) from which the readings are true again (None: never).
@@ -94,6 +96,18 @@ class ReadingFault:
             self._stuck = float(state.q[self.joint])
         if self.kind == "frozen":
             state = self._prev if self._prev is not None else state
+        elif self.kind == "repeated":
+            frozen = self._prev if self._prev is not None else state
+            self._prev = frozen
+            state = RobotState(
+                state.time,
+                frozen.q.copy(),
+                frozen.dq.copy(),
+                frozen.tau.copy(),
+                frozen.gripper_width,
+                frozen.gripper_force,
+                frozen.q_desired,
+            )
         elif self.kind == "nan":
             state.q[self.joint] = np.nan
         else:
@@ -172,6 +186,8 @@ def reading_fault_run(kind: str, seed: int) -> ReadingRun:
     start = float(rng.uniform(0.3, 1.2))
     joint = int(rng.integers(0, 4))
     with MujocoRobot(fault_scene()) as robot:
+        if kind == "repeated":  # a driver's readings: identical ones are stale
+            robot.readings_always_change = True  # type: ignore[attr-defined]
         trace = Trace()
         fault = ReadingFault(robot, kind, robot.data.time + start, joint)  # type: ignore[union-attr]
         n_before: list[int] = []
@@ -317,9 +333,9 @@ def _not(failure: Failure, results: list[SkillResult]) -> list[float]:
 
 
 def run(small: bool = False, seed: int = 0) -> list[dict]:
-    """Run every fault ``trials`` times (2 when ``small``, < 30 s; else 6) from ``seed``;
+    """Run every fault ``trials`` times (2 when ``small``, < 30 s; else 12) from ``seed``;
     one entry per criterion."""
-    trials = 2 if small else 6
+    trials = 2 if small else 12
     seeds = [seed * 1000 + i for i in range(trials)]
     out: list[dict] = []
     for kind in READING_FAULTS:
@@ -334,7 +350,7 @@ def run(small: bool = False, seed: int = 0) -> list[dict]:
                 "runs",
             )
         )
-        if kind != "stuck":
+        if kind in ("frozen", "nan"):
             out.append(
                 _entry(
                     kind,
@@ -357,7 +373,7 @@ def run(small: bool = False, seed: int = 0) -> list[dict]:
             out.append(
                 _entry(
                     kind,
-                    "stuck reading to the skill's stop",
+                    f"first {kind} reading to the skill's stop",
                     [r.fault_ms for r in runs],
                     STUCK_LIMIT_MS,
                     "ms",
