@@ -39,6 +39,7 @@ class Failure(str, Enum):
     TIMEOUT = "timeout"
     SAFETY_STOP = "safety_stop"  # the safety filter refused commands
     SIM_DIVERGED = "sim_diverged"  # the physics became unstable; the episode is void
+    SENSOR_FAULT = "sensor_fault"  # the arm's readings went stale or invalid; it was stopped
     MISSED_TARGET = "missed_target"  # the motion ran but the goal was not reached
 
 

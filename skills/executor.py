@@ -84,7 +84,11 @@ def execute(
     duration = robot.read().time - t0
     result = SkillResult(skill.name, raw, False, None, "", duration, program.template, moved=True)
     refusals = sum(robot.safety.counts.get(c, 0) for c in REFUSAL_CODES) - refusals_before
-    if refusals:  # the root cause of whatever else went wrong
+    if program.failure is not None and program.failure.failure == Failure.SENSOR_FAULT:
+        # bad readings come first: what the safety filter refused was computed from them
+        result.failure = Failure.SENSOR_FAULT
+        result.message = f"{program.failure.message} (during {program.label!r})"
+    elif refusals:  # the root cause of whatever else went wrong
         result.failure = Failure.SAFETY_STOP
         event = robot.safety.events[-1].message if robot.safety.events else ""
         result.message = (

@@ -1,13 +1,20 @@
+# Over 400 lines: the primitives and the program that runs them, guards and sensor checks included.
 """Programs: the control-rate policy of a scripted skill, built from small primitives.
 
 A `Program` is a sequence of `Primitive`s — Cartesian moves, gripper actions, pauses — run
 one after the other by the `ControlLoop` at the robot's control rate. Guards are attached
 to primitives as data (not if-chains in the loop): while a primitive runs, its guards are
 evaluated every few ticks and the first that trips ends the program with a typed failure.
+
+Every reading is also checked for staleness and validity (`robot.sensors.SensorMonitor`)
+before anything uses it: a bad reading is never given to a primitive or a guard; the arm
+holds the position last commanded, and `robot.sensors.STOP_AFTER` bad readings in a row
+end the program with `Failure.SENSOR_FAULT`.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -16,12 +23,12 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from skillstack.robot.motion import CartesianMotion, JointMotion
+from skillstack.robot.sensors import SensorMonitor
 from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 from skillstack.skills.base import Failure, SkillFailure
 from skillstack.skills.context import Context
-from skillstack.skills.guards import Guard
+from skillstack.skills.guards import GUARD_PERIOD, Guard
 
-GUARD_PERIOD = 20  # ticks between guard evaluations (50 Hz at 1 kHz)
 REACH_TOLERANCE = 0.005  # m, a move whose commanded pose ends further away is unreachable
 GRIPPER_SETTLED = 2e-5  # m per ms: fingers moving slower than this (2 cm/s) have stopped
 GRIPPER_WINDOW = 0.06  # s, the width is compared across this much time: real grippers report
@@ -327,6 +334,15 @@ class Program:
         self.index = 0
         self._ticks = 0
         self._done = False
+        # Judges every reading; a real driver's readings never repeat exactly, a simulator's
+        # at rest may (`hw.drivers.base.DriverRobot.readings_always_change`).
+        self.sensors = SensorMonitor(
+            ctx.robot.capabilities,
+            identical_is_stale=bool(getattr(ctx.robot, "readings_always_change", False)),
+        )
+        self._hold: JointCommand | None = None  # the last position command, held on bad ticks
+        self._good_time = 0.0  # the time of the latest good reading
+        self._started = False  # whether the first primitive has started
 
     @property
     def label(self) -> str:
@@ -334,9 +350,15 @@ class Program:
         return self.primitives[min(self.index, len(self.primitives) - 1)].label
 
     def reset(self, state: RobotState) -> None:
-        """Start the first primitive."""
+        """Start the first primitive (at the first good reading, should this one be bad)."""
         self.index, self._ticks, self._done, self.failure = 0, 0, False, None
-        self.primitives[0].start(self.ctx, state)
+        self.sensors.reset()
+        self._hold = None
+        self._good_time = state.time
+        # never start from a bad reading; the loop's first tick may read this one again
+        self._started = self.sensors.check(state, again=True)
+        if self._started:
+            self.primitives[0].start(self.ctx, state)
 
     @property
     def done(self) -> bool:
@@ -344,7 +366,39 @@ class Program:
         return self._done
 
     def step(self, state: RobotState) -> JointCommand:
-        """Advance through finished primitives, check guards, return this tick's command."""
+        """Check the reading, advance through finished primitives, check guards, return this
+        tick's command; on a stale or invalid reading, hold the arm instead."""
+        if self._done:  # ended by a sensor fault: hold
+            return self._sensor_hold(state)
+        if not self.sensors.check(state, None if self._hold is None else self._hold.values):
+            reason = self.abort() if self.abort is not None else None
+            if reason:  # supervision still stops a held arm
+                self.failure, self._done = SkillFailure(Failure.SAFETY_STOP, reason), True
+            elif self.sensors.fault:
+                self._sensor_failure(self.sensors.fault)
+            return self._sensor_hold(state)
+        self._good_time = state.time
+        if not self._started:  # the first reading was bad: start at the first good one
+            self._started = True
+            self.primitives[0].start(self.ctx, state)
+        cmd = self._step(state)
+        if cmd.mode == "joint_position":
+            self._hold = cmd
+        return cmd
+
+    def _sensor_hold(self, state: RobotState) -> JointCommand:
+        """Hold the position last commanded (the reading itself cannot be trusted)."""
+        stamp = state.time if math.isfinite(state.time) else self._good_time
+        if self._hold is not None:
+            return JointCommand("joint_position", self._hold.values.copy(), stamp)
+        q = state.q if state.q_desired is None else state.q_desired
+        return JointCommand("joint_position", q.copy(), stamp)
+
+    def _sensor_failure(self, message: str) -> None:
+        self.failure = SkillFailure(Failure.SENSOR_FAULT, message)
+        self._done = True
+
+    def _step(self, state: RobotState) -> JointCommand:
         current = self.primitives[self.index]
         while current.done:
             failure = current.finish(self.ctx, state)
@@ -361,12 +415,15 @@ class Program:
             reason = self.abort()
             if reason:
                 return self._fail(SkillFailure(Failure.SAFETY_STOP, reason), current, state)
-        if self._ticks % GUARD_PERIOD == 0:
+        ticks = self._ticks
+        if ticks % GUARD_PERIOD == 0:
             self.ctx.world.track(state)
-            for guard in (*self.guards, *current.guards):
-                failure = guard.check(self.ctx, state)
-                if failure is not None:
-                    return self._fail(failure, current, state)
+        for guards in (self.guards, current.guards):
+            for guard in guards:
+                if ticks % guard.period == 0:
+                    failure = guard.check(self.ctx, state)
+                    if failure is not None:
+                        return self._fail(failure, current, state)
         return current.step(state)
 
     def _fail(self, failure: SkillFailure, current: Primitive, state: RobotState) -> JointCommand:

@@ -198,6 +198,9 @@ class DriverRobot(Robot):
     # Options a person may give as text (``--robot-option KEY=VALUE``): constructor keyword
     # -> how to read its value. Subclasses list theirs; see `parse_options`.
     OPTIONS: ClassVar[Mapping[str, DriverOption]] = option_table()
+    # A real arm's readings always differ from one tick to the next (measured torques are
+    # noisy): one identical to the previous is stale (`robot.sensors.SensorMonitor`).
+    readings_always_change: ClassVar[bool] = True
 
     @classmethod
     def option_help(cls) -> str:

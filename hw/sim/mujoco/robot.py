@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 
 from skillstack.hw.robot import Robot as _Robot
-from skillstack.hw.sim.divergence import SimulationDiverged
+from skillstack.hw.sim.divergence import SimulationDiverged, runaway_message, speed_bound
 from skillstack.hw.sim.mujoco.cameras import CameraRig
 from skillstack.hw.sim.mujoco.scene import build_model
 from skillstack.hw.sim.mujoco.truth import MujocoTruth
@@ -95,6 +95,8 @@ class MujocoRobot(MujocoTruth, _Robot):
                 mujoco.mjtWarning.mjWARN_BADQACC,
             )
         ]
+        self._speed_bound = speed_bound(self.capabilities)
+        self._speed_buf = np.empty(n)
         self._mode = "joint_position"
         self.reset()
 
@@ -148,7 +150,9 @@ class MujocoRobot(MujocoTruth, _Robot):
         return state
 
     def wait_for_tick(self) -> None:
-        """Advance the physics by one control period; `SimulationDiverged` if it blew up."""
+        """Advance the physics by one control period; `SimulationDiverged` if it blew up
+        (MuJoCo's instability warnings, or an arm joint faster than
+        `hw.sim.divergence.speed_bound`)."""
         m, d = self.model, self.data
         if m is None or d is None:
             m, d = self._require()  # raises: not connected
@@ -164,6 +168,9 @@ class MujocoRobot(MujocoTruth, _Robot):
                 f"simulation diverged at t={d.time:.3f} s (non-finite or huge positions, "
                 "velocities or accelerations); the state is invalid — reset() before continuing"
             )
+        speed = np.abs(self._qvel_arm, out=self._speed_buf)
+        if (speed > self._speed_bound).any():  # a blow-up, caught on its first tick
+            raise SimulationDiverged(runaway_message(self._qvel_arm, self._speed_bound, d.time))
         if self.recorder is not None:
             self.recorder.maybe_capture(d.time)
 

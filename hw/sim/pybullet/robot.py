@@ -22,8 +22,9 @@ How the arm is driven:
   through the finger coupling), plus a gear constraint that keeps the fingers symmetric
   (the URDF's ``<mimic>``, which Bullet ignores).
 
-Divergence (non-finite or runaway joint velocities, objects thrown out of the world) raises
-`hw.sim.divergence.SimulationDiverged`, like MuJoCo's instability warnings do.
+Divergence (non-finite joint states, an arm joint over `hw.sim.divergence.speed_bound`,
+objects thrown out of the world) raises `hw.sim.divergence.SimulationDiverged`, like
+MuJoCo's instability warnings do, on the first control tick it shows.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pybullet as pb
 
 from skillstack.hw.robot import DeviceNotConnectedError, RobotError
 from skillstack.hw.robot import Robot as _Robot
-from skillstack.hw.sim.divergence import SimulationDiverged
+from skillstack.hw.sim.divergence import SimulationDiverged, runaway_message, speed_bound
 from skillstack.hw.sim.pybullet.camera import PybulletCameras
 from skillstack.hw.sim.pybullet.scene import BuiltScene, build_scene
 from skillstack.hw.sim.pybullet.truth import PybulletTruth
@@ -53,7 +54,6 @@ GRIPPER_POSITION_GAIN = 0.05  # softer: the fingers close on objects, not throug
 GEAR_MAX_FORCE = 100.0  # N, finger coupling strength
 SOLVER_ITERATIONS = 50  # Bullet's default, stated: contacts of the pinch grasp converge
 JOINT_DAMPING = panda_constants.JOINT_DAMPING  # N m s/rad, as in the MuJoCo model
-MAX_JOINT_SPEED = 50.0  # rad/s; faster means the simulation blew up (limits are 2.2-2.6)
 WORLD_RADIUS = 20.0  # m; an object further away than this was thrown out by an instability
 OBJECT_CHECK_PERIOD = 50  # ticks between divergence checks of the objects
 
@@ -144,6 +144,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
             for b in [*built.objects.values(), *built.particles]
         }
         self._torque_limit = self.capabilities.torque_limit.copy()
+        self._speed_bound = speed_bound(self.capabilities)
         self._mode = "joint_position"
         self._steps = 0
         self.reset()
@@ -351,7 +352,8 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
     def _check_divergence(self) -> None:
         last = self.read()
         bad = not (np.isfinite(last.q).all() and np.isfinite(last.dq).all())
-        bad = bad or float(np.abs(last.dq).max()) > MAX_JOINT_SPEED
+        if not bad and (np.abs(last.dq) > self._speed_bound).any():  # caught on its first tick
+            raise SimulationDiverged(runaway_message(last.dq, self._speed_bound, self.sim_time))
         if not bad and self._steps % OBJECT_CHECK_PERIOD == 0:
             cid = self.client
             for b in self._initial:
@@ -364,7 +366,7 @@ class PybulletRobot(PybulletTruth, PybulletCameras, _Robot):
                     break
         if bad:
             raise SimulationDiverged(
-                f"simulation diverged at t={self.sim_time:.3f} s (non-finite or runaway joint "
-                "velocities, or an object thrown out of the world); the state is invalid — "
+                f"simulation diverged at t={self.sim_time:.3f} s (non-finite joint states, or "
+                "an object thrown out of the world); the state is invalid — "
                 "reset() before continuing"
             )
