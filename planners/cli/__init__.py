@@ -14,6 +14,7 @@ import typer
 from skillstack.planners.cli import (  # noqa: F401  (each module registers its commands)
     bench_cmd,
     calibrate_cmd,
+    dataset_cmd,
     franky_sim_cmd,
     llm_cmd,
     mcp_cmd,
