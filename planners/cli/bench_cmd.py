@@ -52,7 +52,7 @@ BENCHMARKS = (
 FAULT_AREAS = {
     "filter": "skillstack.hw.benchmarks.faults_filter",
     "server": "skillstack.hw.benchmarks.faults_server",
-    "sensors": "skillstack.hw.benchmarks.faults_sensors",
+    "sensors": "skillstack.skills.fault_bench_sensors",
     "input": "skillstack.planners.faults_input",
 }
 
