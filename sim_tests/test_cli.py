@@ -76,7 +76,7 @@ def test_unknown_benchmark_is_a_one_line_error():
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
         "error: unknown benchmark 'nope'; available: "
-        "control, skills, tasks, server, calibration, perception, parity, hil"
+        "control, skills, tasks, server, calibration, perception, parity, hil, faults"
     ]
 
 
