@@ -56,8 +56,9 @@ def scene_for_options(path: Path | None, seed: int | None):
     except SceneError as exc:
         where = f"{exc.source}: " if exc.source else ""
         fail(where + "; ".join(exc.problems), code=2)
-    except (OSError, ValueError) as exc:  # an unreadable path, a name the OS refuses
-        fail(f"cannot load scene {one_line_bounded(path, 200)!r}: {exc}", code=2)
+    except (OSError, ValueError) as exc:  # a path the OS refuses, a seed random refuses
+        what = f"scene {one_line_bounded(path, 200)!r}" if path is not None else f"--seed {seed}"
+        fail(f"cannot load {what}: {exc}", code=2)
 
 
 def check_video_path(path: Path | None) -> None:

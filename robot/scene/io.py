@@ -104,10 +104,11 @@ def _int(value: Any) -> int:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not math.isfinite(value)
+        or (isinstance(value, float) and not math.isfinite(value))
         or value != int(value)
+        or abs(value) > 2**31
     ):
-        raise SceneError(f"expected a whole number, got {short(value)}")
+        raise SceneError(f"expected a whole number of at most 10 digits, got {short(value)}")
     return int(value)
 
 
