@@ -170,6 +170,44 @@ def hijack_cases() -> list[tuple[list[dict], str, str | tuple[str, ...]]]:
     ]
 
 
+def random_hijack_cases(rng: random.Random, n: int) -> list[tuple[list[dict], str, Any]]:
+    """``n`` seeded scenes where one object is named with a kind or colour word, and the
+    instruction that uses the word. The expectation is computed here, independently of the
+    grammar: the word resolves to the named object only when, read as a description, it
+    describes that object and no other; otherwise it must be refused naming the candidates.
+    """
+    from skillstack.planners.language import KIND_WORDS
+    from skillstack.robot.scene import COLORS
+
+    kinds = ["box", "plate", "bowl", "cup"]
+    spots = [(0.45, 0.25), (0.45, -0.25), (0.65, 0.2), (0.65, -0.2), (0.55, 0.0)]
+    words = [w for w, k in KIND_WORDS.items() if k in kinds and not w.endswith("s")]
+    out = []
+    for _ in range(n):
+        word = rng.choice([*words, "red", "blue", "green"])
+        count = rng.randint(1, 4)
+        objects = [
+            _thing(
+                word if i == 0 else f"thing{i}",
+                rng.choice(kinds),
+                rng.choice(["red", "blue", "green"]),
+                *spots[i],
+            )
+            for i in range(count)
+        ]
+        if word in COLORS:
+            fits = [o for o in objects if o["color"] == word]
+        else:
+            fits = [o for o in objects if o["kind"] == KIND_WORDS[word]]
+        named = objects[0]
+        if fits == [named]:
+            expected: Any = word
+        else:
+            expected = tuple(o["name"] for o in [named, *[o for o in fits if o is not named]])
+        out.append((objects, f"pick up the {word}", expected))
+    return out
+
+
 def hijack_faults(small: bool, seed: int) -> list[dict]:
     """Instructions whose object names are also kind or colour words: resolved to the wrong
     object, resolved where they are ambiguous, or refused without naming the candidates (or
@@ -177,7 +215,7 @@ def hijack_faults(small: bool, seed: int) -> list[dict]:
     from skillstack.planners.language import InstructionError, parse_instruction
 
     wrong = 0
-    cases = hijack_cases()
+    cases = hijack_cases() + random_hijack_cases(random.Random(seed), 0 if small else 200)
     for objects, text, expected in cases:
         world = _world(objects)
         try:
@@ -220,7 +258,10 @@ def instruction_text_faults(small: bool, seed: int) -> list[dict]:
         "then then then ; ; ;",
     ]
     words = ["pick", "up", "put", "on", "the", "cube", "red", "zz", "then", "\u00e9", "plate"]
-    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 300))) for _ in range(40)]
+    texts += [
+        " ".join(rng.choice(words) for _ in range(rng.randint(1, 300)))
+        for _ in range(40 if small else 400)
+    ]
     worst = 0.0
     for text in texts:
         try:

@@ -58,7 +58,8 @@ def scene_for_options(path: Path | None, seed: int | None):
         fail(where + "; ".join(exc.problems), code=2)
     except (OSError, ValueError) as exc:  # a path the OS refuses, a seed random refuses
         what = f"scene {one_line_bounded(path, 200)!r}" if path is not None else f"--seed {seed}"
-        fail(f"cannot load {what}: {exc}", code=2)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        fail(f"cannot load {what}: {reason}", code=2)
 
 
 def check_video_path(path: Path | None) -> None:
