@@ -291,3 +291,21 @@ def test_fault_injection_figures_small():
     failed = [row for row in rows if not row["passed"]]
     assert failed == []
     assert all(row["trials"] > 0 and row["worst"] <= row["limit"] for row in rows)
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    import skillstack.planners.cli as cli
+
+    def crash() -> None:
+        raise TypeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "app", crash)
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    expected = "error: unexpected TypeError: boom second line (set SKILLSTACK_DEBUG=1 for"
+    assert err == expected + " the traceback)\n"
+    monkeypatch.setenv("SKILLSTACK_DEBUG", "1")
+    with pytest.raises(TypeError):
+        cli.main()
