@@ -18,6 +18,11 @@ Noun phrases: "the red cube", "the large bowl", "all green blocks", "both cups",
 blocks", or an object's own name. Kinds: block/cube/box, cylinder/can, cup/mug, bowl,
 plate/dish. Sizes: large/big/largest/biggest, small/smallest. A phrase that matches no
 object, or a singular one that matches several, is an error that lists the candidates.
+
+A name never hijacks a description: where an object's name is also a word of the grammar
+(a box named ``plate``, a cube named ``red``) and the word read as a description does not
+pick out that very object alone, the phrase is ambiguous and refused, naming the
+candidates; so is "the table" when an object is named ``table``.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ DIRECTIONS = {
 }
 DEFAULT_PUSH = 0.08  # m, when no distance is said
 FILLER = {"the", "a", "an", "please", "robot", "of", "top", "some"}
+MAX_INSTRUCTION_CHARS = 1000  # longer instructions are refused
+MAX_LISTED = 12  # objects listed in one error message
 
 
 class InstructionError(ValueError):
@@ -89,9 +96,15 @@ class Clause:
 
 def parse_instruction(instruction: str, world: WorldState) -> list[Clause]:
     """Split on "then" and parse each sentence into goal predicates."""
-    text = instruction.strip().lower()
+    if not isinstance(instruction, str):
+        raise InstructionError(f"an instruction is text, not {type(instruction).__name__}")
+    text = " ".join(instruction.split()).lower()
     if not text:
         raise InstructionError("the instruction is empty")
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        raise InstructionError(
+            f"the instruction has {len(text)} characters; at most {MAX_INSTRUCTION_CHARS}"
+        )
     parts = [p.strip(" ,.;") for p in re.split(r"\bthen\b|;", text) if p.strip(" ,.;")]
     parts = [re.sub(r"^(and|,)\s+", "", p) for p in parts]
     return [Clause(p, tuple(_parse_clause(p, world))) for p in parts]
@@ -149,8 +162,14 @@ def _split(words: list[str], separators: tuple[str, ...], text: str) -> tuple[li
 def _put(rest: list[str], world: WorldState, text: str) -> list[Predicate]:
     what, prep, where = _split(rest, ("on", "onto", "in", "into", "inside"), text)
     objects = _resolve(what, world)
-    if where in (["table"], ["down"]) or not where:
+    if (where in (["table"], ["down"]) and "table" not in world.objects) or not where:
         return [("on_table", o.name) for o in objects]
+    if where == ["table"] and "table" in world.objects:
+        table = world.object("table")
+        raise InstructionError(
+            f"'table' is ambiguous: the table top or object table (a {table.color} "
+            f"{table.kind}); say 'the {table.color} {table.kind}' or rename the object"
+        )
     target = _one(where, world)
     relation = "in" if target.is_container else "on"
     if prep in ("in", "into", "inside") and not target.is_container:
@@ -209,9 +228,8 @@ def _volume(o: ObjectState) -> float:
 def _one(words: list[str], world: WorldState) -> ObjectState:
     found = _resolve(words, world)
     if len(found) != 1:
-        names = ", ".join(o.name for o in found)
         raise InstructionError(
-            f"{' '.join(words)!r} could be any of {names}; say which (by colour or size)"
+            f"{_phrase(words)} could be any of {_names(found)}; say which (by colour or size)"
         )
     return found[0]
 
@@ -223,10 +241,89 @@ def _resolve(
     words = [w for w in words if w not in ("and", ",")]
     if not words:
         raise InstructionError("an object is missing from the instruction")
-    objects = list(world.objects.values())
     names = [w for w in words if w in world.objects]
     if names and len(names) == len(words):
+        for name in names:
+            _check_unambiguous(name, world)
         return [world.object(n) for n in names]
+    matches = _describe(words, world, plural_default)
+    for name in names:  # a name inside a description ("the red plate", plate a box)
+        named = world.object(name)
+        if named not in matches and _is_grammar_word(name) and _fits(named, words, name):
+            raise InstructionError(
+                f"{_phrase(words)} is ambiguous: {name!r} is also the name of object {name} "
+                f"(a {named.color} {named.kind}); candidates: {_names([named, *matches])}; "
+                "say which by its name alone or by colour and kind"
+            )
+    return matches
+
+
+def _fits(o: ObjectState, words: list[str], skip: str) -> bool:
+    """Whether ``o`` fits the kind and colour words of ``words`` other than ``skip``."""
+    rest = [w for w in words if w != skip]
+    kinds = [KIND_WORDS[w] for w in rest if w in KIND_WORDS and KIND_WORDS[w] is not None]
+    colors = [w for w in rest if w in COLORS]
+    return (not kinds or o.kind == kinds[0]) and (not colors or o.color in colors)
+
+
+def _is_grammar_word(word: str) -> bool:
+    return (
+        word in KIND_WORDS
+        or word in COLORS
+        or word in LARGE | SMALL
+        or word in COUNTS
+        or word in ("all", "every", "each")
+    )
+
+
+def _check_unambiguous(name: str, world: WorldState) -> None:
+    """Refuse an object's name that is also a word of the grammar where the word, read as a
+    description, would not pick out that object alone (a box named "plate" among plates)."""
+    if not _is_grammar_word(name):
+        return
+    named = world.object(name)
+    try:
+        described = _describe([name], world)
+    except InstructionError:  # several fit the word: all of them are candidates
+        try:
+            described = _describe([name], world, plural_default=True)
+        except InstructionError:
+            described = []
+    if described == [named]:
+        return  # the cup named "cup" is the only cup: both readings agree
+    others = [o for o in described if o is not named]
+    meaning = (
+        f"{_names(others)} {'is' if len(others) == 1 else 'are'} what the word describes"
+        if others
+        else "nothing here fits the word as a description"
+    )
+    raise InstructionError(
+        f"{name!r} is ambiguous: it is the name of object {name} (a {named.color} "
+        f"{named.kind}), and {meaning}; candidates: {_names([named, *others])}; say which "
+        "by colour and kind (e.g. 'the " + f"{named.color} {named.kind}')"
+    )
+
+
+def _phrase(words: list[str]) -> str:
+    text = " ".join(words)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _names(objects: list[ObjectState]) -> str:
+    shown = ", ".join(o.name for o in objects[:MAX_LISTED])
+    return shown + (f" and {len(objects) - MAX_LISTED} more" if len(objects) > MAX_LISTED else "")
+
+
+def _inventory(objects: list[ObjectState]) -> str:
+    shown = ", ".join(f"{o.name} ({o.color} {o.kind})" for o in objects[:MAX_LISTED])
+    return shown + (f" and {len(objects) - MAX_LISTED} more" if len(objects) > MAX_LISTED else "")
+
+
+def _describe(
+    words: list[str], world: WorldState, plural_default: bool = False
+) -> list[ObjectState]:
+    """The objects a description (kinds, colours, sizes, counts; no names) refers to."""
+    objects = list(world.objects.values())
     count = next((COUNTS[w] for w in words if w in COUNTS), None)
     every = any(w in ("all", "every", "each") for w in words) or (plural_default and count is None)
     kinds = [KIND_WORDS[w] for w in words if w in KIND_WORDS]
@@ -245,8 +342,7 @@ def _resolve(
     ]
     if unknown:
         raise InstructionError(
-            f"do not know {' '.join(unknown)!r}; objects here: "
-            + ", ".join(f"{o.name} ({o.color} {o.kind})" for o in objects)
+            f"do not know {_phrase(unknown)}; objects here: {_inventory(objects)}"
         )
     matches = [
         o
@@ -255,26 +351,19 @@ def _resolve(
         and (not colors or o.color in colors)
     ]
     if not matches:
-        wanted = " ".join(words)
-        raise InstructionError(
-            f"no {wanted!r} here; objects: "
-            + ", ".join(f"{o.name} ({o.color} {o.kind})" for o in objects)
-        )
+        raise InstructionError(f"no {_phrase(words)} here; objects: {_inventory(objects)}")
     if sizes and len(matches) > 1:
         matches.sort(key=_volume, reverse=sizes[0] in LARGE)
         if not (every or plural or count):
             return matches[:1]
     if count is not None:
         if len(matches) < count:
-            raise InstructionError(
-                f"asked for {count} but found {len(matches)}: " + ", ".join(o.name for o in matches)
-            )
+            raise InstructionError(f"asked for {count} but found {len(matches)}: {_names(matches)}")
         return matches[:count]
     if every or plural:
         return matches
     if len(matches) > 1:
         raise InstructionError(
-            f"{' '.join(words)!r} could be any of {', '.join(o.name for o in matches)}; "
-            "say which (by colour or size)"
+            f"{_phrase(words)} could be any of {_names(matches)}; say which (by colour or size)"
         )
     return matches

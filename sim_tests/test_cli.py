@@ -140,12 +140,11 @@ def test_bench_skills_json_contract(tmp_path):
     assert out["refusals"]["refused_before_motion"] == out["refusals"]["trials"] > 0
 
 
-def test_do_runs_skill_calls_and_reports_the_first_failure():
+def test_do_validates_every_call_before_the_arm_moves():
     proc = skillstack("do", "grasp object=cube", "place object=cube target=ghost", "home", "--json")
-    assert proc.returncode == 1
-    out = json.loads(proc.stdout)
-    assert [s["outcome"] for s in out["steps"]] == ["success", "unknown_object"]
-    assert out["success"] is False
+    assert proc.returncode == 2 and proc.stdout == ""  # refused: nothing ran, no steps
+    assert "step 2 (place): no object named 'ghost'" in proc.stderr
+    assert "nothing moved" in proc.stderr and proc.stderr.count("\n") == 1
     bad = skillstack("do", "fly object=cube")
     assert bad.returncode == 2 and "available skills" in bad.stderr
 

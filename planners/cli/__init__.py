@@ -24,7 +24,7 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
     skills_cmd,
     train_cmd,
 )
-from skillstack.planners.cli.common import app, err
+from skillstack.planners.cli.common import app, err, one_line_bounded
 
 
 def _print_version(value: bool) -> None:
@@ -55,10 +55,26 @@ def _options(
         )
 
 
+DEBUG_ENV = "SKILLSTACK_DEBUG"  # set to 1 for the traceback of an unexpected error
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: an unexpected exception is one ``error:`` line (exit 1),
+    not a traceback, unless ``SKILLSTACK_DEBUG=1``."""
+    import os
+
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # the last line of defence for one-line errors
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        name = type(exc).__name__
+        print(
+            f"error: unexpected {name}: {one_line_bounded(exc, 500)} "
+            f"(set {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)

@@ -20,10 +20,20 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+MAX_ERROR_CHARS = 2000  # an error line is cut here, whatever input it quotes
+
+
+def one_line_bounded(message: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """``message`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: MESSAGE`` and exit with ``code`` (1 failure, 2 bad input)."""
+    """Print ``error: MESSAGE`` (one line, at most `MAX_ERROR_CHARS`) and exit with ``code``
+    (1 failure, 2 bad input)."""
     # One plain line on stderr: scripts read it, and rich would wrap it at the terminal width.
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line_bounded(message)}", file=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -46,24 +56,63 @@ def scene_for_options(path: Path | None, seed: int | None):
     except SceneError as exc:
         where = f"{exc.source}: " if exc.source else ""
         fail(where + "; ".join(exc.problems), code=2)
+    except (OSError, ValueError) as exc:  # a path the OS refuses, a seed random refuses
+        what = f"scene {one_line_bounded(path, 200)!r}" if path is not None else f"--seed {seed}"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        fail(f"cannot load {what}: {reason}", code=2)
+
+
+def check_video_path(path: Path | None) -> None:
+    """Exit 2 with one line unless ``path`` (None: no video) is somewhere an mp4 can be
+    written: a ``.mp4`` name that is not a folder, under folders that exist or can be made.
+    Commands call it before they build a simulation, so that a bad path moves nothing."""
+    if path is None:
+        return
+    shown = repr(one_line_bounded(path, 200))
+    try:
+        problem = _video_path_problem(path)
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        problem = one_line_bounded(exc, 200)
+    if problem:
+        fail(f"--video {shown}: {problem}", code=2)
+
+
+def _video_path_problem(path: Path) -> str | None:
+    import os
+
+    if path.suffix.lower() != ".mp4":
+        return "the file name must end in .mp4"
+    if path.is_dir():
+        return "a folder; name an .mp4 file in it"
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{one_line_bounded(parent, 200)!r} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write in {one_line_bounded(parent, 200)!r}"
+    return None
 
 
 def open_video(robot, path: Path | None) -> None:
-    """Record ``robot``'s episode to the mp4 ``path`` (None: no video); exits 1 with the
-    reason where offscreen rendering is unavailable."""
+    """Record ``robot``'s episode to the mp4 ``path`` (None: no video); exits 2 with one
+    line for a bad path (`check_video_path`) and 1 where offscreen rendering is unavailable."""
     if path is None:
         return
+    check_video_path(path)
     from skillstack.hw.sim.mujoco.render import MujocoVideoRecorder, RenderUnavailable
 
-    if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
-        from skillstack.hw.sim.pybullet.camera import PybulletVideoRecorder
-
-        robot.recorder = PybulletVideoRecorder(path, robot.client)
-        return
     try:
+        if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
+            from skillstack.hw.sim.pybullet.camera import PybulletVideoRecorder
+
+            robot.recorder = PybulletVideoRecorder(path, robot.client)
+            return
         robot.recorder = MujocoVideoRecorder(path, robot.model, robot.data, camera=None)
     except RenderUnavailable as exc:
         fail(f"cannot record {path}: {exc}")
+    except (OSError, ValueError) as exc:
+        fail(f"cannot record {path}: {exc}", code=2)
 
 
 def check_backend(name: str) -> str:

@@ -27,6 +27,7 @@ from skillstack.planners.cli.common import (
     app,
     check_arm,
     check_backend,
+    check_video_path,
     connect_robot,
     err,
     fail,
@@ -43,6 +44,7 @@ from skillstack.planners.cli.common import (
 )
 
 DEMO_INSTRUCTION = "pour the cup into the bowl then put the cup on the plate"
+MAX_INSTRUCTION_CHARS = 10_000  # characters in an instruction on the command line
 BACKEND_HELP = "Simulator backend: mujoco or pybullet (videos: TinyRenderer, no OpenGL)."
 PERCEPTIONS = ("ground_truth", "declared", "camera")
 PERCEPTION_HELP = (
@@ -173,6 +175,13 @@ def run(
 
     if planner not in PLANNERS:
         fail(f"unknown planner {planner!r}; available: {', '.join(PLANNERS)}", code=2)
+    if not instruction.strip():
+        fail('the instruction is empty; say what to do, e.g. "put the cube in the bowl"', 2)
+    if len(instruction) > MAX_INSTRUCTION_CHARS:
+        fail(
+            f"the instruction has {len(instruction)} characters; at most {MAX_INSTRUCTION_CHARS}", 2
+        )
+    check_video_path(video)
     check_backend(backend)
     arm = check_arm(arm)
     if perception not in PERCEPTIONS:

@@ -15,6 +15,7 @@ from skillstack.planners.cli.common import (
     app,
     check_arm,
     check_backend,
+    check_video_path,
     err,
     fail,
     open_video,
@@ -91,6 +92,7 @@ def sim(
 
     arm = check_arm(arm)
     check_backend(backend)
+    check_video_path(video)
     scene_obj = scene_for_options(scene, seed)
     with sim_robot_for_options(backend, scene_obj, arm) as robot:
         open_video(robot, video)

@@ -16,6 +16,7 @@ from skillstack.planners.cli.common import (
     app,
     check_arm,
     check_backend,
+    check_video_path,
     err,
     fail,
     open_video,
@@ -35,7 +36,12 @@ def _run_calls(
     arm: str = "panda",
     backend: str = "mujoco",
 ) -> None:
-    """Execute skill calls in order on a simulated arm; print a table or one JSON object."""
+    """Execute skill calls in order on a simulated arm; print a table or one JSON object.
+
+    Every call is validated first, as a plan (`planners.validator.validate_plan`: skill,
+    parameters, objects, preconditions and each skill's own checks on the predicted world):
+    a bad call anywhere exits 2 with one line before the arm moves.
+    """
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
@@ -46,6 +52,7 @@ def _run_calls(
             fail(str(exc.args[0]), code=2)
     steps = []
     with sim_robot_for_options(backend, scene, arm) as robot:
+        _validate_calls(calls, robot)
         open_video(robot, video)
         for name, params in calls:
             result = execute(get_skill(name), params, robot)
@@ -92,17 +99,47 @@ def list_skills(
     Console().print(table)
 
 
-def _parse_call(text: str) -> tuple[str, dict]:
-    """``"place object=cube target=bowl offset=[0.01,0]"`` -> ("place", {...})."""
-    import yaml
+def _validate_calls(calls: list[tuple[str, dict]], robot) -> None:
+    """Exit 2 with the problems of the calls, taken together as one plan, before any moves."""
+    from skillstack.planners.types import Plan, SkillCall
+    from skillstack.planners.validator import validate_plan
+    from skillstack.skills.registry import all_skills
+    from skillstack.skills.world_model import default_world
 
+    world = default_world(robot).observe()
+    plan = Plan([SkillCall(name, params) for name, params in calls], planner="do")
+    problems = validate_plan(plan, world, all_skills())
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        fail(f"{'; '.join(problems[:3])}{more}; nothing moved", code=2)
+
+
+MAX_CALL_CHARS = 2000  # characters in one skill call on the command line
+
+
+def _parse_call(text: str) -> tuple[str, dict]:
+    """``"place object=cube target=bowl offset=[0.01,0]"`` -> ("place", {...}); exits 2 with
+    one line for an empty call, a pair that is not key=value or a value that is not YAML."""
+    from skillstack.robot.scene import SceneError
+    from skillstack.robot.scene.io import load_yaml
+
+    shown = repr(text if len(text) <= 80 else text[:77] + "...")
+    if len(text) > MAX_CALL_CHARS:
+        fail(f"the skill call {shown} has {len(text)} characters; at most {MAX_CALL_CHARS}", 2)
+    if not text.split():
+        fail('an empty skill call; write e.g. "grasp object=cube"', code=2)
     name, *pairs = text.split()
     params = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(f"cannot read {pair!r} in {text!r}: write parameters as key=value", code=2)
-        params[key] = yaml.safe_load(value)
+            fail(f"cannot read {pair[:80]!r} in {shown}: write parameters as key=value", code=2)
+        if key in params:
+            fail(f"parameter {key[:80]!r} given twice in {shown}", code=2)
+        try:
+            params[key] = load_yaml(value, max_nodes=1000)
+        except SceneError as exc:  # aliases, syntax, nesting: one short line
+            fail(f"parameter {key[:80]!r} in {shown}: {'; '.join(exc.problems)}", code=2)
     return name, params
 
 
@@ -121,9 +158,13 @@ def do(
         "mujoco"
     ),
 ) -> None:
-    """Run skill calls in order on the simulated arm, stopping at the first failure."""
+    """Run skill calls in order on the simulated arm, stopping at the first failure.
+
+    All calls are validated together before the arm moves; any bad call exits 2.
+    """
     arm = check_arm(arm)
     check_backend(backend)
+    check_video_path(video)
     use_skill_impls(skill_impl)
     parsed = [_parse_call(c) for c in calls]
     _run_calls(parsed, scene_for_options(scene, seed), video, as_json, "skill calls", arm, backend)

@@ -1,4 +1,10 @@
-"""Reading scene files (YAML or JSON) into validated `Scene`s."""
+"""Reading scene files (YAML or JSON) into validated `Scene`s.
+
+Scene files are untrusted input: a file over `MAX_SCENE_BYTES`, with more than `MAX_OBJECTS`
+objects, more than `MAX_YAML_NODES` YAML nodes or nesting deeper than `MAX_YAML_DEPTH`, or
+with YAML aliases (``*name``, the "billion laughs" expansion) is refused before it is built,
+and every error message is bounded (`SceneError`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,10 @@ from skillstack.robot.scene.model import (
     COLORS,
     DEFAULT_FRICTION,
     DEFAULT_MASS,
+    MAX_OBJECTS,
+    MAX_SCENE_BYTES,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
     NAME_PATTERN,
     OBJECT_KEYS,
     POSE_KEYS,
@@ -26,6 +36,8 @@ from skillstack.robot.scene.model import (
     SceneError,
     SceneObject,
     Table,
+    clip,
+    short,
 )
 from skillstack.robot.scene.validate import find_problems
 
@@ -34,11 +46,17 @@ from skillstack.robot.scene.validate import find_problems
 
 def _keys_problem(data: Mapping, valid: frozenset[str], where: str) -> list[str]:
     out = []
-    for key in sorted(set(data) - valid, key=str):
-        close = difflib.get_close_matches(str(key), valid, n=1)
+    unknown = [k for k in data if k not in valid]
+    for key in sorted(unknown[:200], key=str)[:MAX_KEY_HINTS]:
+        close = difflib.get_close_matches(str(key)[:100], valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        out.append(f"{where}unknown key {key!r}{hint}; valid keys: {', '.join(sorted(valid))}")
+        out.append(f"{where}unknown key {short(key)}{hint}; valid keys: {', '.join(sorted(valid))}")
+    if len(unknown) > MAX_KEY_HINTS:
+        out.append(f"{where}{len(unknown) - MAX_KEY_HINTS} more unknown keys")
     return out
+
+
+MAX_KEY_HINTS = 3  # unknown keys of one mapping listed by name
 
 
 def _num(value: Any) -> float:
@@ -46,15 +64,15 @@ def _num(value: Any) -> float:
     if not isinstance(value, bool) and isinstance(value, (int, float, str)):
         try:
             return float(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an int beyond any float
             pass
-    raise SceneError(f"expected a number, got {value!r}")
+    raise SceneError(f"expected a number, got {short(value)}")
 
 
 def _nums(value: Any, lengths: Sequence[int] | None = None) -> tuple[float, ...]:
     if not isinstance(value, (list, tuple)) or (lengths and len(value) not in lengths):
         want = " or ".join(str(n) for n in lengths) if lengths else "some"
-        raise SceneError(f"expected a list of {want} numbers, got {value!r}")
+        raise SceneError(f"expected a list of {want} numbers, got {short(value)}")
     return tuple(_num(v) for v in value)
 
 
@@ -63,7 +81,7 @@ def _color(value: Any) -> tuple[tuple[float, ...], str]:
         key = value.strip().lower()
         if key not in COLORS:
             raise SceneError(
-                f"unknown colour {value!r}; use one of {', '.join(COLORS)} "
+                f"unknown colour {short(value)}; use one of {', '.join(COLORS)} "
                 "or [r, g, b] / [r, g, b, a] numbers in 0..1"
             )
         return COLORS[key], key
@@ -83,8 +101,14 @@ def _pose(value: Any) -> tuple[tuple[float, ...], float]:
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise SceneError(f"expected a whole number, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or value != int(value)
+        or abs(value) > 2**31
+    ):
+        raise SceneError(f"expected a whole number of at most 10 digits, got {short(value)}")
     return int(value)
 
 
@@ -101,7 +125,7 @@ def _parse_object(index: int, raw: Any, problems: list[str]) -> SceneObject | No
     if not isinstance(raw, Mapping):
         problems.append(
             f"objects[{index}]: expected a mapping with keys "
-            f"{', '.join(sorted(OBJECT_KEYS))}, got {raw!r}"
+            f"{', '.join(sorted(OBJECT_KEYS))}, got {short(raw)}"
         )
         return None
     name = raw.get("name")
@@ -118,7 +142,7 @@ def _parse_object(index: int, raw: Any, problems: list[str]) -> SceneObject | No
         return None
     for key in ("name", "kind"):
         if not isinstance(raw[key], str):
-            problems.append(f"{where}: {key} must be a string, got {raw[key]!r}")
+            problems.append(f"{where}: {key} must be a string, got {short(raw[key])}")
     size = _field(problems, f"{where}: size", _nums, raw["size"])
     pose = _field(problems, f"{where}: pose", _pose, raw["pose"])
     color = _field(problems, f"{where}: color", _color, raw.get("color", "gray"))
@@ -145,7 +169,7 @@ def _parse_object(index: int, raw: Any, problems: list[str]) -> SceneObject | No
 def _parse_table(raw: Any) -> Table:
     if not isinstance(raw, Mapping):
         raise SceneError(
-            f"expected a mapping with keys {', '.join(sorted(TABLE_KEYS))}, got {raw!r}"
+            f"expected a mapping with keys {', '.join(sorted(TABLE_KEYS))}, got {short(raw)}"
         )
     problems = _keys_problem(raw, TABLE_KEYS, "")
     fields = {
@@ -173,6 +197,10 @@ def scene_from_dict(data: Mapping[str, Any], reach: ReachLimits = ReachLimits())
     if not isinstance(raw_objects, list):
         problems.append(f"objects: expected a list of objects, got {type(raw_objects).__name__}")
         raw_objects = []
+    if len(raw_objects) > MAX_OBJECTS:
+        raise SceneError(
+            f"objects: {len(raw_objects)} objects; a scene holds at most {MAX_OBJECTS}"
+        )
     objects = [_parse_object(i, raw, problems) for i, raw in enumerate(raw_objects)]
     scene = Scene(
         table=table or Table(),
@@ -194,22 +222,26 @@ def load_scene(path: str | Path, reach: ReachLimits = ReachLimits()) -> Scene:
     path, source = Path(path), str(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
-        raise SceneError(f"unsupported file type {path.suffix!r}; use .yaml, .yml or .json", source)
+        raise SceneError(
+            f"unsupported file type {short(path.suffix)}; use .yaml, .yml or .json", source
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SCENE_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SceneError("scene file not found", source) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"cannot read scene file: {e}", source) from None
-    try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as e:
-        at = f"line {e.lineno}, column {e.colno}"
-        raise SceneError(f"invalid JSON at {at}: {e.msg}", source) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SceneError(f"invalid YAML{at}: {getattr(e, 'problem', None) or e}", source) from None
+    except UnicodeDecodeError as e:
+        raise SceneError(
+            f"cannot read scene file: not UTF-8 text (byte {e.start})", source
+        ) from None
+    except OSError as e:
+        raise SceneError(
+            f"cannot read scene file: {e.strerror or type(e).__name__}", source
+        ) from None
+    if len(raw) > MAX_SCENE_BYTES:
+        raise SceneError(f"scene file is larger than {MAX_SCENE_BYTES:,} bytes", source)
+    data = parse_text(text, suffix == ".json", source)
     if data is None:
         raise SceneError("scene file is empty", source)
     if isinstance(data, Mapping) and "name" not in data:
@@ -218,3 +250,84 @@ def load_scene(path: str | Path, reach: ReachLimits = ReachLimits()) -> Scene:
         return scene_from_dict(data, reach)
     except SceneError as e:
         raise SceneError(e.problems, source) from None
+
+
+# ----------------------------------------------------------------------------- bounded YAML
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_END_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _at(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def check_yaml_events(text: str, max_nodes: int = MAX_YAML_NODES) -> None:
+    """Refuse YAML that could expand or take long to build: aliases (``*name``, which can
+    grow a few hundred bytes into billions of nodes), more than ``max_nodes`` nodes, or
+    nesting deeper than `MAX_YAML_DEPTH`. Only parses (no objects are built).
+
+    Raises:
+        SceneError: what was refused and where; also for YAML syntax errors.
+    """
+    nodes = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise SceneError(
+                    f"YAML aliases (*{clip(str(event.anchor), 30)}){_at(event.start_mark)} are not "
+                    "allowed; write the values out"
+                )
+            if isinstance(event, _NODE_EVENTS):
+                nodes += 1
+                if nodes > max_nodes:
+                    raise SceneError(f"more than {max_nodes:,} YAML values{_at(event.start_mark)}")
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise SceneError(
+                        f"lists and mappings nested deeper than {MAX_YAML_DEPTH}"
+                        f"{_at(event.start_mark)}"
+                    )
+            elif isinstance(event, _END_EVENTS):
+                depth -= 1
+    except yaml.YAMLError as e:
+        raise SceneError(_yaml_message(e)) from None
+
+
+def _yaml_message(e: yaml.YAMLError) -> str:
+    problem = getattr(e, "problem", None) or (str(e).splitlines() or ["unreadable"])[0]
+    return f"invalid YAML{_at(getattr(e, 'problem_mark', None))}: {clip(str(problem), 120)}"
+
+
+def load_yaml(text: str, max_nodes: int = MAX_YAML_NODES) -> Any:
+    """``yaml.safe_load(text)`` for untrusted text, after `check_yaml_events`: no aliases, at
+    most ``max_nodes`` nodes, bounded nesting; every failure a `SceneError` of one short line.
+    """
+    check_yaml_events(text, max_nodes)
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as e:
+        raise SceneError(_yaml_message(e)) from None
+    except (ValueError, OverflowError, RecursionError) as e:  # e.g. an int of 10,000 digits
+        raise SceneError(f"invalid YAML value: {clip(str(e), 120)}") from None
+
+
+def parse_text(text: str, is_json: bool, source: str | None = None) -> Any:
+    """The data of a scene file's ``text`` (JSON or bounded YAML, `load_yaml`), or a
+    `SceneError` of one short line naming ``source``."""
+    if not is_json:
+        try:
+            return load_yaml(text)
+        except SceneError as e:
+            raise SceneError(e.problems, source) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        at = f"line {e.lineno}, column {e.colno}"
+        raise SceneError(f"invalid JSON at {at}: {e.msg}", source) from None
+    except RecursionError:
+        raise SceneError("invalid JSON: nested too deeply", source) from None
+    except (ValueError, OverflowError) as e:  # an int of more than 4,300 digits
+        raise SceneError(f"invalid JSON value: {clip(str(e), 120)}", source) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -46,6 +47,14 @@ MAX_NAME_LENGTH = 64  # characters in an object name
 MAX_SCENE_NAME_LENGTH = 80  # characters in a scene name
 DEFAULT_MASS = {"box": 0.1, "cylinder": 0.1, "cup": 0.15, "bowl": 0.3, "plate": 0.25}  # kg
 DEFAULT_FRICTION = 0.9  # sliding friction coefficient of objects
+# Bounds on untrusted scene input (files and their error messages).
+MAX_SCENE_BYTES = 1_000_000  # bytes in a scene file
+MAX_OBJECTS = 256  # objects in a scene file
+MAX_YAML_NODES = 50_000  # scalars, lists and mappings in a scene file
+MAX_YAML_DEPTH = 20  # nesting of lists and mappings in a scene file
+MAX_PROBLEMS = 12  # problems listed in one SceneError (the rest are counted)
+MAX_PROBLEM_CHARS = 240  # characters of one listed problem
+MAX_SOURCE_CHARS = 200  # characters of the file name in a SceneError
 NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}}")
 SCENE_KEYS = frozenset({"name", "table", "objects"})
 TABLE_KEYS = frozenset({"size", "center", "height", "friction"})
@@ -69,14 +78,44 @@ RANDOM_MASS_RANGES = {
 }
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxtuple = 40, 40, 6, 6
+_REPR.maxdict, _REPR.maxset, _REPR.maxlevel, _REPR.maxlong = 4, 4, 3, 30
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A ``repr`` of untrusted ``value`` of at most ``limit`` characters (nested containers,
+    long strings and huge numbers abbreviated), safe to put in an error message."""
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError, OverflowError):  # an int too long to print, ...
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split()) if not text.isprintable() else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip(line: str, limit: int) -> str:
+    """``line`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
+    line = " ".join(str(line).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class SceneError(ValueError):
-    """An invalid scene; ``problems`` holds one human-readable line per problem found."""
+    """An invalid scene; ``problems`` holds one human-readable line per problem found.
+
+    The message is bounded whatever the input: at most `MAX_PROBLEMS` problems are listed
+    (a last line counts the rest), each cut at `MAX_PROBLEM_CHARS` characters.
+    """
 
     def __init__(self, problems: str | Sequence[str], source: str | None = None):
-        self.problems: tuple[str, ...] = (
-            (problems,) if isinstance(problems, str) else tuple(problems)
-        )
-        self.source = source
+        listed = [problems] if isinstance(problems, str) else list(problems)
+        extra = len(listed) - MAX_PROBLEMS
+        listed = [clip(p, MAX_PROBLEM_CHARS) for p in listed[: MAX_PROBLEMS if extra > 0 else None]]
+        if extra > 0:
+            listed.append(f"... and {extra} more problems")
+        self.problems: tuple[str, ...] = tuple(listed)
+        self.source = None if source is None else clip(source, MAX_SOURCE_CHARS)
+        source = self.source
         body = "\n".join(self.problems)
         super().__init__(f"{source}:\n{body}" if source else body)
 
@@ -196,6 +235,14 @@ class SceneObject:
         return out
 
 
+def list_names(names: Sequence[str], limit: int = 20) -> str:
+    """``names`` comma-separated, the first ``limit`` of them and a count of the rest."""
+    if not names:
+        return "(none)"
+    shown = ", ".join(str(n)[:80] for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 @dataclass(frozen=True)
 class ReachLimits:
     """Where the arm can usefully reach, relative to its base axis (world z axis)."""
@@ -226,9 +273,9 @@ class Scene:
         for o in self.objects:
             if o.name == name:
                 return o
-        valid = ", ".join(self.names) or "(none)"
         raise UnknownObjectError(
-            f"no object named {name!r} in scene {self.name!r}; objects: {valid}"
+            f"no object named {short(name)} in scene {short(self.name, 90)}; "
+            f"objects: {list_names(self.names)}"
         )
 
     def with_object(self, obj: SceneObject) -> Scene:

@@ -113,9 +113,42 @@ class Episode:
         for name, (array, shape) in shapes.items():
             if np.shape(array) != shape:
                 out.append(f"{name} has shape {np.shape(array)}, expected {shape}")
+            else:
+                out += _value_problems(name, array)
         if n == 0:
             out.append("it has no samples")
         return out + image_problems(self.images, n)
+
+
+def _value_problems(name: str, array: Any) -> list[str]:
+    """Why ``array`` cannot be trained on: not numbers, or NaN or infinity (naming where)."""
+    try:
+        values = np.asarray(array)
+        if values.dtype.kind not in "biuf":
+            return [f"{name} holds {values.dtype} values, not numbers"]
+        finite = np.isfinite(values)
+    except (TypeError, ValueError) as exc:
+        return [f"{name} cannot be read as numbers ({str(exc)[:80]})"]
+    if finite.all():
+        return []
+    bad = np.argwhere(~finite)
+    first = tuple(int(i) for i in bad[0])
+    value = values[first]
+    at = f"sample {first[0]}" + (f", column {first[1]}" if len(first) > 1 else "")
+    return [f"{name} holds {len(bad)} non-finite values (first {value} at {at})"]
+
+
+def check_stats(stats: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    """Why stored or computed statistics cannot normalise: NaN or infinity, or a negative
+    standard deviation (one line per key)."""
+    out = []
+    for key, s in stats.items():
+        for part in ("mean", "std"):
+            if part in s and not np.all(np.isfinite(np.asarray(s[part], dtype=float))):
+                out.append(f"stats/{key}/{part} holds non-finite values")
+        if "std" in s and np.any(np.asarray(s["std"], dtype=float) < 0):
+            out.append(f"stats/{key}/std is negative")
+    return out
 
 
 # -- actions -----------------------------------------------------------------------------

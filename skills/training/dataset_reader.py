@@ -21,11 +21,14 @@ from skillstack.skills.training.dataset import (
     STD_FLOOR,
     DatasetError,
     Episode,
+    check_stats,
     compute_stats,
     demo_names,
     read_episode,
 )
 from skillstack.skills.training.images import IMAGE_KEYS, image_problems, image_shapes
+
+MAX_LISTED = 8  # problem demos named in one DatasetError (the rest are counted)
 
 
 class DatasetReader:
@@ -208,7 +211,9 @@ def _load(path: Path, h5, skill: str | None) -> DatasetReader:
             f"{other} has {_layout(layouts[other])}"
         )
     if problems:
-        raise DatasetError(f"{path}: " + "; ".join(problems))
+        more = len(problems) - MAX_LISTED
+        listed = "; ".join(p if len(p) <= 300 else p[:297] + "..." for p in problems[:MAX_LISTED])
+        raise DatasetError(f"{path}: {listed}" + (f"; and {more} more demos" if more > 0 else ""))
     total = sum(e.num_samples for e in episodes.values())
     if "total" in data.attrs and int(data.attrs["total"]) != total:
         raise DatasetError(
@@ -231,8 +236,14 @@ def _read_stats(path: Path, h5) -> dict | None:
         if f"stats/{key}/mean" not in h5 or f"stats/{key}/std" not in h5:
             raise DatasetError(f"{path}: stats lacks {key}")
         stats[key] = {"mean": h5[f"stats/{key}/mean"][()], "std": h5[f"stats/{key}/std"][()]}
-        if stats[key]["mean"].shape != (_dim(key),):
+        if stats[key]["mean"].shape != (_dim(key),) or stats[key]["std"].shape != (_dim(key),):
             raise DatasetError(f"{path}: stats/{key} has the wrong size")
+    try:
+        bad = check_stats(stats)
+    except (TypeError, ValueError) as exc:
+        bad = [f"stats are not numbers ({str(exc)[:80]})"]
+    if bad:
+        raise DatasetError(f"{path}: " + "; ".join(bad[:MAX_LISTED]))
     return stats
 
 
