@@ -70,6 +70,18 @@ def test_human_output_is_tables_and_a_bad_plot_file_is_refused_before_running():
     assert refused.stderr.strip().count("\n") == 0 and ".png, .svg or .pdf" in refused.stderr
 
 
+def test_short_help_and_log_levels_like_other_tools():
+    for args in (["-h"], ["bench", "skills", "-h"], ["dataset", "show", "-h"]):
+        proc = skillstack(*args)
+        assert proc.returncode == 0 and "Usage:" in proc.stdout and "skillstack" in proc.stdout, (
+            args
+        )
+    bad = skillstack("--log-level", "loud", "skills")
+    assert bad.returncode == 2 and "levels: debug, info, warning, error" in bad.stderr
+    ok = skillstack("--log-level", "debug", "skills", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)
+
+
 def test_unknown_benchmark_is_a_one_line_error():
     proc = skillstack("bench", "nope", "--json")
     assert proc.returncode == 2
@@ -152,7 +164,7 @@ def test_do_validates_every_call_before_the_arm_moves():
 def test_skills_lists_the_library_as_json_schemas():
     proc = skillstack("skills", "--json")
     assert proc.returncode == 0, proc.stderr
-    names = {tool["name"] for tool in json.loads(proc.stdout)}
+    names = {tool["name"] for tool in json.loads(proc.stdout)["skills"]}
     assert {"grasp", "place", "pour", "push", "move_to", "release", "home"} <= names
 
 

@@ -110,3 +110,28 @@ def test_without_a_display_the_viewer_is_refused_in_one_line():
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2 and all("display" in line and "xvfb-run" in line for line in lines)
+
+
+@needs_display
+def test_do_with_the_viewer_and_a_video_from_the_command_line(tmp_path):
+    video = tmp_path / "do.mp4"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [XVFB_RUN, "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-m", "skillstack",
+         "do", "grasp object=red_block", "--scene", "blocks", "--viewer", "--video", str(video),
+         "--json"],
+        capture_output=True, text=True, timeout=180, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '"success": true' in proc.stdout and video.stat().st_size > 10_000
+
+
+def test_the_viewer_option_without_a_display_is_one_line_and_exit_2():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "skillstack", "run", "pick up the red block", "--scene", "blocks",
+         "--viewer"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "xvfb-run" in proc.stderr

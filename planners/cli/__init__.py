@@ -26,6 +26,8 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
 )
 from skillstack.planners.cli.common import app, err, one_line_bounded
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -44,15 +46,25 @@ def _options(
         False,
         "-v",
         "--verbose",
-        help="Log what happens (model requests and replies, retries) to stderr.",
+        help="Log what happens (model requests and replies, retries) to stderr: --log-level info.",
+    ),
+    log_level: str = typer.Option(
+        "warning",
+        "--log-level",
+        help=f"Log to stderr from this level on: {', '.join(LOG_LEVELS)}.",
     ),
 ) -> None:
-    if verbose:
-        import logging
+    level = "info" if verbose and log_level == "warning" else log_level.lower()
+    if level not in LOG_LEVELS:
+        err.print(f"error: unknown --log-level {log_level[:40]!r}; levels: {', '.join(LOG_LEVELS)}")
+        raise typer.Exit(2)
+    import logging
 
-        logging.basicConfig(
-            level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 DEBUG_ENV = "SKILLSTACK_DEBUG"  # set to 1 for the traceback of an unexpected error

@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True)
 
@@ -94,25 +95,63 @@ def _video_path_problem(path: Path) -> str | None:
     return None
 
 
-def open_video(robot, path: Path | None) -> None:
-    """Record ``robot``'s episode to the mp4 ``path`` (None: no video); exits 2 with one
-    line for a bad path (`check_video_path`) and 1 where offscreen rendering is unavailable."""
-    if path is None:
-        return
+VIEWER_HELP = "Watch in MuJoCo's interactive viewer, at wall-clock speed (needs a display)."
+
+
+def open_video(robot, path: Path | None, viewer: bool = False) -> None:
+    """Record ``robot``'s episode to the mp4 ``path`` (None: no video) and/or show it in the
+    interactive viewer; exits 2 with one line for a bad path (`check_video_path`) or a viewer
+    without a display, and 1 where offscreen rendering is unavailable."""
+    recorders = []
+    if viewer:
+        recorders.append(_open_viewer(robot))
+    if path is not None:
+        recorders.append(_open_recorder(robot, path))
+    if len(recorders) == 1:
+        robot.recorder = recorders[0]
+    elif recorders:
+        from skillstack.hw.sim.mujoco.viewer import Recorders
+
+        robot.recorder = Recorders(*recorders)
+
+
+def _open_viewer(robot):
+    if getattr(robot, "client", None) is not None:
+        fail("--viewer shows MuJoCo; use it with --backend mujoco", code=2)
+    from skillstack.hw.sim.mujoco.viewer import LiveViewer, ViewerUnavailable
+
+    try:
+        return LiveViewer(robot.model, robot.data)
+    except ViewerUnavailable as exc:
+        fail(str(exc), code=2)
+
+
+def _open_recorder(robot, path: Path):
     check_video_path(path)
     from skillstack.hw.sim.mujoco.render import MujocoVideoRecorder, RenderUnavailable
+    from skillstack.hw.sim.video import VideoRecorder
 
+    recorder: VideoRecorder
     try:
         if getattr(robot, "client", None) is not None:  # PyBullet: TinyRenderer, no OpenGL
             from skillstack.hw.sim.pybullet.camera import PybulletVideoRecorder
 
-            robot.recorder = PybulletVideoRecorder(path, robot.client)
-            return
-        robot.recorder = MujocoVideoRecorder(path, robot.model, robot.data, camera=None)
+            recorder = PybulletVideoRecorder(path, robot.client)
+        else:
+            recorder = MujocoVideoRecorder(path, robot.model, robot.data, camera=None)
     except RenderUnavailable as exc:
         fail(f"cannot record {path}: {exc}")
     except (OSError, ValueError) as exc:
         fail(f"cannot record {path}: {exc}", code=2)
+    if err.is_terminal:  # a progress line while frames are written (not in logs or CI)
+
+        def progress(frames: int) -> None:
+            if frames % 15 == 0:
+                seconds = frames / recorder.fps
+                err.print(f"recording {path.name}: {frames} frames, {seconds:.1f} s", end="\r")
+
+        recorder.on_frame = progress
+    return recorder
 
 
 def check_backend(name: str) -> str:
@@ -311,7 +350,9 @@ def make_planner(name: str, base_url: str | None = None, model: str | None = Non
 
 
 def print_steps(title: str, steps: list[dict]) -> None:
-    """The executed steps as a table on stdout."""
+    """The executed steps as a table on stdout (nothing when no step ran)."""
+    if not steps:
+        return
     table = RichTable(title=title)
     for col in ("skill", "template", "outcome", "time (s)", "details"):
         table.add_column(col)

@@ -17,6 +17,7 @@ from skillstack.planners.cli.common import (
     PLANNERS,
     ROBOT_OPTION_HELP,
     SKILL_IMPL_HELP,
+    VIEWER_HELP,
     BaseUrl,
     LlmLog,
     LlmRecord,
@@ -99,6 +100,7 @@ def demo(
     video: Annotated[
         Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
     ] = None,
+    viewer: Annotated[bool, typer.Option("--viewer", help=VIEWER_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
     perception: Annotated[str, typer.Option(help=PERCEPTION_HELP)] = "ground_truth",
@@ -116,6 +118,7 @@ def demo(
         backend=backend,
         seed=None,
         video=video,
+        viewer=viewer,
         as_json=as_json,
         interactive=False,
         base_url=None,
@@ -139,6 +142,7 @@ def run(
     backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "mujoco",
     seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
     video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
+    viewer: Annotated[bool, typer.Option("--viewer", help=VIEWER_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     interactive: Annotated[
         bool, typer.Option("--interactive", help="Ask for corrections between steps.")
@@ -195,6 +199,8 @@ def run(
     set_llm_options(base_url, model, llm_timeout, no_tools, llm_log, llm_record, llm_replay)
     chosen = make_planner(planner)
     scene_obj = scene_for_options(scene, seed) if robot is None else None
+    if viewer and robot is not None:
+        fail("--viewer shows a local simulation; it does not go with --robot", code=2)
     if robot_option and (robot is None or robot.startswith("tcp://")):
         fail("--robot-option goes with --robot franka|ur|xarm (a server has its own)", code=2)
 
@@ -213,7 +219,7 @@ def run(
             report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     else:
         with sim_robot_for_options(backend, scene_obj, arm) as sim:
-            open_video(sim, video)
+            open_video(sim, video, viewer)
             target = _local_arm(sim, scene_obj, perception, calibrations, backend)
             report = run_instruction(instruction, target, chosen, on_step=show, corrections=ask)
     result = report.to_dict()
@@ -222,6 +228,8 @@ def run(
         print(json.dumps(result))
     else:
         _print_report(result)
+        if video:
+            err.print(f"video written to {video}", soft_wrap=True)
     if not report.success:
         if not as_json:
             print(f"error: {report.error}", file=sys.stderr)

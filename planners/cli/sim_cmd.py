@@ -12,6 +12,7 @@ from rich.table import Table as RichTable
 
 from skillstack.planners.cli.common import (
     ARM_HELP,
+    VIEWER_HELP,
     app,
     check_arm,
     check_backend,
@@ -80,6 +81,7 @@ def sim(
     video: Annotated[
         Path | None, typer.Option(help="Record an mp4 (needs offscreen OpenGL).")
     ] = None,
+    viewer: Annotated[bool, typer.Option("--viewer", help=VIEWER_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
     backend: Annotated[str, typer.Option(help="Simulator backend: mujoco or pybullet.")] = (
@@ -95,7 +97,7 @@ def sim(
     check_video_path(video)
     scene_obj = scene_for_options(scene, seed)
     with sim_robot_for_options(backend, scene_obj, arm) as robot:
-        open_video(robot, video)
+        open_video(robot, video, viewer)
         try:
             legs = run_tour(robot, speed=speed, realtime=realtime)
         except SimulationDiverged as exc:

@@ -13,6 +13,7 @@ from rich.table import Table as RichTable
 from skillstack.planners.cli.common import (
     ARM_HELP,
     SKILL_IMPL_HELP,
+    VIEWER_HELP,
     app,
     check_arm,
     check_backend,
@@ -35,6 +36,7 @@ def _run_calls(
     title: str,
     arm: str = "panda",
     backend: str = "mujoco",
+    viewer: bool = False,
 ) -> None:
     """Execute skill calls in order on a simulated arm; print a table or one JSON object.
 
@@ -42,7 +44,7 @@ def _run_calls(
     parameters, objects, preconditions and each skill's own checks on the predicted world):
     a bad call anywhere exits 2 with one line before the arm moves.
     """
-    from skillstack.skills.executor import execute
+    from skillstack.skills.arm import LocalArm
     from skillstack.skills.registry import get_skill
 
     for name, _ in calls:
@@ -53,9 +55,10 @@ def _run_calls(
     steps = []
     with sim_robot_for_options(backend, scene, arm) as robot:
         _validate_calls(calls, robot)
-        open_video(robot, video)
+        open_video(robot, video, viewer)
+        runner = LocalArm(robot)  # captions a video with each call and its outcome
         for name, params in calls:
-            result = execute(get_skill(name), params, robot)
+            result = runner.execute(name, params)
             steps.append(result.to_dict())
             if not as_json:
                 failure = result.failure.value if result.failure else "failure"
@@ -80,12 +83,13 @@ def _run_calls(
 def list_skills(
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON Schemas.")] = False,
 ) -> None:
-    """List the skills with their parameters (``--json``: the tool schemas a planner sees)."""
+    """List the skills with their parameters (``--json``: ``{"skills": [...]}``, the tool
+    schemas a planner sees)."""
     from skillstack.skills.registry import schemas
 
     tools = schemas()
     if as_json:
-        print(json.dumps(tools))
+        print(json.dumps({"skills": tools}))  # one object, as every --json prints
         return
     table = RichTable(title="skills")
     table.add_column("skill")
@@ -149,6 +153,7 @@ def do(
     scene: Annotated[Path | None, typer.Option(help="Scene file (YAML/JSON).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random scene from this seed.")] = None,
     video: Annotated[Path | None, typer.Option(help="Record an mp4.")] = None,
+    viewer: Annotated[bool, typer.Option("--viewer", help=VIEWER_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     arm: Annotated[str, typer.Option(help=ARM_HELP)] = "panda",
     skill_impl: Annotated[
@@ -167,4 +172,6 @@ def do(
     check_video_path(video)
     use_skill_impls(skill_impl)
     parsed = [_parse_call(c) for c in calls]
-    _run_calls(parsed, scene_for_options(scene, seed), video, as_json, "skill calls", arm, backend)
+    _run_calls(
+        parsed, scene_for_options(scene, seed), video, as_json, "skill calls", arm, backend, viewer
+    )
