@@ -274,3 +274,53 @@ def test_images_round_trip_and_bad_images_are_refused(tmp_path):
     short = dataclasses.replace(good[0], images={k: v[:3] for k, v in good[0].images.items()})
     with pytest.raises(ValueError, match="3 images but the demo has 5 samples"):
         write_dataset(tmp_path / "short.hdf5", "grasp", [short], rate_hz=20)
+
+
+# -- robomimic's conventions ---------------------------------------------------------------------
+def test_files_follow_robomimics_conventions(tiny):
+    import json
+
+    path, written = tiny
+    with h5py.File(path) as h5:
+        env = json.loads(h5["data"].attrs["env_args"])
+        assert env["type"] == 2 and env["env_name"] == "skillstack/Grasp-v0"  # gym type, env id
+        demo = h5["data/demo_0"]
+        # robomimic's quaternion order in the file: x y z w.
+        np.testing.assert_allclose(
+            demo["obs/robot0_eef_quat"][()], written[0].obs["robot0_eef_quat"][:, [1, 2, 3, 0]],
+            rtol=1e-6,
+        )  # fmt: skip
+        # next_obs: the following sample, the last one repeated.
+        obs, following = demo["obs/robot0_eef_pos"][()], demo["next_obs/robot0_eef_pos"][()]
+        np.testing.assert_array_equal(following[:-1], obs[1:])
+        np.testing.assert_array_equal(following[-1], obs[-1])
+        width = demo["obs/robot0_gripper_width"][()][:, 0]
+        np.testing.assert_allclose(demo["obs/robot0_gripper_qpos"][()][:, 0], width / 2)
+        # Training splits hold successful demos only.
+        train = {n.decode() for n in h5["mask/train"][()]}
+        valid = {n.decode() for n in h5["mask/valid"][()]}
+        assert train | valid == {"demo_0", "demo_2"} and not train & valid and len(valid) == 1
+
+
+def test_robomimics_own_sequence_dataset_loads_every_demo(tmp_path):
+    """robomimic's loader, where it is installed (it needs torchvision, which has no CPU wheel
+    here; the README has the recipe that ran it, and its training script, on this machine)."""
+    dataset = pytest.importorskip(
+        "robomimic.utils.dataset", reason="robomimic is not installed (pip install robomimic)"
+    )
+    obs_utils = pytest.importorskip("robomimic.utils.obs_utils")
+    path = tmp_path / "grasp.hdf5"
+    episodes = [_synthetic(i, 6 + i, i != 1) for i in range(4)]
+    write_dataset(path, "grasp", episodes, rate_hz=20)
+    keys = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object"]  # its defaults
+    obs_utils.initialize_obs_utils_with_obs_specs({"obs": {"low_dim": keys, "rgb": []}})
+    loaded = dataset.SequenceDataset(
+        hdf5_path=str(path), obs_keys=keys, dataset_keys=("actions", "rewards", "dones")
+    )
+    assert loaded.n_demos == 4 and len(loaded) == sum(e.num_samples for e in episodes)
+    item = loaded[0]
+    assert set(item["obs"]) == set(item["next_obs"]) == set(keys)
+    train = dataset.SequenceDataset(
+        hdf5_path=str(path), obs_keys=keys, dataset_keys=("actions",), filter_by_attribute="train"
+    )
+    assert train.n_demos == 2  # of the three successful demos, one is held out for validation

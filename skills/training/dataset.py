@@ -5,7 +5,11 @@ Layout of one file::
     data                        attrs: total (samples), env_args (JSON)
     data/demo_<i>               attrs: num_samples, success, seed, params (JSON), context (JSON,
                                 optional: `skills.training.features.CallContext`)
-    data/demo_<i>/obs/<key>     float32 (T, dim), one per key of `OBS_KEYS`
+    data/demo_<i>/obs/<key>     float32 (T, dim), one per key of `OBS_KEYS`; in the file
+                                ``robot0_eef_quat`` is x y z w (robomimic's order; read back
+                                as w x y z), and ``robot0_gripper_qpos`` (T, 2) = the two
+                                finger positions is added for robomimic's default keys
+    data/demo_<i>/next_obs/<key>  the low-dimensional obs of the next sample (the last repeated)
     data/demo_<i>/obs/<image>   optional: uint8 (T, H, W, 3), gzip chunks of one frame, one per
                                 key of `skills.training.images.IMAGE_KEYS` (all or none, in
                                 every demo alike); their cameras in env_args["cameras"]
@@ -16,11 +20,16 @@ Layout of one file::
     data/demo_<i>/rewards       float32 (T,): 1 at the last sample of a successful episode
     data/demo_<i>/dones         uint8 (T,): 1 at the last sample
     mask/successful, mask/failed   demo names (bytes), like robomimic's filter keys
+    mask/train, mask/valid      the successful demos, split 90 / 10 (seeded by the demo names)
     stats/<key>/mean, std       per-dimension statistics over the successful demos
 
 ``env_args`` names the skill, the control and sample rates, the observation keys with their
-sizes, the action layout and the skillstack version. Write with `write_dataset` (or
-`create_file` + `write_episode` + `finish_file`); read with
+sizes, the action layout and the skillstack version, and for robomimic's `EnvUtils` an
+integer ``type`` (2, its gym type) with the gymnasium id as ``env_name``
+(`skills.training.envs`). So robomimic's own ``SequenceDataset`` loads the files under its
+default config (``filter_by_attribute="train"`` leaves the failed demos out).
+
+Write with `write_dataset` (or `create_file` + `write_episode` + `finish_file`); read with
 `skills.training.dataset_reader.open_dataset`, which validates the whole file on open and
 raises `DatasetError` with a message naming what is wrong.
 """
@@ -39,7 +48,10 @@ import numpy as np
 from skillstack.robot.rotations import to_scipy, xyzw_to_wxyz
 from skillstack.skills.training.images import image_problems
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: robomimic conventions (quaternion order, next_obs, env type, splits)
+ROBOMIMIC_GYM_TYPE = 2  # robomimic.envs.env_base.EnvType.GYM_TYPE
+STORED_QUAT_ORDER = "xyzw"  # robot0_eef_quat in files of format 2 (w x y z in memory)
+VALID_FRACTION = 0.1  # of the successful demos, in mask/valid
 OBS_KEYS: dict[str, int] = {
     "robot0_joint_pos": 7,  # rad
     "robot0_joint_vel": 7,  # rad/s
@@ -204,8 +216,9 @@ def env_args(
     except PackageNotFoundError:
         skillstack_version = "unknown"
     out = {
-        "env_name": skill,
-        "type": "skillstack",
+        "env_name": f"skillstack/{skill.title().replace('_', '')}-v0",  # gymnasium id
+        "type": ROBOMIMIC_GYM_TYPE,
+        "quat_order": STORED_QUAT_ORDER,
         "skill": skill,
         "env_kwargs": {"control_rate_hz": control_rate_hz, "sample_rate_hz": rate_hz},
         "obs_keys": dict(OBS_KEYS),
@@ -242,8 +255,11 @@ def write_episode(h5, index: int, episode: Episode) -> str:
     group.attrs["params"] = json.dumps(episode.params)
     if episode.context:
         group.attrs["context"] = json.dumps(episode.context)
-    for key in OBS_KEYS:
-        group.create_dataset(f"obs/{key}", data=np.asarray(episode.obs[key], dtype=np.float32))
+    stored = _stored_obs(episode.obs)
+    for key, values in stored.items():
+        group.create_dataset(f"obs/{key}", data=values)
+        following = np.concatenate([values[1:], values[-1:]]) if len(values) else values
+        group.create_dataset(f"next_obs/{key}", data=following)
     group.create_dataset("actions", data=np.asarray(episode.actions, dtype=np.float32))
     group.create_dataset("joint_targets", data=np.asarray(episode.joint_targets, np.float32))
     group.create_dataset("rewards", data=np.asarray(episode.rewards, dtype=np.float32))
@@ -268,6 +284,11 @@ def finish_file(h5) -> None:
     failed = [n for n in names if not episodes[n].success]
     h5.create_dataset("mask/successful", data=np.array(ok, dtype="S"), dtype=_bytes_dtype(ok))
     h5.create_dataset("mask/failed", data=np.array(failed, dtype="S"), dtype=_bytes_dtype(failed))
+    valid = _valid_split(ok)
+    for mask, members in (("train", [n for n in ok if n not in valid]), ("valid", valid)):
+        h5.create_dataset(
+            f"mask/{mask}", data=np.array(members, dtype="S"), dtype=_bytes_dtype(members)
+        )
     basis = [episodes[n] for n in ok] or list(episodes.values())
     stats = compute_stats(basis)
     h5.create_group("stats").attrs["episodes"] = "successful" if ok else "all"
@@ -317,6 +338,24 @@ def _get(episode: Episode, key: str) -> np.ndarray:
     return episode.obs[key] if key in OBS_KEYS else getattr(episode, key)
 
 
+def _stored_obs(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The low-dimensional obs as the file holds them (robomimic's conventions)."""
+    out = {key: np.asarray(obs[key], dtype=np.float32) for key in OBS_KEYS}
+    out["robot0_eef_quat"] = out["robot0_eef_quat"][:, [1, 2, 3, 0]]  # w x y z -> x y z w
+    width = out["robot0_gripper_width"].reshape(-1, 1)
+    out["robot0_gripper_qpos"] = np.hstack([width / 2, -width / 2])  # robosuite's finger qpos
+    return out
+
+
+def _valid_split(names: list[str]) -> list[str]:
+    """The validation demos among ``names``: a seeded 10 % (at least one of two or more)."""
+    if len(names) < 2:
+        return []
+    count = max(1, round(VALID_FRACTION * len(names)))
+    rng = np.random.default_rng(len(names))
+    return sorted(rng.choice(names, size=count, replace=False).tolist(), key=lambda n: int(n[5:]))
+
+
 def _bytes_dtype(names: list[str]):
     return f"S{max((len(n) for n in names), default=1)}"
 
@@ -330,8 +369,12 @@ def demo_names(data) -> list[str]:
 
 def read_episode(group) -> Episode:
     """The demo stored in the HDF5 group ``group`` (its images left in the file)."""
+    obs = {k: group[f"obs/{k}"][()] for k in OBS_KEYS if f"obs/{k}" in group}
+    env = json.loads(group.file["data"].attrs.get("env_args", "{}"))
+    if env.get("quat_order") == STORED_QUAT_ORDER and "robot0_eef_quat" in obs:
+        obs["robot0_eef_quat"] = obs["robot0_eef_quat"][:, [3, 0, 1, 2]]  # back to w x y z
     return Episode(
-        obs={k: group[f"obs/{k}"][()] for k in OBS_KEYS if f"obs/{k}" in group},
+        obs=obs,
         actions=group["actions"][()],
         joint_targets=group["joint_targets"][()],
         rewards=group["rewards"][()],
