@@ -300,3 +300,18 @@ def test_a_command_thread_held_up_at_skill_start_does_not_stop_a_healthy_client(
                 assert result["success"], result["message"]
             assert not any(e["kind"] == "silence" for e in client.events())
             assert client.state()["stop"] is None
+
+
+def test_the_fault_benchmark_reports_every_criterion_in_its_contract():
+    from skillstack.hw.benchmarks.faults_server import run
+
+    rows = run(small=True)
+    keys = {"fault", "criterion", "trials", "worst", "limit", "unit", "passed"}
+    assert rows and all(set(row) == keys for row in rows)
+    by = {(row["fault"].split(" ")[0], row["criterion"]): row for row in rows}
+    assert all(row["trials"] > 0 for row in rows)
+    # What no load can excuse: a dead loop, an accepted impostor or replay, a read 64 MB frame.
+    for row in rows:
+        if row["unit"] in ("trials", "actions", "frames", "motions"):
+            assert row["passed"], row
+    assert len(by) == len(rows)

@@ -282,9 +282,7 @@ def _silence(trials: int, rng: np.random.Generator) -> tuple[list[float], list[f
         client.connect()
         for k in range(trials):
             target = HOME + (0.5 if k % 2 == 0 else -0.5) * np.array([1, 0.4, 0, 0.4, 0, 0, 0])
-            job = client.request(
-                "execute", skill="move", params={"q": target.tolist(), "speed": 0.4}
-            )["id"]
+            job = _start(client, {"q": target.tolist(), "speed": 0.4})
             _wait(lambda: float(np.abs(client.state()["dq"]).max()) > 0.15, 3.0)
             time.sleep(float(rng.uniform(0.0, 0.05)))
             srv.silence_still_delay = srv.silence_stop_delay = None
@@ -296,9 +294,22 @@ def _silence(trials: int, rng: np.random.Generator) -> tuple[list[float], list[f
             rest_ms.append(float("inf") if rest is None else rest * 1e3)
             _wait(_job_over(client, job), 2.0)
             client.connect()  # clears the protective stop
-            client.execute("move", {"q": HOME.tolist(), "speed": 1.0})
+            _wait(_job_over(client, _start(client, {"q": HOME.tolist(), "speed": 1.0})), 10.0)
         client.close()
     return stop_ms, rest_ms
+
+
+def _start(client: RobotClient, params: dict[str, Any]) -> int:
+    """Start a move; after a protective stop left by an earlier trial, hello and retry."""
+    for _ in range(3):
+        try:
+            return int(client.request("execute", skill="move", params=params)["id"])
+        except RemoteError as exc:
+            if exc.code not in ("protective_stop", "busy"):
+                raise
+            client.connect()
+            time.sleep(0.05)
+    return int(client.request("execute", skill="move", params=params)["id"])
 
 
 def _stall(trials: int) -> list[float]:
