@@ -152,7 +152,8 @@ class RobotClient:
             if link.monitor is not None and link.monitor.poll(0):
                 link.monitor.recv_multipart()
                 self._mark_lost("its connection closed (the server was killed or crashed)")
-            if self._lost is not None:
+                raise ServerLost(f"the robot server at {self.address} did not answer: {self._lost}")
+            if self._lost is not None and link is self._link:
                 link.ready = False
                 raise ServerLost(
                     f"the robot server at {self.address} did not answer {op!r}: {self._lost}"

@@ -696,9 +696,10 @@ class RobotServer:
         poller.register(self._commands, zmq.POLLIN)
         while self._running.is_set():
             looked = time.monotonic()
-            if not poller.poll(COMMAND_POLL_MS):
-                self._polled_at = looked  # nothing waited unread at this time
-                continue
+            if not poller.poll(0):
+                self._polled_at = looked  # caught up: nothing waited unread at this time
+                if not poller.poll(COMMAND_POLL_MS):
+                    continue
             frames = self._commands.recv_multipart()
             identity, body = frames[0], frames[1:]
             if body and body[0] == b"":  # a DEALER's (or REQ's) empty delimiter
