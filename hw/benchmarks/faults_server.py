@@ -102,7 +102,7 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 def _job_over(client: RobotClient, job: int) -> Callable[[], bool]:
-    return lambda: client.request("job", id=job)["status"] != "running"
+    return lambda: client.request("job", id=job)["status"] in ("done", "failed")
 
 
 def _is_lost(client: RobotClient) -> Callable[[], bool]:
@@ -386,8 +386,7 @@ def _kill(trials: int) -> list[float]:
         finally:
             proc.kill()
             proc.wait(timeout=5)
-            client._beating.clear()
-            client._context.destroy(linger=0)
+            client.close()
     return delays
 
 

@@ -153,6 +153,8 @@ class RobotClient:
                 link.monitor.recv_multipart()
                 self._mark_lost("its connection closed (the server was killed or crashed)")
                 raise ServerLost(f"the robot server at {self.address} did not answer: {self._lost}")
+            if link is not self._link and not self._beating.is_set():
+                raise ServerLost("heartbeats stopped")  # closing: do not wait on the socket
             if self._lost is not None and link is self._link:
                 link.ready = False
                 raise ServerLost(
@@ -220,6 +222,12 @@ class RobotClient:
 
     def _heartbeats(self) -> None:
         """Send heartbeats on a socket of its own, joined to the session; watch the server."""
+        try:
+            self._beat()
+        except zmq.ZMQError:  # the client was closed under this thread: nothing to watch
+            pass
+
+    def _beat(self) -> None:
         link: _Link | None = None
         monitor: zmq.Socket | None = None
         try:
@@ -264,9 +272,12 @@ class RobotClient:
 
     @staticmethod
     def _close_link(link: _Link) -> None:
-        if link.monitor is not None:
-            link.sock.disable_monitor()
-            link.monitor.close()
+        try:
+            if link.monitor is not None:
+                link.sock.disable_monitor()
+                link.monitor.close()
+        except zmq.ZMQError:  # the context is gone already
+            pass
         link.sock.close()
 
     # -- skills and state --------------------------------------------------------------------------

@@ -199,7 +199,7 @@ class _Follow:
             return remote
         if self._following:  # the stream ended (stop, an error): hold where it left the arm
             self._following = False
-            self._q = _commanded(state)
+            self._q = self.server.robot.safety.q_prev  # the last output (a protective stop's)
         assert self._q is not None  # the loop calls reset() before step()
         return JointCommand("joint_position", self._q, state.time)
 
