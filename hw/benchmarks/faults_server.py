@@ -37,6 +37,7 @@ from skillstack.robot.types import JointCommand, RobotState
 TIMEOUT = 0.1  # s, heartbeat timeout of every server here
 STILL = 0.02  # rad/s
 PLAN_POINTS = 4000  # start-up work of a `joint_move` (a few ms of Python, as planning)
+COUNTS = ("trials", "actions", "frames", "motions", "stops")  # units counted over the trials
 HOME = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 
 
@@ -119,7 +120,13 @@ def _address(srv: RobotServer) -> str:
 
 
 def _entry(fault: str, criterion: str, values: list[float], limit: float, unit: str) -> dict:
-    worst = max(values) if values else float("inf")
+    """One criterion; for a count (a 0/1 per trial, limit 0) ``worst`` is the total."""
+    if not values:
+        worst = float("inf")
+    elif unit in COUNTS:
+        worst = sum(values)
+    else:
+        worst = max(values)
     return {
         "fault": fault,
         "criterion": criterion,
