@@ -31,11 +31,11 @@ ticks stops the skill too.
 The control thread never dies. Whatever a request raises (the runner, the observer, the
 driver) is caught there: the arm holds and the client gets ``{"ok": False, "error": one
 line, "code": ...}`` (codes in `hw.server.protocol.ERROR_CODES`). If the holding loop itself
-fails (a driver error, a diverged simulation, a bug), the arm is held and the server is
-*degraded*: the fault is an event, telemetry, ``state`` and every reply say so, requests
-that need the arm are refused with code ``robot_fault``, reads are retried at a low rate,
-and a ``reset`` request clears it once the robot answers with a finite state. Every event
-is logged with a timestamp.
+fails (a driver error, a diverged simulation, a bug), the arm is held and the loop retried;
+three failures in a row and the server is *degraded*: the fault is an event, telemetry,
+``state`` and every reply say so, requests that need the arm are refused with code
+``robot_fault``, reads are retried at a low rate, and a ``reset`` request clears it once
+the robot answers with a finite state. Every event is logged with a timestamp.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ IDLE_CHUNK = 0.05  # s of holding between checks for new jobs
 STILL = 0.02  # rad/s, every joint slower than this: the arm is holding still
 MAILBOX_TIMEOUT = 1.0  # s the command thread waits for the control thread (< client timeout)
 LEASE_GRACE = 5.0  # heartbeat timeouts after which a silent controller loses its lease
+FAULT_AFTER = 3  # consecutive failures of the holding loop that mark the server degraded
 SILENCE_BACKSTOP = 3.0  # heartbeat timeouts of silence that stop even a starved server
 COMMAND_POLL_MS = 5  # the command thread looks at its socket at least this often
 ERROR_GAP = 0.01  # s between two attempts of the holding loop after a failure
@@ -331,10 +332,11 @@ class RobotServer:
             try:
                 self._control_loop()
             except BaseException as exc:  # the thread holding the arm never dies
-                self._loop_failed(exc)
+                self._loop_failed(exc, FAULT_AFTER)
 
     def _control_loop(self) -> None:
         loop = ControlLoop(self.robot, realtime=self.config.realtime, on_tick=self._tick)
+        failures = 0
         while self._running.is_set():
             if self._fault is not None:
                 self._serve_faulted()
@@ -347,18 +349,25 @@ class RobotServer:
                 if job is None:
                     self._activity = "holding the arm"
                     loop.run(_Follow(self, IDLE_CHUNK), max_seconds=IDLE_CHUNK + 0.01)
+                    failures = 0
                 else:
                     self._run_job(job)
             except Exception as exc:  # the loop that holds the arm must never die
-                self._loop_failed(exc)
+                failures += 1
+                self._loop_failed(exc, failures)
 
-    def _loop_failed(self, exc: BaseException) -> None:
-        """The holding loop raised: hold the arm and mark the server degraded (see `reset`)."""
+    def _loop_failed(self, exc: BaseException, failures: int) -> None:
+        """The holding loop raised: hold the arm; a transient failure (a driver recovering
+        from a reflex) is retried, `FAULT_AFTER` in a row mark the server degraded."""
         try:
-            log.error("control loop failed: %s", one_line(exc), exc_info=exc)
-            self._event("error", f"control loop: {one_line(exc)}")
+            if failures == 1:
+                log.error("control loop failed: %s", one_line(exc), exc_info=exc)
+                self._event("error", f"control loop: {one_line(exc)}")
             self._remote_command, self._armed = None, False
             self._hold()
+            if failures < FAULT_AFTER:
+                time.sleep(ERROR_GAP)
+                return
             try:
                 state = self.robot.read()
             except Exception as read_exc:
