@@ -1,3 +1,4 @@
+# Over 400 lines: the two clients share the session, MAC and heartbeat machinery.
 """Clients of the robot server: a skill-execution client and a `Robot`-compatible one.
 
 `RobotClient` sends requests and keeps the connection supervised: a background thread sends
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import zmq
 
 from skillstack.hw.robot import Robot
 from skillstack.hw.server.protocol import TELEMETRY_TOPIC, pack, unpack
+from skillstack.hw.server.session import derive_key, sign
 from skillstack.robot.types import (
     Capabilities,
     GripperCommand,
@@ -31,6 +32,7 @@ from skillstack.robot.types import (
 
 HEARTBEAT_PERIOD = 0.02  # s, five heartbeats per default 100 ms timeout
 POLL_PERIOD = 0.02  # s between job-status polls
+LOST_POLL_MS = 5  # a waiting request checks this often whether the server was found gone
 TICK_WAIT_PERIODS = 50  # control periods a RemoteRobot waits for the server's next tick
 
 
@@ -55,8 +57,26 @@ def parse_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+class _Link:
+    """One DEALER socket with its per-connection MAC key and counter (`hw.server.session`)."""
+
+    def __init__(self, sock: zmq.Socket):
+        self.sock = sock
+        self.key: bytes | None = None
+        self.n = 0
+        self.ready = False  # the nonce handshake is done (or not needed)
+        self.monitor: zmq.Socket | None = None  # connection events (the heartbeat link)
+
+
 class RobotClient:
-    """Talk to a robot server; see the module docstring."""
+    """Talk to a robot server; see the module docstring.
+
+    With a token, each socket first fetches a nonce and signs every request with a key
+    derived from it (the token never travels); a captured message is worthless to anyone
+    else. The heartbeat thread watches its connection: a server that closes it (killed,
+    crashed) is reported at once, one that stops answering within ``timeout``; from then on
+    every request raises `ServerLost` until heartbeats are answered again.
+    """
 
     def __init__(
         self,
@@ -70,41 +90,82 @@ class RobotClient:
         self.token = token
         self.timeout = timeout
         self.heartbeat_period = heartbeat_period
-        self.client_id = f"client-{uuid.uuid4().hex[:8]}"
         self._context = zmq.Context()
-        self._socket = self._new_socket()
+        self._link = self._new_link()
         self._lock = threading.Lock()
         self._beating = threading.Event()
         self._beat_thread: threading.Thread | None = None
         self.heartbeat_error: str | None = None
+        self.lost_at: float | None = None  # time.monotonic() when the server was found gone
+        self._lost: str | None = None  # why the server counts as gone (requests raise)
         self.info: dict[str, Any] = {}
+        self._session: str | None = None  # the control session's secret (from hello)
+        self._rejoin = False  # the heartbeat link must join the session again
 
-    def _new_socket(self) -> zmq.Socket:
+    def _new_link(self) -> _Link:
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.address)
-        return sock
+        return _Link(sock)
+
+    def _new_socket(self) -> zmq.Socket:
+        return self._new_link().sock
+
+    @property
+    def lost(self) -> str | None:
+        """Why the server counts as gone (its connection closed, or it stopped answering)."""
+        return self._lost
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Send one request and wait for its reply; `ServerLost` after ``timeout``."""
+        """Send one request and wait for its reply; `ServerLost` after ``timeout``, or at
+        once when the heartbeat thread has found the server gone."""
         with self._lock:
-            return self._request(self._socket, op, fields)
+            try:
+                return self._request(self._link, op, fields)
+            except ServerLost:
+                self._link.sock.close()  # the request may be stuck in it: start afresh
+                self._link = self._new_link()
+                raise
 
-    def _request(self, sock: zmq.Socket, op: str, fields: dict[str, Any]) -> dict[str, Any]:
-        message = {"op": op, "client": self.client_id, **fields}
-        if self.token:
-            message["token"] = self.token
-        sock.send_multipart([b"", pack(message)])
-        if not sock.poll(int(self.timeout * 1000)):
-            # The request may be stuck in the socket: start afresh so later calls work.
-            sock.close()
-            if sock is self._socket:
-                self._socket = self._new_socket()
-            raise ServerLost(
-                f"the robot server at {self.address} did not answer {op!r} within "
-                f"{self.timeout:.1f} s (is `skillstack serve` running?)"
-            )
+    def _request(self, link: _Link, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+        if self._lost is not None and link is self._link:
+            raise ServerLost(f"the robot server at {self.address} did not answer: {self._lost}")
+        if not link.ready:
+            link.ready = True
+            if self.token:
+                nonce = self._exchange(link, pack({"op": "nonce"}), None, "nonce")["nonce"]
+                link.key = derive_key(self.token, nonce)
+        message = {"op": op, **fields}
+        if link.key is not None:
+            message["n"] = link.n
+            link.n += 1
+        payload = pack(message)
+        mac = sign(link.key, payload) if link.key is not None else None
+        return self._exchange(link, payload, mac, op)
+
+    def _exchange(self, link: _Link, payload: bytes, mac: bytes | None, op: str) -> dict[str, Any]:
+        sock = link.sock
+        sock.send_multipart([b"", payload] if mac is None else [b"", payload, mac])
+        deadline = time.monotonic() + self.timeout
+        while not sock.poll(LOST_POLL_MS):
+            if link.monitor is not None and link.monitor.poll(0):
+                link.monitor.recv_multipart()
+                self._mark_lost("its connection closed (the server was killed or crashed)")
+                raise ServerLost(f"the robot server at {self.address} did not answer: {self._lost}")
+            if link is not self._link and not self._beating.is_set():
+                raise ServerLost("heartbeats stopped")  # closing: do not wait on the socket
+            if self._lost is not None and link is self._link:
+                link.ready = False
+                raise ServerLost(
+                    f"the robot server at {self.address} did not answer {op!r}: {self._lost}"
+                )
+            if time.monotonic() > deadline:
+                link.ready = False
+                raise ServerLost(
+                    f"the robot server at {self.address} did not answer {op!r} within "
+                    f"{self.timeout:.1f} s (is `skillstack serve` running?)"
+                )
         reply = unpack(sock.recv_multipart()[-1])
         if not reply.get("ok"):
             error = reply.get("error", "the server refused the request")
@@ -116,15 +177,20 @@ class RobotClient:
         """Take control of the robot and start heartbeats.
 
         Calling it again (after a protective stop, or after heartbeats stopped) says hello
-        again, which clears a protective stop, and restarts heartbeats if they had stopped.
+        again, which clears a protective stop and re-arms joint streaming, and restarts
+        heartbeats if they had stopped.
         """
+        self._lost = None
         self.info = self.request("hello")
+        self._session = self.info.get("session")
         self._beating.set()
         if self._beat_thread is None or not self._beat_thread.is_alive():
             self._beat_thread = threading.Thread(
                 target=self._heartbeats, name="heartbeats", daemon=True
             )
             self._beat_thread.start()
+        else:
+            self._rejoin = True
         return self.info
 
     def close(self) -> None:
@@ -133,10 +199,11 @@ class RobotClient:
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=1.0)
         try:
+            self._lost = None
             self.request("bye")
         except (ServerLost, RemoteError):
             pass
-        self._socket.close()
+        self._link.sock.close()
         # destroy, not term: a telemetry subscriber in another thread must not block the exit.
         self._context.destroy(linger=0)
 
@@ -147,20 +214,71 @@ class RobotClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _mark_lost(self, reason: str) -> None:
+        if self._lost is None:
+            self.lost_at = time.monotonic()
+            self._lost = reason
+            self.heartbeat_error = reason
+
     def _heartbeats(self) -> None:
-        sock = self._new_socket()
+        """Send heartbeats on a socket of its own, joined to the session; watch the server."""
+        try:
+            self._beat()
+        except zmq.ZMQError:  # the client was closed under this thread: nothing to watch
+            pass
+
+    def _beat(self) -> None:
+        link: _Link | None = None
+        monitor: zmq.Socket | None = None
         try:
             while self._beating.is_set():
+                if link is None or self._rejoin:
+                    if link is not None:
+                        self._close_link(link)
+                    link = self._new_link()
+                    link.monitor = link.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+                    self._rejoin = False
+                    try:
+                        self._request(link, "join", {"session": self._session})
+                    except ServerLost as exc:
+                        self._mark_lost(str(exc))
+                        self._close_link(link)
+                        link = None
+                        time.sleep(self.heartbeat_period)
+                        continue
+                    except RemoteError as exc:  # answered, but we lost control: say why
+                        self.heartbeat_error = str(exc)
+                monitor = link.monitor
+                assert monitor is not None
                 try:
-                    self._request(sock, "heartbeat", {})
+                    self._request(link, "heartbeat", {})
+                    self._lost = None
                 except ServerLost as exc:
-                    self.heartbeat_error = str(exc)
-                    sock = self._new_socket()
+                    self._mark_lost(str(exc))
+                    self._close_link(link)
+                    link = None
+                    continue
                 except RemoteError as exc:  # e.g. a wrong token: keep trying, say why
                     self.heartbeat_error = str(exc)
-                time.sleep(self.heartbeat_period)
+                # Between beats, a closed connection (a killed server) is seen at once.
+                if monitor.poll(int(self.heartbeat_period * 1000)):
+                    monitor.recv_multipart()
+                    self._mark_lost("its connection closed (the server was killed or crashed)")
+                    self._close_link(link)
+                    link = None
         finally:
-            sock.close()
+            if link is not None:
+                self._close_link(link)
+
+    @staticmethod
+    def _close_link(link: _Link) -> None:
+        try:
+            if link.monitor is not None:
+                link.sock.disable_monitor()
+                link.monitor.close()
+        except zmq.ZMQError:  # the context is gone already
+            pass
+        link.sock.close()
 
     # -- skills and state --------------------------------------------------------------------------
     def execute(
@@ -203,8 +321,12 @@ class RobotClient:
         self.request("estop", reason=reason)
 
     def reset_estop(self) -> None:
-        """Clear a latched emergency stop."""
+        """Clear a latched emergency stop (and re-arm joint streaming)."""
         self.request("reset_estop")
+
+    def reset(self) -> dict[str, Any]:
+        """Clear a degraded server (its control loop failed) once the robot answers."""
+        return self.request("reset")
 
     def stop(self) -> None:
         """Stop the running skill; the arm holds."""
@@ -315,6 +437,10 @@ class RemoteRobot(Robot):
         self.client.estop(reason)
 
     def reset_estop(self) -> None:
-        """Clear it here and on the server."""
+        """Clear it here and on the server (which re-arms joint streaming)."""
         super().reset_estop()
         self.client.reset_estop()
+
+    def rearm(self) -> None:
+        """Re-arm joint streaming after a stop (says hello again: clears a protective stop)."""
+        self.client.connect()

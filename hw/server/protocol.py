@@ -5,10 +5,12 @@ build, a request/reply socket for commands and a publish/subscribe socket for te
 come for free, and MessagePack maps are compact and readable from any language. The price
 is that message shapes are checked here by hand (`parse_request`), strictly.
 
-Requests (client → server, on the command socket) are maps with ``op`` and, when the
-server has a token, ``token``. Replies are maps with ``ok`` and either results or
-``error`` (one line a person can act on) and ``code`` (one of `ERROR_CODES`, for programs).
-While the robot is faulted every successful reply also carries ``fault`` (the reason).
+Requests (client → server, on the command socket) are maps with ``op``; with a token,
+each is followed by a MAC frame and carries a counter ``n`` (see `hw.server.session`; the
+token itself never travels). Who sends a request is the connection, not a field of it.
+Replies are maps with ``ok`` and either results or ``error`` (one line a person can act on)
+and ``code`` (one of `ERROR_CODES`, for programs). While the server is degraded every
+successful reply also carries ``fault`` (the reason).
 Telemetry (server → subscribers) is a map published on the ``state`` topic.
 """
 
@@ -20,6 +22,9 @@ from typing import Any
 import msgpack
 
 OPS = {
+    "nonce": "a fresh nonce for this connection (with a token: the key of its MACs)",
+    "join": "bind this connection to the controlling session: {session} from hello",
+    "reset": "clear a degraded server (the control loop failed) once the robot answers",
     "hello": "take control (one client at a time), clearing a protective stop; describes it",
     "describe": "the robot's capabilities (no control needed)",
     "bye": "give control back",
@@ -37,7 +42,7 @@ OPS = {
 }
 ERROR_CODES = {
     "bad_request": "a malformed request, or parameters the server cannot use",
-    "auth": "a wrong or missing token",
+    "auth": "a wrong or missing token, or a replayed or reordered message",
     "no_control": "this client does not have control: send hello first",
     "busy": "another client has control, or a skill is running",
     "no_job": "no job with that id",
@@ -46,14 +51,16 @@ ERROR_CODES = {
     "skill_error": "the skill runner raised (a bug): the arm holds",
     "observe_error": "the world observer raised: the arm holds",
     "driver_error": "the robot driver raised during the request: the arm holds",
-    "robot_fault": "the robot stopped answering: restart the server once it is reachable",
+    "robot_fault": "the control loop failed or the robot stopped answering: the server is "
+    "degraded and holds the arm; send reset once the cause is fixed (or restart it)",
     "protective_stop": "stopped after client silence: the controlling client sends hello",
+    "not_armed": "streaming is disarmed after a stop: the controlling client sends hello",
     "estop": "an emergency stop is latched: send reset_estop",
     "control_timeout": "the control thread did not take the request in time",
     "internal": "a bug in the server; the request was not carried out",
 }
 TELEMETRY_TOPIC = b"state"
-MAX_MESSAGE_BYTES = 1 << 20  # bigger requests are refused unread
+MAX_MESSAGE_BYTES = 1 << 20  # bigger requests are refused unread (zmq.MAXMSGSIZE)
 
 
 class ProtocolError(ValueError):

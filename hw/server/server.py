@@ -13,20 +13,29 @@ runs a skill call and what observes the world are callables handed to it (`hw.se
 the skills-side implementation is `skills.jobs.SkillJobs`). A server without a runner
 refuses ``execute``; without an observer it refuses ``observe``.
 
-Supervision: the controlling client must send heartbeats; if it is silent for longer than
-``heartbeat_timeout`` while a skill runs, the skill is stopped and the arm holds its
-commanded position from the next tick: a *protective stop*, cleared when the controlling
-client (or, once its lease has lapsed, another one) says hello again. An operator's
-*emergency stop* latches until an explicit ``reset_estop``. A run of late control ticks
-stops the skill too.
+Identity is the transport's (`hw.server.session`): control belongs to the connection that
+said hello (and the connections that joined its session), never to a name in a message; with
+a token every message is authenticated per connection with replay protection.
+
+Supervision: the controlling client must send heartbeats (on any of its connections); if it
+is silent for longer than ``heartbeat_timeout`` while a skill runs or a joint stream is
+followed, the skill is stopped and the arm is brought to rest where it is, from that tick:
+a *protective stop*, which never latches the e-stop and is cleared when the controlling
+client (or, once its lease has lapsed, another one) says hello again. Silence counts only
+once the command thread has looked at its socket past the deadline: a server starved of CPU
+does not blame its client. A joint stream that stalls while the arm moves is a protective
+stop too, and after any stop a stream needs an explicit re-arm (hello, or reset_estop). An
+operator's *emergency stop* latches until an explicit ``reset_estop``. A run of late control
+ticks stops the skill too.
 
 The control thread never dies. Whatever a request raises (the runner, the observer, the
 driver) is caught there: the arm holds and the client gets ``{"ok": False, "error": one
-line, "code": ...}`` (codes in `hw.server.protocol.ERROR_CODES`). If the robot itself stops
-answering (its reads keep failing), the server marks it *faulted*: telemetry and every reply
-say so, requests that need the arm are refused with the reason, reads are retried at a low
-rate, and the server keeps answering until it is restarted. Every event is logged with a
-timestamp.
+line, "code": ...}`` (codes in `hw.server.protocol.ERROR_CODES`). If the holding loop itself
+fails (a driver error, a diverged simulation, a bug), the arm is held and the loop retried;
+three failures in a row and the server is *degraded*: the fault is an event, telemetry,
+``state`` and every reply say so, requests that need the arm are refused with code
+``robot_fault``, reads are retried at a low rate, and a ``reset`` request clears it once
+the robot answers with a finite state. Every event is logged with a timestamp.
 """
 
 from __future__ import annotations
@@ -46,12 +55,14 @@ import zmq
 from skillstack.hw.robot import Robot, RobotError
 from skillstack.hw.server.jobs import JobHooks, SkillRunner, UnknownSkill, WorldObserver
 from skillstack.hw.server.protocol import (
+    MAX_MESSAGE_BYTES,
     TELEMETRY_TOPIC,
     ProtocolError,
     pack,
     parse_request,
     unpack,
 )
+from skillstack.hw.server.session import AuthError, Sessions
 from skillstack.robot.loop import ControlLoop, TickDeadlines
 from skillstack.robot.types import GripperCommand, JointCommand, RobotState
 
@@ -62,13 +73,24 @@ IDLE_CHUNK = 0.05  # s of holding between checks for new jobs
 STILL = 0.02  # rad/s, every joint slower than this: the arm is holding still
 MAILBOX_TIMEOUT = 1.0  # s the command thread waits for the control thread (< client timeout)
 LEASE_GRACE = 5.0  # heartbeat timeouts after which a silent controller loses its lease
-FAULT_AFTER = 3  # consecutive failures of the holding loop that mark the robot faulted
+FAULT_AFTER = 3  # consecutive failures of the holding loop that mark the server degraded
+SILENCE_BACKSTOP = 3.0  # heartbeat timeouts of silence that stop even a starved server
+COMMAND_POLL_MS = 5  # the command thread looks at its socket at least this often
 ERROR_GAP = 0.01  # s between two attempts of the holding loop after a failure
 FAULT_RETRY = 0.5  # s between read attempts while faulted
 FAULT_POLL = 0.01  # s between mailbox checks while faulted
 STALL_TICKS = 20  # control periods without a tick, mid-skill, that mean the driver is blocked
 PROTECTIVE_MESSAGE = "protective stop after client silence: send hello to resume"
 ESTOP_MESSAGE = "emergency stop is latched: send reset_estop first"
+NOT_ARMED_MESSAGE = "joint streaming is disarmed after a stop: send hello to re-arm"
+
+
+# Ops that need no control (reset checks it itself: the controller, or anyone once its lease
+# has lapsed); the rest are the controlling client's alone.
+OPEN_OPS = frozenset(
+    {"estop", "state", "events", "job", "observe", "heartbeat", "hello", "describe"}
+    | {"nonce", "join", "reset"}
+)
 
 
 @dataclass
@@ -114,7 +136,7 @@ class Job:
     id: int
     skill: str
     params: dict[str, Any]
-    client: str
+    client: str  # the controlling session's label (never an identifier)
     status: str = "queued"  # queued, running, done (a result), failed (error and code)
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -171,12 +193,14 @@ class _Follow:
     def step(self, state: RobotState) -> JointCommand:
         self.done = state.time - self._t0 >= self.seconds or self.server._jobs.qsize() > 0
         remote = self.server._remote_command
+        if remote is not None and self.server._stream_stopped(state, remote):
+            remote = None
         if remote is not None:
             self._following = True
             return remote
         if self._following:  # the stream ended (stop, an error): hold where it left the arm
             self._following = False
-            self._q = _commanded(state)
+            self._q = self.server.robot.safety.q_prev  # the last output (a protective stop's)
         assert self._q is not None  # the loop calls reset() before step()
         return JointCommand("joint_position", self._q, state.time)
 
@@ -210,7 +234,9 @@ class RobotServer:
         self._all_jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._mailbox: queue.Queue[_Mail] = queue.Queue()
-        self._controller: str | None = None
+        self._sessions = Sessions(config.token)  # command thread only
+        self._polled_at = 0.0  # the command thread saw its socket empty at this time
+        self._armed = False  # joint streaming allowed (hello arms; any stop disarms)
         self._last_heartbeat = 0.0
         self._estop_request: str | None = None
         self._stop_request: str | None = None
@@ -237,7 +263,7 @@ class RobotServer:
         self.estop_latency_ticks: int | None = None
         self.silence_stop_delay: float | None = None  # s after the heartbeat timeout
         self.silence_stopped_at = 0.0
-        self._protective = False  # the latched stop came from silence, not from an e-stop
+        self._protective: str | None = None  # why a protective stop holds the arm
         self._watch_still: float | None = None
         self.silence_still_delay: float | None = None  # s from the timeout to an arm at rest
         self._estop_requested_at = 0.0
@@ -250,6 +276,8 @@ class RobotServer:
             self.robot.connect()
         self._commands = self._context.socket(zmq.ROUTER)
         self._commands.setsockopt(zmq.LINGER, 0)
+        # Bigger frames are never read in full: libzmq drops the connection at the header.
+        self._commands.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
         self._commands.bind(f"tcp://{self.config.host}:{self.config.port}")
         self._telemetry = self._context.socket(zmq.PUB)
         self._telemetry.setsockopt(zmq.LINGER, 0)
@@ -300,6 +328,13 @@ class RobotServer:
 
     # -- the control thread (owns the robot) -------------------------------------------------------
     def _control_thread(self) -> None:
+        while self._running.is_set():
+            try:
+                self._control_loop()
+            except BaseException as exc:  # the thread holding the arm never dies
+                self._loop_failed(exc, FAULT_AFTER)
+
+    def _control_loop(self) -> None:
         loop = ControlLoop(self.robot, realtime=self.config.realtime, on_tick=self._tick)
         failures = 0
         while self._running.is_set():
@@ -321,28 +356,34 @@ class RobotServer:
                 failures += 1
                 self._loop_failed(exc, failures)
 
-    def _loop_failed(self, exc: Exception, failures: int) -> None:
-        """The holding loop raised: hold, retry a few times, then mark the robot faulted."""
-        if failures == 1:
-            log.error("control loop failed: %s", one_line(exc), exc_info=exc)
-            self._event("error", f"control loop: {one_line(exc)}")
-        self._remote_command = None
-        self._hold()
-        if failures < FAULT_AFTER:
-            time.sleep(ERROR_GAP)
-            return
+    def _loop_failed(self, exc: BaseException, failures: int) -> None:
+        """The holding loop raised: hold the arm; a transient failure (a driver recovering
+        from a reflex) is retried, `FAULT_AFTER` in a row mark the server degraded."""
         try:
-            self.robot.read()
-        except Exception as read_exc:
-            self._set_fault(
-                f"robot connection lost: {one_line(read_exc)}; "
-                "restart the server once the arm is reachable"
-            )
-        else:
-            self._set_fault(
-                f"robot fault: the control loop failed {failures} times in a row "
-                f"({one_line(exc)}); restart the server once the arm answers"
-            )
+            if failures == 1:
+                log.error("control loop failed: %s", one_line(exc), exc_info=exc)
+                self._event("error", f"control loop: {one_line(exc)}")
+            self._remote_command, self._armed = None, False
+            self._hold()
+            if failures < FAULT_AFTER:
+                time.sleep(ERROR_GAP)
+                return
+            try:
+                state = self.robot.read()
+            except Exception as read_exc:
+                self._set_fault(
+                    f"robot connection lost: {one_line(read_exc)}; the arm holds: restart the "
+                    "server once the arm is reachable, or send reset"
+                )
+            else:
+                what = "" if np.isfinite(state.q).all() else " (the robot's state is not finite)"
+                self._set_fault(
+                    f"control loop failed{what}: {one_line(exc)}; the arm holds: send reset "
+                    "once the cause is fixed"
+                )
+        except BaseException:  # nor while reporting
+            self._fault = self._fault or f"control loop failed: {one_line(exc)}"
+        time.sleep(ERROR_GAP)
 
     def _hold(self) -> None:
         """Hold the arm where it was commanded, if the robot still answers."""
@@ -367,10 +408,10 @@ class RobotServer:
             self._event("skill", f"job {job.id}: {job.skill} refused: {self._fault}")
 
     def _serve_faulted(self) -> None:
-        """While faulted: answer the mailbox, refuse jobs, retry reads at a low rate."""
+        """While faulted: answer the mailbox (reset among it), refuse jobs, retry reads."""
         answered = False
         next_read = time.monotonic() + FAULT_RETRY
-        while self._running.is_set():
+        while self._running.is_set() and self._fault is not None:
             self._fail_queued_jobs()
             self._serve_mailbox()
             if time.monotonic() >= next_read:
@@ -465,6 +506,8 @@ class RobotServer:
     def _tick(self, state: RobotState, sent: JointCommand) -> None:
         """Per-tick bookkeeping in the control thread: stops, mail, lateness, snapshot."""
         self.ticks += 1
+        if not np.isfinite(state.q).all() or not np.isfinite(state.dq).all():
+            raise RobotError("the robot's joint state is not finite (a diverged simulation?)")
         if self._estop_request is not None:
             reason, self._estop_request = self._estop_request, None
             self.robot.estop(reason)
@@ -491,6 +534,41 @@ class RobotServer:
             "estopped": self.robot.safety.estopped,
         }
 
+    def _protective_stop(self, reason: str) -> None:
+        """Bring the arm to rest where it is now, without latching the e-stop (control thread).
+
+        For one tick the safety filter holds the measured joints (as an e-stop does: holding
+        the last command would carry the arm on by its tracking lag), then unlatches; the
+        holding loop keeps it there until the controlling client says hello.
+        """
+        self._protective, self._armed, self._remote_command = reason, False, None
+        safety = self.robot.safety
+        if safety.estopped:  # an operator's e-stop already holds the arm
+            return
+        state = self.robot.read()
+        safety.estop(f"protective stop: {reason}", state.time, hold=state.q)
+        try:
+            self.robot.command(JointCommand("joint_position", safety.q_prev, state.time))
+        finally:
+            safety.reset_estop()
+
+    def _stream_stopped(self, state: RobotState, remote: JointCommand) -> bool:
+        """Whether a followed joint stream must end now: its client fell silent, or the
+        stream stalled while the arm moves (control thread). Either is a protective stop."""
+        reason = self._silence_reason()
+        age = state.time - remote.stamp
+        if reason is None and age > self.config.heartbeat_timeout:
+            if float(np.max(np.abs(state.dq))) < STILL:  # at its target: the stream just ended
+                self._remote_command = None
+                return True
+            reason = f"joint stream stalled for {age * 1e3:.0f} ms while the arm moved"
+            self._event("stall", reason + ": protective stop (at rest)")
+        if reason is None:
+            return False
+        self._remote_command = None
+        self._protective_stop(reason)
+        return True
+
     def _set_progress(self, label: str, fraction: float) -> None:
         self._progress = (str(label), float(fraction))
 
@@ -500,23 +578,42 @@ class RobotServer:
             return self._stop_request
         if self._late_reason:
             return self._late_reason
-        now = time.monotonic()
-        silent = now - self._last_heartbeat
-        if self._controller is not None and silent > self.config.heartbeat_timeout:
-            # How late after the timeout the stop came (the benchmark reports it).
-            self.silence_stop_delay = silent - self.config.heartbeat_timeout
-            self.silence_stopped_at = now
-            # Robot time at which the timeout expired: the benchmark times the arm's rest from it.
-            self._watch_still = float(self._snapshot.get("time", 0.0)) - self.silence_stop_delay
-            reason = f"client {self._controller} silent for {silent * 1e3:.0f} ms"
-            self._event("silence", reason + ": skill stopped, protective stop (holding)")
+        reason = self._silence_reason()
+        if reason is not None:
             self._stop_request = reason
-            # A protective stop: hold the commanded position from the next tick (no ramp),
-            # cleared when the controlling client says hello again.
-            self._estop_request, self._protective = reason, True
-            self._estop_requested_at = float(self._snapshot.get("time", 0.0))
-            return reason
-        return None
+            # A protective stop: the arm is brought to rest from this tick, cleared when the
+            # controlling client says hello again.
+            self._protective_stop(reason)
+        return reason
+
+    def _silence_reason(self) -> str | None:
+        """Why the controlling client counts as silent now (reported once), or None.
+
+        Silent: no heartbeat from it for ``heartbeat_timeout``, and the command thread has
+        looked at its socket since that deadline, give or take one of its polls (so a
+        heartbeat that waits, unread, in a
+        server starved of CPU is not the client's silence), or silence past the backstop.
+        """
+        control = self._sessions.control
+        if control is None or self._protective is not None:
+            return None
+        now = time.monotonic()
+        timeout = self.config.heartbeat_timeout
+        silent = now - self._last_heartbeat
+        if silent <= timeout:
+            return None
+        looked = self._polled_at - self._last_heartbeat > timeout - COMMAND_POLL_MS / 1e3
+        if not looked and silent <= SILENCE_BACKSTOP * timeout:
+            return None
+        # How late after the timeout the stop came (the benchmark reports it).
+        self.silence_stop_delay = silent - timeout
+        self.silence_stopped_at = now
+        # Robot time at which the timeout expired: the benchmark times the arm's rest from it.
+        self._watch_still = float(self._snapshot.get("time", 0.0)) - self.silence_stop_delay
+        reason = f"controlling client ({control.label}) silent for {silent * 1e3:.0f} ms"
+        self._protective = reason  # reported once; the tick brings the arm to rest
+        self._event("silence", reason + ": protective stop (the arm is brought to rest)")
+        return reason
 
     def _serve_mailbox(self) -> None:
         """Answer every waiting request (control thread); never raises."""
@@ -529,7 +626,7 @@ class RobotServer:
                 continue
             activity, self._activity = self._activity, f"carrying out {mail.kind}"
             try:
-                if self._fault is not None:
+                if self._fault is not None and mail.kind != "reset":
                     raise RequestFailed("robot_fault", self._fault)
                 answer: tuple[str, Any] = ("ok", self._serve_mail(mail.kind, mail.payload))
             except RequestFailed as exc:
@@ -552,7 +649,23 @@ class RobotServer:
         if kind == "reset_estop":
             self.robot.reset_estop()
             return None
+        if kind == "reset":
+            return self._reset()
         raise RequestFailed("internal", f"the control thread has no request {kind!r}")
+
+    def _reset(self) -> None:
+        """Clear a degraded server if the robot answers with a finite state (control thread)."""
+        if self._fault is None:
+            return
+        state = self.robot.read()
+        if not (np.isfinite(state.q).all() and np.isfinite(state.dq).all()):
+            raise RequestFailed(
+                "robot_fault", "reset refused: the robot's joint state is still not finite"
+            )
+        self.robot.safety.reset(state.q)  # hold where the arm is, from rest
+        self._snapshot = {**self._snapshot, **_state_fields(state)}
+        self._event("reset", f"degraded state cleared (was: {self._fault})")
+        self._fault = None
 
     def _mail(self, kind: str, payload: Any = None) -> Any:
         """Hand a request to the control thread and wait for its answer (command thread)."""
@@ -591,12 +704,19 @@ class RobotServer:
         poller = zmq.Poller()
         poller.register(self._commands, zmq.POLLIN)
         while self._running.is_set():
-            if not poller.poll(50):
-                continue
+            looked = time.monotonic()
+            if not poller.poll(0):
+                self._polled_at = looked  # caught up: nothing waited unread at this time
+                if not poller.poll(COMMAND_POLL_MS):
+                    continue
             frames = self._commands.recv_multipart()
-            identity, payload = frames[0], frames[-1]
+            identity, body = frames[0], frames[1:]
+            if body and body[0] == b"":  # a DEALER's (or REQ's) empty delimiter
+                body = body[1:]
+            payload = body[0] if body else b""
+            mac = body[1] if len(body) > 1 else None
             try:
-                reply = self._handle(unpack(payload))
+                reply = self._handle(identity, payload, mac)
             except ProtocolError as exc:
                 self._event("malformed", str(exc))
                 reply = {"ok": False, "error": f"malformed request: {exc}", "code": "bad_request"}
@@ -605,33 +725,45 @@ class RobotServer:
                 reply = RequestFailed("internal", f"internal error: {one_line(exc)}").reply()
             self._commands.send_multipart([identity, b"", pack(reply)])
 
-    def _handle(self, msg: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, rid: bytes, payload: bytes, mac: bytes | None) -> dict[str, Any]:
+        """Answer one request from the connection ``rid`` (command thread)."""
+        msg = unpack(payload)
         op = parse_request(msg)
-        if self.config.token and msg.get("token") != self.config.token:
-            self._event("auth", f"refused {op}: wrong or missing token")
-            return {"ok": False, "error": "wrong or missing token", "code": "auth"}
-        client = str(msg.get("client", "anonymous"))
+        if op == "nonce":  # the one unauthenticated op: it starts the connection's MACs
+            return {"ok": True, "nonce": self._sessions.nonce(rid)}
         try:
-            if op == "estop":  # anyone may stop the robot
-                reply = self._op_estop(msg, client)
-            elif op in ("state", "events", "job", "observe", "heartbeat", "hello", "describe"):
-                reply = getattr(self, f"_op_{op}")(msg, client)
-            elif not self._has_control(client):
+            self._sessions.verify(rid, payload, mac, msg)
+        except AuthError as exc:
+            self._event("auth", f"refused {op}: {exc}")
+            return {"ok": False, "error": str(exc), "code": "auth"}
+        try:
+            if op in OPEN_OPS:  # anyone may stop the robot, read, or ask for control
+                reply = getattr(self, f"_op_{op}")(msg, rid)
+            elif not self._sessions.controls(rid):
+                control = self._sessions.control
                 raise RequestFailed(
                     "no_control",
-                    f"client {client} does not have control; send hello first"
-                    + (f" (controlled by {self._controller})" if self._controller else ""),
+                    "this client does not have control; send hello first"
+                    + (f" (controlled by {control.label})" if control else ""),
                 )
             else:
-                reply = getattr(self, f"_op_{op}")(msg, client)
+                reply = getattr(self, f"_op_{op}")(msg, rid)
         except RequestFailed as exc:
             reply = exc.reply()
         if reply.get("ok") and self._fault is not None:
             reply["fault"] = self._fault
         return reply
 
-    def _has_control(self, client: str) -> bool:
-        return self._controller == client
+    def _who(self, rid: bytes) -> str:
+        """How events name a connection: its session's number, never an identifier."""
+        control = self._sessions.control
+        if control is not None and rid in control.rids:
+            return f"the controlling client ({control.label})"
+        return "a client without control"
+
+    def _lease_lapsed(self) -> bool:
+        grace = LEASE_GRACE * self.config.heartbeat_timeout
+        return time.monotonic() - self._last_heartbeat > grace
 
     def _require_robot(self) -> None:
         """Refuse a request that needs the arm while the robot is faulted."""
@@ -640,35 +772,54 @@ class RobotServer:
 
     def _stop_kind(self) -> str | None:
         """``"protective"`` (client silence), ``"estop"`` (operator, or the filter), or None."""
-        if not self.robot.safety.estopped and self._estop_request is None:
-            return None
-        return "protective" if self._protective else "estop"
+        if self.robot.safety.estopped or self._estop_request is not None:
+            return "estop"
+        return "protective" if self._protective is not None else None
 
-    def _op_estop(self, msg: dict, client: str) -> dict:
+    def _op_estop(self, msg: dict, rid: bytes) -> dict:
         self._estop_requested_at = float(self._snapshot.get("time", 0.0))
-        self._protective = False  # an operator's e-stop needs an explicit reset
-        self._estop_request = f"emergency stop from {client}: {msg.get('reason', '')}".strip()
+        self._armed, self._remote_command = False, None
+        who = self._who(rid)
+        self._estop_request = f"emergency stop from {who}: {msg.get('reason', '')}".strip(" :")
         self._stop_request = "emergency stop"
         self._event("estop", self._estop_request)
         return {"ok": True}
 
-    def _op_hello(self, msg: dict, client: str) -> dict:
+    def _op_join(self, msg: dict, rid: bytes) -> dict:
+        if not self._sessions.join(rid, msg.get("session")):
+            self._event("auth", "refused join: not the controlling session's secret")
+            raise RequestFailed("no_control", "join refused: not the controlling session")
+        self._last_heartbeat = time.monotonic()
+        return {"ok": True}
+
+    def _op_reset(self, msg: dict, rid: bytes) -> dict:
+        control = self._sessions.control
+        if control is not None and not self._sessions.controls(rid) and not self._lease_lapsed():
+            raise RequestFailed(
+                "no_control", f"reset is for the controlling client ({control.label})"
+            )
+        if self._fault is not None:
+            self._mail("reset")
+        return {"ok": True, "degraded": False}
+
+    def _op_hello(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
-        stale = (
-            time.monotonic() - self._last_heartbeat > LEASE_GRACE * self.config.heartbeat_timeout
-        )
-        if self._controller not in (None, client) and not stale:
-            self._event("busy", f"refused control to {client}: controlled by {self._controller}")
-            raise RequestFailed("busy", f"busy: the robot is controlled by {self._controller}")
-        self._controller, self._last_heartbeat = client, time.monotonic()
-        self._event("control", f"{client} has control")
-        if self._protective:  # a silence stop, not an operator's e-stop: clear it
-            self._mail("reset_estop")
-            self._protective = False
-            self._event("protective", f"protective stop cleared: {client} is back in control")
+        control = self._sessions.control
+        if control is not None and not self._sessions.controls(rid) and not self._lease_lapsed():
+            self._event("busy", f"refused control to a client: controlled by {control.label}")
+            raise RequestFailed("busy", f"busy: the robot is controlled by {control.label}")
+        control = self._sessions.take(rid)
+        self._last_heartbeat = time.monotonic()
+        self._event("control", f"{control.label} has control")
+        if self._protective is not None:  # a silence stop, not an operator's e-stop: clear it
+            self._protective = None
+            self._event("protective", f"protective stop cleared: {control.label} is back")
+        self._armed = True
         caps = self.robot.capabilities
         return {
             "ok": True,
+            "session": control.secret,
+            "degraded": self._fault is not None,
             "robot": caps.name,
             "dof": caps.dof,
             "control_rate_hz": caps.control_rate_hz,
@@ -680,7 +831,7 @@ class RobotServer:
             "observe": self._observe is not None,
         }
 
-    def _op_describe(self, msg: dict, client: str) -> dict:
+    def _op_describe(self, msg: dict, rid: bytes) -> dict:
         caps = self.robot.capabilities
         gripper = caps.gripper
         return {
@@ -700,17 +851,18 @@ class RobotServer:
             else [gripper.max_width, gripper.max_force, gripper.max_speed],
         }
 
-    def _op_bye(self, msg: dict, client: str) -> dict:
-        self._controller = None
-        self._event("control", f"{client} released control")
+    def _op_bye(self, msg: dict, rid: bytes) -> dict:
+        self._event("control", f"{self._who(rid)} released control")
+        self._sessions.release()
+        self._armed, self._remote_command = False, None
         return {"ok": True}
 
-    def _op_heartbeat(self, msg: dict, client: str) -> dict:
-        if client == self._controller:
+    def _op_heartbeat(self, msg: dict, rid: bytes) -> dict:
+        if self._sessions.controls(rid):
             self._last_heartbeat = time.monotonic()
         return {"ok": True, "server_time": time.time()}
 
-    def _op_execute(self, msg: dict, client: str) -> dict:
+    def _op_execute(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
         if self._run_skill is None:
             raise RequestFailed(
@@ -724,12 +876,14 @@ class RobotServer:
             raise RequestFailed("protective_stop", PROTECTIVE_MESSAGE)
         if stop == "estop":
             raise RequestFailed("estop", ESTOP_MESSAGE)
-        job = Job(next(self._ids), msg["skill"], dict(msg.get("params", {})), client)
+        control = self._sessions.control
+        label = control.label if control else "?"
+        job = Job(next(self._ids), msg["skill"], dict(msg.get("params", {})), label)
         self._all_jobs[job.id] = job
         self._jobs.put(job)  # a fault from now on fails it within FAULT_POLL
         return {"ok": True, "id": job.id}
 
-    def _op_job(self, msg: dict, client: str) -> dict:
+    def _op_job(self, msg: dict, rid: bytes) -> dict:
         job = self._all_jobs.get(msg["id"])
         if job is None:
             raise RequestFailed("no_job", f"no job {msg['id']}")
@@ -739,7 +893,7 @@ class RobotServer:
             reply.update(error=job.error, code=job.code)
         return reply
 
-    def _op_observe(self, msg: dict, client: str) -> dict:
+    def _op_observe(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
         if self._observe is None:
             raise RequestFailed(
@@ -748,17 +902,28 @@ class RobotServer:
             )
         return {"ok": True, "world": self._mail("observe")}
 
-    def _op_state(self, msg: dict, client: str) -> dict:
-        return {"ok": True, **self._snapshot, "stop": self._stop_kind()}
+    def _op_state(self, msg: dict, rid: bytes) -> dict:
+        return {
+            "ok": True,
+            **self._snapshot,
+            "stop": self._stop_kind(),
+            "degraded": self._fault is not None,
+            "fault": self._fault,
+            "armed": self._armed,
+        }
 
-    def _op_command(self, msg: dict, client: str) -> dict:
+    def _op_command(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
+        if not self._armed and self._stop_kind() != "estop":  # under an e-stop: held anyway
+            if self._protective is not None:
+                raise RequestFailed("protective_stop", PROTECTIVE_MESSAGE)
+            raise RequestFailed("not_armed", NOT_ARMED_MESSAGE)
         values = np.asarray(msg["values"], dtype=float)
         stamp = float(self._snapshot.get("time", 0.0))  # stamped in robot time on arrival
         self._remote_command = JointCommand(msg["mode"], values, stamp)
         return {"ok": True}
 
-    def _op_gripper(self, msg: dict, client: str) -> dict:
+    def _op_gripper(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
         cmd = {
             k: float(msg.get(k, d)) for k, d in (("width", 0.08), ("force", 40.0), ("speed", 0.1))
@@ -766,20 +931,20 @@ class RobotServer:
         self._mail("gripper", cmd)
         return {"ok": True}
 
-    def _op_stop(self, msg: dict, client: str) -> dict:
-        self._stop_request = f"stop requested by {client}"
-        self._remote_command = None
+    def _op_stop(self, msg: dict, rid: bytes) -> dict:
+        self._stop_request = f"stop requested by {self._who(rid)}"
+        self._remote_command, self._armed = None, False
         self._event("stop", self._stop_request)
         return {"ok": True}
 
-    def _op_reset_estop(self, msg: dict, client: str) -> dict:
+    def _op_reset_estop(self, msg: dict, rid: bytes) -> dict:
         self._require_robot()
         self._mail("reset_estop")
-        self._protective = False
-        self._event("estop", f"reset by {client}")
+        self._protective, self._armed = None, True
+        self._event("estop", f"reset by {self._who(rid)}")
         return {"ok": True}
 
-    def _op_events(self, msg: dict, client: str) -> dict:
+    def _op_events(self, msg: dict, rid: bytes) -> dict:
         return {"ok": True, "events": list(self.events)[-int(msg.get("last", 100)) :]}
 
     # -- telemetry ---------------
@@ -811,6 +976,7 @@ class RobotServer:
             "progress": round(progress[1], 3) if progress else None,
             "stop": self._stop_kind(),
             "fault": self._fault,
+            "degraded": self._fault is not None,
             "late_ticks": self.late_ticks,
             "ticks": self.ticks,
             "events": len(self.events),
