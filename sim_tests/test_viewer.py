@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,12 +19,27 @@ needs_display = pytest.mark.skipif(
 )
 
 
-def _under_xvfb(code: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``args`` in a session of its own, killed whole (Xvfb, python) if it overruns: a plain
+    timeout would kill xvfb-run and then wait forever on the pipes its children hold."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    return subprocess.run(
-        [XVFB_RUN, "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+        start_new_session=True,
     )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(args[-4:])[:200]} ran over {timeout:g} s: {err[-1500:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def _under_xvfb(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return _run(
+        [XVFB_RUN, "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-c", code], timeout
+    )
 
 
 @needs_display
@@ -115,12 +131,10 @@ def test_without_a_display_the_viewer_is_refused_in_one_line():
 @needs_display
 def test_do_with_the_viewer_and_a_video_from_the_command_line(tmp_path):
     video = tmp_path / "do.mp4"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run(
+    proc = _run(
         [XVFB_RUN, "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-m", "skillstack",
          "do", "grasp object=red_block", "--scene", "blocks", "--viewer", "--video", str(video),
          "--json"],
-        capture_output=True, text=True, timeout=180, cwd=REPO, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"success": true' in proc.stdout and video.stat().st_size > 10_000

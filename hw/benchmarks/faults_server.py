@@ -397,6 +397,9 @@ def _kill(trials: int) -> list[float]:
     return delays
 
 
+MOVE_TIMEOUT_S = 15.0  # one benchmark move takes ~1 s; one that runs past this is stuck
+
+
 def _hogged(trials: int) -> list[float]:
     """False protective stops in skill starts while two processes hog the CPU."""
     port = free_port_pair()
@@ -408,10 +411,14 @@ def _hogged(trials: int) -> list[float]:
             for k in range(trials):
                 target = HOME + (0.15 if k % 2 == 0 else -0.15) * np.array([1, 0, 0, 0, 0, 0, 1])
                 try:
-                    result = client.execute("move", {"q": target.tolist(), "speed": 1.0})
+                    params = {"q": target.tolist(), "speed": 1.0}
+                    result = client.execute("move", params, timeout=MOVE_TIMEOUT_S)
                     stopped = not result["success"] and "silent" in result["message"]
                 except RemoteError as exc:
                     stopped = exc.code in ("protective_stop", "estop")
+                    client.connect()
+                except TimeoutError:  # a start that never finished is a failure too
+                    stopped = True
                     client.connect()
                 stops.append(1.0 if stopped else 0.0)
     finally:

@@ -27,6 +27,7 @@ __all__ = ["LiveViewer", "Recorders", "ViewerUnavailable", "display_available"]
 
 DEFAULT_VIEWER_FPS = 60.0  # redraws per second of simulated time
 CLOSE_TIMEOUT_S = 5.0  # the longest `LiveViewer.close` waits for the window's thread
+OPEN_TIMEOUT_S = 20.0  # the longest opening the window may take
 
 
 class ViewerUnavailable(RuntimeError):
@@ -63,15 +64,34 @@ class LiveViewer:
         import mujoco.viewer
 
         before = set(threading.enumerate())
-        try:
-            self._handle = mujoco.viewer.launch_passive(
-                model, data, show_left_ui=False, show_right_ui=False
+        opened: list[Any] = []
+
+        def launch() -> None:
+            try:
+                opened.append(
+                    mujoco.viewer.launch_passive(
+                        model, data, show_left_ui=False, show_right_ui=False
+                    )
+                )
+            except Exception as exc:  # GLFW could not open a window on that display
+                opened.append(exc)
+
+        # launch_passive waits for its window thread without a time limit, and that thread
+        # never answers if the display goes away while it starts: wait here with one.
+        launcher = threading.Thread(target=launch, name="viewer-launch", daemon=True)
+        launcher.start()
+        launcher.join(OPEN_TIMEOUT_S)
+        if not opened:
+            raise ViewerUnavailable(
+                f"the viewer did not open within {OPEN_TIMEOUT_S:g} s on display "
+                f"{os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')!r}"
             )
-        except Exception as exc:  # GLFW could not open a window on that display
-            raise ViewerUnavailable(f"could not open the viewer: {str(exc)[:300]}") from None
+        if isinstance(opened[0], Exception):
+            raise ViewerUnavailable(f"could not open the viewer: {str(opened[0])[:300]}")
+        self._handle = opened[0]
         # The window runs on a daemon thread of its own; `close` waits for it to tear its GL
         # context down, or an interpreter exiting meanwhile can crash in the GL driver.
-        self._threads = [t for t in threading.enumerate() if t not in before]
+        self._threads = [t for t in threading.enumerate() if t not in before and t is not launcher]
         self.period_s = 1.0 / fps
         self.realtime = realtime
         self.caption: str | None = None
