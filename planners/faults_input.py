@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from skillstack.robot.faults import fault_entry
 from skillstack.robot.scene import Scene, SceneObject, Table, find_problems, scene_from_dict
 from skillstack.robot.scene.fuzz import alias_bomb, answer_corpus, interpenetration_missed
 
@@ -31,15 +32,7 @@ MAX_VALIDATION_SECONDS = 5.0  # time allowed for find_problems on thousands of o
 
 
 def _entry(fault: str, criterion: str, trials: int, worst: float, limit: float, unit: str):
-    return {
-        "fault": fault,
-        "criterion": criterion,
-        "trials": int(trials),
-        "worst": float(worst),
-        "limit": float(limit),
-        "unit": unit,
-        "passed": bool(worst <= limit),
-    }
+    return fault_entry(fault, criterion, trials, worst, limit, unit)
 
 
 # ----------------------------------------------------------------------------- scene files

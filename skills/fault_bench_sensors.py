@@ -26,6 +26,7 @@ import numpy as np
 
 from skillstack.hw.sim.divergence import speed_bound
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
+from skillstack.robot.faults import fault_entry
 from skillstack.robot.rotations import quat_conj, quat_rotate
 from skillstack.robot.scene import Scene, SceneObject, Table
 from skillstack.robot.sensors import HOLD_AFTER, STOP_AFTER
@@ -316,15 +317,7 @@ def _entry(
     fault: str, criterion: str, values: list[float], limit: float, unit: str
 ) -> dict[str, object]:
     worst = float(max(values)) if values else float("nan")
-    return {
-        "fault": fault,
-        "criterion": criterion,
-        "trials": len(values),
-        "worst": worst,
-        "limit": float(limit),
-        "unit": unit,
-        "passed": bool(values) and worst <= limit,
-    }
+    return fault_entry(fault, criterion, len(values), worst, limit, unit)
 
 
 def _not(failure: Failure, results: list[SkillResult]) -> list[float]:

@@ -39,6 +39,7 @@ from skillstack.hw.sim.mujoco.robot import MujocoRobot
 from skillstack.hw.sim.mujoco.scene import build_model
 from skillstack.robot.arms import get_arm
 from skillstack.robot.arms.panda import FINGER_BODIES, HAND_BODY, LINK_BODIES
+from skillstack.robot.faults import fault_entry
 from skillstack.robot.kinematics import KinematicModel
 from skillstack.robot.safety import SafetyConfig, SafetyFilter
 from skillstack.robot.scene import Scene, Table
@@ -418,15 +419,7 @@ def fuzz_torque(ticks: int, seed: int) -> dict[str, float]:
 def _entry(
     fault: str, criterion: str, trials: float, worst: float, limit: float, unit: str
 ) -> dict:
-    return {
-        "fault": fault,
-        "criterion": criterion,
-        "trials": int(trials),
-        "worst": float(worst),
-        "limit": float(limit),
-        "unit": unit,
-        "passed": bool(worst <= limit),
-    }
+    return fault_entry(fault, criterion, int(trials), worst, limit, unit)
 
 
 def run(small: bool = False, seed: int = 0) -> list[dict]:

@@ -32,6 +32,7 @@ from skillstack.hw.server.protocol import pack, unpack
 from skillstack.hw.server.server import RobotServer, ServerConfig
 from skillstack.hw.server.session import derive_key, sign
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
+from skillstack.robot.faults import fault_entry
 from skillstack.robot.loop import ControlLoop
 from skillstack.robot.types import JointCommand, RobotState
 
@@ -128,15 +129,7 @@ def _entry(fault: str, criterion: str, values: list[float], limit: float, unit: 
         worst = sum(values)
     else:
         worst = max(values)
-    return {
-        "fault": fault,
-        "criterion": criterion,
-        "trials": len(values),
-        "worst": round(float(worst), 3),
-        "limit": float(limit),
-        "unit": unit,
-        "passed": bool(values) and worst <= limit,
-    }
+    return fault_entry(fault, criterion, len(values), round(float(worst), 3), limit, unit)
 
 
 # -- 1. the control loop ------------------------------------------------------------------------
