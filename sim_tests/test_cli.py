@@ -82,6 +82,18 @@ def test_short_help_and_log_levels_like_other_tools():
     assert ok.returncode == 0 and json.loads(ok.stdout)
 
 
+def test_bench_faults_reports_one_entry_per_criterion():
+    proc = skillstack("bench", "faults", "--small", "--areas", "input", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["small"] is True and out["failed"] == 0 and out["passed"] == len(out["faults"])
+    for name, entry in out["faults"].items():
+        assert entry["area"] == "input" and entry["passed"], name
+        assert {"criterion", "trials", "worst", "limit", "unit"} <= set(entry)
+    bad = skillstack("bench", "faults", "--areas", "filter,nope")
+    assert bad.returncode == 2 and "unknown area 'nope'" in bad.stderr
+
+
 def test_unknown_benchmark_is_a_one_line_error():
     proc = skillstack("bench", "nope", "--json")
     assert proc.returncode == 2
