@@ -11,12 +11,12 @@ skill's planning), so that ``hw/`` needs nothing from ``skills/``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -397,43 +397,58 @@ MOVE_TIMEOUT_S = 15.0  # one benchmark move takes ~1 s; one that runs past this 
 def _hogged(trials: int) -> list[float]:
     """False protective stops in skill starts while two processes hog the CPU.
 
-    The trials run on a worker thread under an overall deadline: a client that stays stuck
-    (it was seen once, under heavy outside load, past every per-request timeout) fails its
-    remaining trials instead of hanging the benchmark, and the server and hogs are killed.
+    The client runs in a process of its own under an overall deadline: once, under heavy
+    outside load, a client here stayed stuck past every per-request timeout (in a call that
+    kept the interpreter's lock, so no thread-level deadline could end it). A client that
+    overruns is killed and its trials count as failures instead of hanging the benchmark.
     """
     port = free_port_pair()
     proc = _spawn(port)
     hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
+    code = (
+        "import json, sys\n"
+        "from skillstack.hw.benchmarks.faults_server import hogged_trials\n"
+        "print(json.dumps(hogged_trials(int(sys.argv[1]), int(sys.argv[2]))))\n"
+    )
     stops: list[float] = []
-
-    def trials_run() -> None:
-        with RobotClient(f"tcp://127.0.0.1:{port}") as client:
-            for k in range(trials):
-                target = HOME + (0.15 if k % 2 == 0 else -0.15) * np.array([1, 0, 0, 0, 0, 0, 1])
-                try:
-                    params = {"q": target.tolist(), "speed": 1.0}
-                    result = client.execute("move", params, timeout=MOVE_TIMEOUT_S)
-                    stopped = not result["success"] and "silent" in result["message"]
-                except RemoteError as exc:
-                    stopped = exc.code in ("protective_stop", "estop")
-                    client.connect()
-                except TimeoutError:  # a start that never finished is a failure too
-                    stopped = True
-                    client.connect()
-                stops.append(1.0 if stopped else 0.0)
-
-    worker = threading.Thread(target=trials_run, name="hogged-trials", daemon=True)
     try:
-        worker.start()
-        worker.join(trials * MOVE_TIMEOUT_S / 5 + 30.0)
+        client = subprocess.run(
+            [sys.executable, "-c", code, str(port), str(trials)],
+            capture_output=True,
+            text=True,
+            timeout=trials * MOVE_TIMEOUT_S / 5 + 30.0,
+        )
+        if client.returncode == 0 and client.stdout.strip():
+            stops = [float(v) for v in json.loads(client.stdout.strip().splitlines()[-1])]
+    except subprocess.TimeoutExpired:  # subprocess.run killed the stuck client
+        pass
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait(timeout=5)
         proc.kill()
         proc.wait(timeout=5)
-    worker.join(10.0)  # with the server gone, a stuck client gives up (ServerLost)
     return stops + [1.0] * (trials - len(stops))  # unfinished trials count as failures
+
+
+def hogged_trials(port: int, trials: int) -> list[float]:
+    """The client side of `_hogged` (run in its own process): 1.0 per falsely stopped move."""
+    stops: list[float] = []
+    with RobotClient(f"tcp://127.0.0.1:{port}") as client:
+        for k in range(trials):
+            target = HOME + (0.15 if k % 2 == 0 else -0.15) * np.array([1, 0, 0, 0, 0, 0, 1])
+            try:
+                params = {"q": target.tolist(), "speed": 1.0}
+                result = client.execute("move", params, timeout=MOVE_TIMEOUT_S)
+                stopped = not result["success"] and "silent" in result["message"]
+            except RemoteError as exc:
+                stopped = exc.code in ("protective_stop", "estop")
+                client.connect()
+            except TimeoutError:  # a start that never finished is a failure too
+                stopped = True
+                client.connect()
+            stops.append(1.0 if stopped else 0.0)
+    return stops
 
 
 def run(small: bool = False, seed: int = 0) -> list[dict]:
