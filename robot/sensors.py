@@ -91,8 +91,9 @@ class SensorMonitor:
         reason = self._problem(state, cmd)
         if again:
             self._last_time = last_time
-        self._prev = state
-        self._prev_cmd = None if cmd is None else cmd.copy()
+        if self.identical_is_stale:  # only a real driver's repeat check needs the last ones
+            self._prev = state
+            self._prev_cmd = None if cmd is None else cmd.copy()
         if not reason:
             self.bad_run = 0
             return True
