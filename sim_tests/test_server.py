@@ -20,7 +20,7 @@ import zmq
 
 from skillstack.hw.drivers import DriverConnectionError
 from skillstack.hw.robot import RobotError
-from skillstack.hw.server import free_port_pair
+from skillstack.hw.server import free_port_pair, scratch_context
 from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
 from skillstack.hw.server.jobs import JobHooks
 from skillstack.hw.server.protocol import ERROR_CODES, pack, unpack
@@ -115,10 +115,15 @@ def test_binding_off_loopback_needs_a_token():
 
 
 def test_malformed_messages_get_errors_and_the_server_keeps_serving(server):
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(address(server))
+    with scratch_context() as ctx:
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(address(server))
+        _send_malformed(sock)
+    with RobotClient(address(server)) as client:
+        assert client.state()["q"].shape == (7,)
+
+
+def _send_malformed(sock) -> None:
     bad = [
         b"\x00\xff garbage",
         pack([1, 2, 3]),
@@ -132,10 +137,6 @@ def test_malformed_messages_get_errors_and_the_server_keeps_serving(server):
         assert sock.poll(2000)
         reply = unpack(sock.recv_multipart()[-1])
         assert reply["ok"] is False and reply["error"] and reply["code"] in ERROR_CODES
-    sock.close()
-    ctx.term()
-    with RobotClient(address(server)) as client:
-        assert client.state()["q"].shape == (7,)
 
 
 def test_a_second_client_cannot_take_control(server):

@@ -19,7 +19,7 @@ import pytest
 import zmq
 
 from skillstack.hw.robot import RobotError
-from skillstack.hw.server import free_port_pair
+from skillstack.hw.server import free_port_pair, scratch_context
 from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
 from skillstack.hw.server.protocol import pack, unpack
 from skillstack.hw.server.server import RobotServer, ServerConfig
@@ -83,7 +83,9 @@ def test_a_failing_idle_loop_degrades_the_server_until_reset(fault):
         assert srv._control.is_alive()
         t0 = time.monotonic()
         for call in (lambda: client.execute("home"), client.observe):
-            with pytest.raises(RemoteError, match=r"control loop failed|not finite") as refused:
+            # (Starved by other processes, the stall check may speak first: typed all the same.)
+            refusal = r"control loop (failed|stalled)|not finite"
+            with pytest.raises(RemoteError, match=refusal) as refused:
                 call()
             assert refused.value.code == "robot_fault" and "Empty" not in str(refused.value)
         assert time.monotonic() - t0 < 0.5  # answered at once, not after a mailbox timeout
@@ -138,8 +140,11 @@ def signed_exchange(sock, key, message):
 
 def test_captured_messages_replayed_or_reordered_are_refused():
     token = "s3cret"
-    with serve(token=token) as srv, RobotClient(address(srv), token=token) as owner:
-        ctx = zmq.Context()
+    with (
+        serve(token=token) as srv,
+        RobotClient(address(srv), token=token) as owner,
+        scratch_context() as ctx,
+    ):
         victim = ctx.socket(zmq.DEALER)  # the owner's own stream joins its session
         victim.connect(address(srv))
         victim.send_multipart([b"", pack({"op": "nonce"})])
@@ -174,21 +179,15 @@ def test_captured_messages_replayed_or_reordered_are_refused():
         time.sleep(0.2)
         assert np.abs(owner.state()["q"] - q_held).max() < 1e-3  # nothing moved
         assert sum(e["kind"] == "auth" for e in owner.events()) >= 3
-        for sock in (victim, attacker):
-            sock.close(linger=0)
-        ctx.term()
 
 
 def test_oversized_frames_are_dropped_unread():
     with serve() as srv, RobotClient(address(srv)) as client:
-        ctx = zmq.Context()
-        sock = ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(address(srv))
-        sock.send_multipart([b"", b"\x00" * (64 << 20)])
-        assert not sock.poll(500)  # no reply: the connection was dropped at the header
-        sock.close()
-        ctx.term()
+        with scratch_context() as ctx:
+            sock = ctx.socket(zmq.DEALER)
+            sock.connect(address(srv))
+            sock.send_multipart([b"", b"\x00" * (64 << 20)])
+            assert not sock.poll(500)  # no reply: the connection was dropped at the header
         assert client.state()["q"].shape == (7,)  # and the server goes on serving
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import zmq
 
 from skillstack.hw.robot import Robot, RobotError
-from skillstack.hw.server import free_port_pair
+from skillstack.hw.server import free_port_pair, scratch_context
 from skillstack.hw.server.client import RemoteError, RobotClient, ServerLost
 from skillstack.hw.server.jobs import JobHooks
 from skillstack.hw.server.protocol import pack, unpack
@@ -219,10 +219,12 @@ def _replay(trials: int) -> list[float]:
     """Replayed (other connection, same connection) or reordered commands accepted."""
     token = "bench-token"
     accepted: list[float] = []
-    with _server(token=token) as srv, RobotClient(_address(srv), token=token) as owner:
-        ctx = zmq.Context()
+    with (
+        _server(token=token) as srv,
+        RobotClient(_address(srv), token=token) as owner,
+        scratch_context() as ctx,
+    ):
         stream = ctx.socket(zmq.DEALER)
-        stream.setsockopt(zmq.LINGER, 0)
         stream.connect(_address(srv))
         key = derive_key(token, _exchange(stream, [b"", pack({"op": "nonce"})])["nonce"])
         join = pack({"op": "join", "session": owner.info["session"], "n": 0})
@@ -238,7 +240,6 @@ def _replay(trials: int) -> list[float]:
             _exchange(stream, captured)  # the genuine message
             if k % 3 == 0:  # replayed by a stranger on its own connection
                 other = ctx.socket(zmq.DEALER)
-                other.setsockopt(zmq.LINGER, 0)
                 other.connect(_address(srv))
                 _exchange(other, [b"", pack({"op": "nonce"})])
                 reply = _exchange(other, captured)
@@ -251,25 +252,20 @@ def _replay(trials: int) -> list[float]:
                 )
                 reply = _exchange(stream, [b"", old, sign(key, old)])
             accepted.append(1.0 if reply.get("ok") else 0.0)
-        stream.close()
-        ctx.term()
     return accepted
 
 
 def _oversize(trials: int, megabytes: int) -> list[float]:
     """Oversized frames answered (read in full); the server must go on answering."""
     answered: list[float] = []
-    with _server() as srv, RobotClient(_address(srv)) as client:
-        ctx = zmq.Context()
+    with _server() as srv, RobotClient(_address(srv)) as client, scratch_context() as ctx:
         for _ in range(trials):
             sock = ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
             sock.connect(_address(srv))
             sock.send_multipart([b"", b"\x00" * (megabytes << 20)])
             answered.append(1.0 if sock.poll(300) else 0.0)
             sock.close()
             client.state()
-        ctx.term()
     return answered
 
 
@@ -365,6 +361,13 @@ def _spawn(port: int) -> subprocess.Popen:
     return proc
 
 
+def _reap(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def _kill(trials: int) -> list[float]:
     """ms from killing the server process to the client reporting it lost."""
     delays: list[float] = []
@@ -385,8 +388,7 @@ def _kill(trials: int) -> list[float]:
             except ServerLost:
                 pass
         finally:
-            proc.kill()
-            proc.wait(timeout=5)
+            _reap(proc)
             client.close()
     return delays
 
@@ -426,8 +428,7 @@ def _hogged(trials: int) -> list[float]:
         for hog in hogs:
             hog.kill()
             hog.wait(timeout=5)
-        proc.kill()
-        proc.wait(timeout=5)
+        _reap(proc)
     return stops + [1.0] * (trials - len(stops))  # unfinished trials count as failures
 
 

@@ -8,7 +8,11 @@ The server runs skills and observes the world through callables injected by its 
 from ``skills/``; `skills.jobs.RemoteArm` is the executive's arm on a server.
 """
 
+import contextlib
 import socket
+from collections.abc import Iterator
+
+import zmq
 
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
@@ -24,3 +28,19 @@ def free_port_pair(host: str = "127.0.0.1") -> int:
                     continue
         return port
     raise RuntimeError("no pair of free ports")
+
+
+@contextlib.contextmanager
+def scratch_context() -> Iterator[zmq.Context]:
+    """A zmq context for hand-made sockets (tests, benchmarks), destroyed on the way out.
+
+    Every socket gets LINGER 0, and the context is closed explicitly in the thread that used
+    its sockets. Left to the garbage collector, a context whose sockets are collected in the
+    same cycle waits for them forever.
+    """
+    ctx = zmq.Context()
+    ctx.setsockopt(zmq.LINGER, 0)
+    try:
+        yield ctx
+    finally:
+        ctx.destroy(linger=0)

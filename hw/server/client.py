@@ -84,13 +84,17 @@ class RobotClient:
         token: str | None = None,
         timeout: float = 2.0,
         heartbeat_period: float = HEARTBEAT_PERIOD,
+        context: zmq.Context | None = None,
     ):
         self.host, self.port = parse_address(address)
         self.address = f"tcp://{self.host}:{self.port}"
         self.token = token
         self.timeout = timeout
         self.heartbeat_period = heartbeat_period
-        self._context = zmq.Context()
+        # The process-wide context, never one of our own: a context dropped unclosed is
+        # terminated by the garbage collector, and if its sockets are collected in the same
+        # cycle that termination waits for them forever (a hang at a random allocation).
+        self._context = context or zmq.Context.instance()
         self._link = self._new_link()
         self._lock = threading.Lock()
         self._beating = threading.Event()
@@ -197,15 +201,14 @@ class RobotClient:
         """Give control back and stop heartbeats."""
         self._beating.clear()
         if self._beat_thread is not None:
-            self._beat_thread.join(timeout=1.0)
+            # It notices within one poll, or its request gives up after ``timeout``.
+            self._beat_thread.join(timeout=self.timeout + self.heartbeat_period + 1.0)
         try:
             self._lost = None
             self.request("bye")
         except (ServerLost, RemoteError):
             pass
-        self._link.sock.close()
-        # destroy, not term: a telemetry subscriber in another thread must not block the exit.
-        self._context.destroy(linger=0)
+        self._link.sock.close(linger=0)
 
     def __enter__(self) -> RobotClient:
         self.connect()
@@ -356,12 +359,18 @@ class TelemetrySubscriber:
             if not self._socket.poll(int(timeout * 1000)):
                 return None
             return unpack(self._socket.recv_multipart()[-1])
-        except zmq.ContextTerminated:  # the client was closed under us
+        except zmq.ContextTerminated:  # someone terminated the process-wide context
             return None
 
     def close(self) -> None:
         """Close the socket."""
-        self._socket.close()
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> TelemetrySubscriber:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class RemoteRobot(Robot):

@@ -81,6 +81,7 @@ FAULT_RETRY = 0.5  # s between read attempts while faulted
 FAULT_POLL = 0.01  # s between mailbox checks while faulted
 STALL_TICKS = 20  # control periods without a tick, mid-skill, that mean the driver is blocked
 PROTECTIVE_MESSAGE = "protective stop after client silence: send hello to resume"
+SHUTDOWN_JOIN_S = 10.0  # s that shutdown waits for its threads (a skill ends at its next tick)
 ESTOP_MESSAGE = "emergency stop is latched: send reset_estop first"
 NOT_ARMED_MESSAGE = "joint streaming is disarmed after a stop: send hello to re-arm"
 
@@ -298,11 +299,18 @@ class RobotServer:
         """Stop the threads, hold the arm, release the sockets and the robot."""
         self._stop_request = "server shutting down"
         self._running.clear()
+        deadline = time.monotonic() + SHUTDOWN_JOIN_S
         for t in self._threads:
-            t.join(timeout=2.0)
-        self._commands.close()
-        self._telemetry.close()
-        self._context.term()
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            # A zmq socket must not be closed under a thread that still uses it, and a context
+            # with an open socket never terminates: leave both to the process rather than hang.
+            log.warning("server threads still running after %.0f s: %s", SHUTDOWN_JOIN_S, stuck)
+        else:
+            self._commands.close()
+            self._telemetry.close()
+            self._context.term()
         try:
             self.robot.disconnect()
         except Exception as exc:  # a robot that is gone cannot be stopped: say so, go on
