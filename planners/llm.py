@@ -15,21 +15,22 @@ instead. Everything here is about talking to the model and reading its answer: w
 skills exist and the parameters are valid is `planners.validator.validate_plan`'s job, and the
 executive feeds its problems back as ``request.feedback`` for a bounded repair loop.
 
-Retries are the planner's own (the client is built with ``max_retries=0``): timeouts,
-connection errors, HTTP 408/429 and 5xx are retried with exponential back-off (honouring a
-capped ``Retry-After``); any other HTTP error raises `PlanningError` at once, except a 400
-that refuses tool calling or the temperature for this model: those are left out from then on
-(the skills then go into the prompt and the plan comes back as JSON text).
+Retries are the `openai` client's own (``max_retries``): it retries timeouts, connection errors,
+HTTP 408/409/429 and 5xx with jittered exponential back-off and honours ``Retry-After``. A
+transport under it (`AttemptMeter`) sees every attempt, logs it on the ``skillstack.llm``
+logger and counts attempts and time on the wire for `LLMPlanner.calls_log`. Any other HTTP
+error raises `PlanningError` at once, except a 400 that refuses tool calling, structured output
+or the temperature for this model: those are left out from then on (the skills then go into
+the prompt and the plan comes back as JSON text).
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 try:  # the HTTP library the installed openai client is built on (httpx2 from openai 3)
@@ -58,12 +59,9 @@ ENV_NO_TOOLS = "SKILLSTACK_LLM_NO_TOOLS"  # "1": ask for JSON plans, never offer
 PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore the key; the client insists on one
 
 DEFAULT_TIMEOUT_S = 30.0  # per HTTP request [s]
-DEFAULT_MAX_RETRIES = 3  # retries after the first attempt
-DEFAULT_BACKOFF_S = 0.25  # first back-off; doubled after each failed attempt [s]
-DEFAULT_BACKOFF_CAP_S = 4.0  # longest exponential back-off [s]
-DEFAULT_RETRY_AFTER_CAP_S = 5.0  # longest wait a server's Retry-After header can ask for [s]
+DEFAULT_MAX_RETRIES = 3  # retries after the first attempt (the openai client's own)
 
-RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx: what the openai client retries
 ERROR_TEXT_CHARS = 500  # how much of a server's error text goes into an error message
 
 SYSTEM_PROMPT = """\
@@ -129,20 +127,18 @@ class LLMPlanner(Planner):
         model: the model name; default ``$SKILLSTACK_MODEL``; required.
         api_key: default ``$OPENAI_API_KEY``, else a placeholder (local servers need none).
         timeout: seconds per HTTP request.
-        max_retries: retries after the first attempt, for timeouts, connection errors, 408,
-            429 and 5xx; ``0`` disables them.
+        max_retries: the openai client's retries after the first attempt, for timeouts,
+            connection errors, 408, 409, 429 and 5xx (with its back-off and ``Retry-After``);
+            ``0`` disables them.
         temperature: sampling temperature; ``None`` leaves it out of the request. A server
             that answers 400 about the temperature (models that accept only their default)
             gets requests without it from then on.
         client: an existing `openai.OpenAI` to use instead of building one (``base_url`` and
-            ``api_key`` are then ignored); it is re-optioned with ``max_retries=0`` and
-            ``timeout``.
+            ``api_key`` are then ignored); it is re-optioned with ``max_retries`` and
+            ``timeout``. Its attempts are not seen one by one: each request counts as one.
         use_tools: ``True`` offers the skills as tools; ``False`` lists them in the prompt and
             asks for a JSON plan; ``None`` (default) starts with tools and switches to JSON
             for good if the server answers 400 about tools ("model does not support tools").
-        backoff_s, backoff_cap_s: the exponential back-off's first and longest wait [s].
-        retry_after_cap_s: the longest ``Retry-After`` honoured [s].
-        sleep: the function that waits out back-offs (tests may replace it).
         log, record, replay: every exchange appended to the JSON-lines file ``log``, stored
             in the folder ``record``, or answered from the folder ``replay`` without a network
             (`planners.llm_exchanges`); default from ``$SKILLSTACK_LLM_LOG`` and friends.
@@ -166,10 +162,6 @@ class LLMPlanner(Planner):
         client: Any = None,
         *,
         use_tools: bool | None = None,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
-        retry_after_cap_s: float = DEFAULT_RETRY_AFTER_CAP_S,
-        sleep: Callable[[float], None] = time.sleep,
         log: str | None = None,
         record: str | None = None,
         replay: str | None = None,
@@ -190,27 +182,23 @@ class LLMPlanner(Planner):
         self.temperature = temperature
         self.use_tools = use_tools
         self.structured = True  # JSON-mode requests carry the plan's JSON Schema until refused
-        self.backoff_s = backoff_s
-        self.backoff_cap_s = backoff_cap_s
-        self.retry_after_cap_s = retry_after_cap_s
-        self._sleep = sleep
+        self.meter: AttemptMeter | None = None
         if client is None:
-            transport = (
+            exchanges = (
                 ExchangeTransport(log=log, record=record, replay=replay)
                 if log or record or replay
                 else ExchangeTransport.from_env()
             )
+            self.meter = AttemptMeter(exchanges)
             client = openai.OpenAI(
                 base_url=base_url or os.environ.get(ENV_BASE_URL) or None,
                 api_key=api_key or os.environ.get(ENV_API_KEY) or PLACEHOLDER_API_KEY,
                 timeout=self.timeout,
-                max_retries=0,
-                http_client=httpx.Client(transport=transport, timeout=self.timeout)
-                if transport is not None
-                else None,
+                max_retries=self.max_retries,
+                http_client=openai.DefaultHttpxClient(transport=self.meter, timeout=self.timeout),
             )
         elif hasattr(client, "with_options"):
-            client = client.with_options(max_retries=0, timeout=self.timeout)
+            client = client.with_options(max_retries=self.max_retries, timeout=self.timeout)
         self.client = client
         self.base_url = str(getattr(client, "base_url", base_url or "")).rstrip("/")
         self.calls_log: list[dict[str, Any]] = []
@@ -442,77 +430,76 @@ class LLMPlanner(Planner):
             kwargs["temperature"] = self.temperature
         completions = self.client.chat.completions
         create = getattr(completions, "with_raw_response", completions).create
-        for attempt in range(self.max_retries + 1):
-            entry["attempts"] += 1
-            sent = time.perf_counter()
-            try:
-                response = create(**kwargs)
-                raw_text = _response_text(response)
-                completion = response.parse() if hasattr(response, "parse") else response
-            except openai.APIStatusError as exc:
-                entry["latency_s"] += time.perf_counter() - sent
-                status = exc.status_code
-                entry["status"] = f"http_{status}"
-                text = _error_text(exc)
-                feature = self._unsupported_feature(
-                    status, text, tools is not None, response_format is not None
-                )
-                if feature is not None:
-                    raise UnsupportedFeature(feature) from None
-                if not (status in RETRYABLE_STATUS or status >= 500):
-                    raise PlanningError(
-                        self._status_message(status, text), prompt=messages, reply=text
-                    ) from None
-                if attempt == self.max_retries:
-                    raise PlanningError(
-                        f"HTTP {status} from {self.base_url} on all {attempt + 1} attempts "
-                        f"(model {self.model!r}): {text}",
-                        prompt=messages,
-                        reply=text,
-                    ) from None
-                self._back_off(attempt, entry, _retry_after(exc.response.headers))
-                continue
-            except openai.APITimeoutError:
-                entry["latency_s"] += time.perf_counter() - sent
-                entry["status"] = "timeout"
-                if attempt == self.max_retries:
-                    raise PlanningError(
-                        f"the chat endpoint {self.base_url} did not answer within the "
-                        f"{self.timeout:g} s timeout on all {attempt + 1} attempts "
-                        f"(model {self.model!r}); a larger model may need a longer timeout",
-                        prompt=messages,
-                    ) from None
-                self._back_off(attempt, entry, None)
-                continue
-            except openai.APIConnectionError as exc:
-                entry["latency_s"] += time.perf_counter() - sent
-                entry["status"] = "connection_error"
-                if attempt == self.max_retries:
-                    cause = exc.__cause__ or exc
-                    raise PlanningError(
-                        f"cannot connect to the chat endpoint {self.base_url} "
-                        f"({attempt + 1} attempts: {cause}); is the server running? "
-                        f"Set --base-url or {ENV_BASE_URL}",
-                        prompt=messages,
-                    ) from None
-                self._back_off(attempt, entry, None)
-                continue
-            except openai.OpenAIError as exc:
-                entry["latency_s"] += time.perf_counter() - sent
+        attempts_before = entry["attempts"]
+        latency_before = entry["latency_s"]
+        if self.meter is not None:
+            self.meter.entry = entry
+        started = time.perf_counter()
+        try:
+            response = create(**kwargs)
+            raw_text = _response_text(response)
+            completion = response.parse() if hasattr(response, "parse") else response
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            entry["status"] = f"http_{status}"
+            text = _error_text(exc)
+            feature = self._unsupported_feature(
+                status, text, tools is not None, response_format is not None
+            )
+            if feature is not None:
+                raise UnsupportedFeature(feature) from None
+            if not (status in RETRYABLE_STATUS or status >= 500):
                 raise PlanningError(
-                    f"the chat endpoint {self.base_url} failed: {exc}", prompt=messages
+                    self._status_message(status, text), prompt=messages, reply=text
                 ) from None
-            entry["latency_s"] += time.perf_counter() - sent
-            if isinstance(completion, str):  # a 200 whose body is not JSON
-                entry["status"] = "malformed"
-                raise PlanningError(
-                    f"the chat endpoint {self.base_url} answered with something that is not a "
-                    f"chat completion (is the base URL right?): {completion[:ERROR_TEXT_CHARS]}",
-                    prompt=messages,
-                    reply=completion,
-                )
-            return completion, raw_text
-        raise AssertionError("unreachable")  # the loop returns or raises
+            raise PlanningError(
+                f"HTTP {status} from {self.base_url} {self._tries(entry, attempts_before)} "
+                f"(model {self.model!r}): {text}",
+                prompt=messages,
+                reply=text,
+            ) from None
+        except openai.APITimeoutError:
+            entry["status"] = "timeout"
+            raise PlanningError(
+                f"the chat endpoint {self.base_url} did not answer within the "
+                f"{self.timeout:g} s timeout {self._tries(entry, attempts_before)} "
+                f"(model {self.model!r}); a larger model may need a longer timeout",
+                prompt=messages,
+            ) from None
+        except openai.APIConnectionError as exc:
+            entry["status"] = "connection_error"
+            cause = exc.__cause__ or exc
+            raise PlanningError(
+                f"cannot connect to the chat endpoint {self.base_url} "
+                f"({self._tries(entry, attempts_before)}: {cause}); is the server "
+                f"running? Set --base-url or {ENV_BASE_URL}",
+                prompt=messages,
+            ) from None
+        except openai.OpenAIError as exc:
+            raise PlanningError(
+                f"the chat endpoint {self.base_url} failed: {exc}", prompt=messages
+            ) from None
+        finally:
+            elapsed = time.perf_counter() - started
+            if self.meter is None:  # a supplied client: one request, its whole time
+                entry["attempts"] += 1
+                entry["latency_s"] += elapsed
+            # The rest of the wall time went to the client's back-off between attempts.
+            entry["backoff_s"] += max(0.0, elapsed - (entry["latency_s"] - latency_before))
+        if isinstance(completion, str):  # a 200 whose body is not JSON
+            entry["status"] = "malformed"
+            raise PlanningError(
+                f"the chat endpoint {self.base_url} answered with something that is not a "
+                f"chat completion (is the base URL right?): {completion[:ERROR_TEXT_CHARS]}",
+                prompt=messages,
+                reply=completion,
+            )
+        return completion, raw_text
+
+    def _tries(self, entry: dict[str, Any], before: int) -> str:
+        """How many attempts the request that just failed made, in words."""
+        n = entry["attempts"] - before if self.meter is not None else self.max_retries + 1
+        return f"on all {n} attempts" if n > 1 else "on its only attempt"
 
     def _unsupported_feature(
         self, status: int, text: str, sent_tools: bool, sent_format: bool = False
@@ -532,19 +519,6 @@ class LLMPlanner(Planner):
         if self.temperature is not None and "temperature" in lower:
             return "temperature"
         return None
-
-    def _back_off(self, attempt: int, entry: dict[str, Any], retry_after: float | None) -> None:
-        """Wait before the next attempt: Retry-After (capped) if given, else exponential."""
-        if retry_after is not None:
-            wait = min(max(retry_after, 0.0), self.retry_after_cap_s)
-        else:
-            wait = min(self.backoff_s * 2.0**attempt, self.backoff_cap_s)
-        LOGGER.info(
-            "llm: %s after attempt %d; retrying in %.2f s", entry["status"], attempt + 1, wait
-        )
-        started = time.perf_counter()
-        self._sleep(wait)
-        entry["backoff_s"] += time.perf_counter() - started
 
     def _status_message(self, status: int, text: str) -> str:
         where = f"the chat endpoint {self.base_url}"
@@ -667,25 +641,45 @@ def _error_text(exc: openai.APIStatusError) -> str:
     return (text or exc.message)[:ERROR_TEXT_CHARS]
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds a ``Retry-After`` (or ``retry-after-ms``) header asks to wait, if any."""
-    if not headers:
-        return None
-    value = headers.get("retry-after-ms")
-    if value is not None:
+class AttemptMeter(httpx.BaseTransport):
+    """The transport under the openai client: sees each attempt, retries included.
+
+    It logs every attempt on the ``skillstack.llm`` logger (INFO for those the client will
+    retry, DEBUG for the rest) and adds to ``entry`` (the current `LLMPlanner.calls_log`
+    record): ``attempts`` and ``latency_s``, the time on the wire.
+
+    Args:
+        inner: the transport that sends (default httpx's own), e.g. an `ExchangeTransport`.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self.inner = inner or httpx.HTTPTransport()
+        self.entry: dict[str, Any] = {"attempts": 0, "latency_s": 0.0}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the inner transport, timing and logging it."""
+        entry = self.entry
+        entry["attempts"] += 1
+        started = time.perf_counter()
         try:
-            return float(value) / 1000.0
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.timestamp() - time.time()
+            response = self.inner.handle_request(request)
+        except Exception as exc:
+            entry["latency_s"] += time.perf_counter() - started
+            LOGGER.info("llm: attempt %d: %s", entry["attempts"], type(exc).__name__)
+            raise
+        took = time.perf_counter() - started
+        entry["latency_s"] += took
+        status = response.status_code
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        LOGGER.log(
+            logging.INFO if retryable else logging.DEBUG,
+            "llm: attempt %d: HTTP %d in %.3f s",
+            entry["attempts"],
+            status,
+            took,
+        )
+        return response
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self.inner.close()

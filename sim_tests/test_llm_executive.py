@@ -25,9 +25,7 @@ TASK = get_task("cube_in_bowl")  # blue1, red1 and a bowl
 
 
 def planner_for(server) -> LLMPlanner:
-    return LLMPlanner(
-        base_url=server.base_url, model="scripted", timeout=2.0, max_retries=1, backoff_s=0.01
-    )
+    return LLMPlanner(base_url=server.base_url, model="scripted", timeout=2.0, max_retries=1)
 
 
 def test_unsafe_and_malformed_replies_never_move_the_arm(chat_server):
