@@ -144,6 +144,7 @@ def test_objects_rest_where_declared_and_stop_frees_the_host():
 
 def test_franky_grasps_carries_and_places_a_cube_and_kinematics_agree():
     franky = _franky()
+    from skillstack.hw.drivers.base import caller_scheduling_kept
     from skillstack.hw.drivers.franka import capabilities
     from skillstack.hw.sim.franky_workcell import FrankySimWorkcell
     from skillstack.robot.arms import get_arm
@@ -156,9 +157,10 @@ def test_franky_grasps_carries_and_places_a_cube_and_kinematics_agree():
     caps = capabilities("fr3")  # FR3 joint limits for the IK
 
     with FrankySimWorkcell(scene, host=HOST) as cell:
-        robot = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
+        with caller_scheduling_kept():  # libfranka would leave this process at SCHED_FIFO 99
+            robot = franky.Robot(cell.host, realtime_config=franky.RealtimeConfig.Ignore)
+            gripper = franky.Gripper(cell.host)
         robot.relative_dynamics_factor = 1.0
-        gripper = franky.Gripper(cell.host)
 
         def ik(xyz, seed):
             q = solve_ik(kin, caps, Pose(np.asarray(xyz, dtype=float), DOWN), [seed])

@@ -6,10 +6,12 @@ package (`skillstack.hw.drivers`) holds their registry and re-exports these name
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, ModuleType
 from typing import Any, ClassVar
@@ -119,6 +121,27 @@ def import_sdk(module: str, *, driver: str, package: str, extra: str) -> ModuleT
             f"the {driver} driver needs {package}: pip install 'skillstack[{extra}]' "
             f"(or pip install {package}); importing {module!r} failed: {exc}"
         ) from None
+
+
+@contextlib.contextmanager
+def caller_scheduling_kept() -> Iterator[None]:
+    """Give the calling thread its scheduling policy back after an SDK call that changes it.
+
+    libfranka's ``Robot`` constructor (under franky) moves the *calling* thread to SCHED_FIFO
+    at priority 99 whenever the process may (root, or an rtprio limit), even with
+    ``RealtimeConfig.Ignore``. Left so, every thread and process started from it afterwards
+    inherits real-time priority: one busy loop among them then starves the whole machine.
+    The SDK's own control threads set their priority themselves and keep it.
+    """
+    if not hasattr(os, "sched_getscheduler"):  # pragma: no cover - not Linux
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0)) != (policy, param):
+            os.sched_setscheduler(0, policy, param)
 
 
 class TickPacer:

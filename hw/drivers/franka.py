@@ -100,6 +100,7 @@ from skillstack.hw.drivers.base import (
     FLAG_OPTION,
     DriverConnectionError,
     DriverRobot,
+    caller_scheduling_kept,
     choice_option,
     import_sdk,
     number_option,
@@ -273,10 +274,11 @@ class FrankaRobot(DriverRobot):
         realtime = getattr(fr.RealtimeConfig, self.realtime_config.capitalize())
         options = {"realtime_config": realtime, **self._robot_options}
         try:
-            self._robot = fr.Robot(self.host, **options)
+            with caller_scheduling_kept():  # libfranka makes the caller SCHED_FIFO 99
+                self._robot = fr.Robot(self.host, **options)
+                if self.capabilities.gripper is not None:
+                    self._gripper = fr.Gripper(self.host)
             self._robot.relative_dynamics_factor = self.relative_dynamics_factor
-            if self.capabilities.gripper is not None:
-                self._gripper = fr.Gripper(self.host)
         except Exception as exc:  # franky raises NetworkException, RealtimeException, ...
             self._robot = self._gripper = None
             raise self._bring_up_error(exc) from None
