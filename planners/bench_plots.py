@@ -1,6 +1,7 @@
 """Figures for `skillstack bench … --plot FILE`: what a person would rather look at than JSON.
 
 * ``skills`` / ``tasks``: success rate per skill (or task) with its 95 % Wilson interval;
+  with pour in the run, a second panel shows where its particles came down (the spills);
 * ``parity``: MuJoCo and PyBullet success rates side by side, per skill;
 * ``control``: the histogram of control-tick times (log scale), with the 1 ms period marked.
 
@@ -32,7 +33,14 @@ def plot_result(name: str, result: dict[str, Any], path: str | Path) -> Path:
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ValueError(f"--plot takes a .png, .svg or .pdf file, got {path.name[:80]!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    landings = result.get("skills", {}).get("pour", {}).get("particle_landings")
+    if name == "skills" and landings:
+        fig, (ax, spill_ax) = plt.subplots(
+            1, 2, figsize=(11.5, 4.4), layout="constrained", width_ratios=(1.7, 1)
+        )
+        _spills(spill_ax, result["skills"]["pour"])
+    else:
+        fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
     try:
         draw(ax, name, result)
         fig.savefig(path, dpi=120)
@@ -97,3 +105,23 @@ def _ticks(ax, name: str, result: dict[str, Any]) -> None:
         f"p99 {result['tick_us_p99']:g} µs"
     )
     ax.legend()
+
+
+def _spills(ax, pour: dict[str, Any]) -> None:
+    """Top view of where the poured particles came down, in target radii (rim = circle)."""
+    import numpy as np
+
+    xy = np.asarray(pour["particle_landings"], dtype=float).reshape(-1, 2)
+    inside = np.hypot(xy[:, 0], xy[:, 1]) <= 1.0
+    ax.scatter(*xy[inside].T, s=6, color="#4878a8", label=f"in the target ({inside.sum()})")
+    ax.scatter(*xy[~inside].T, s=8, color="#c44e52", label=f"spilled ({(~inside).sum()})")
+    t = np.linspace(0.0, 2.0 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="black", linewidth=1.0)
+    reach = max(1.5, float(np.abs(xy).max()) * 1.05) if len(xy) else 1.5
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x [target radii]")
+    ax.set_ylabel("y [target radii]")
+    ax.set_title(f"pour: where {len(xy)} particles came down ({pour['episodes']} episodes)")
+    ax.legend(loc="upper right", fontsize="small")

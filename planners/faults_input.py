@@ -14,6 +14,7 @@ well under 20 s; the full corpus is larger and seeded by ``seed``.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import tempfile
@@ -321,6 +322,17 @@ def _invoke(args: list[str]) -> tuple[int, str, str, BaseException | None]:
     return result.exit_code, result.stdout, result.stderr, exc
 
 
+def _no_steps(stdout: str) -> bool:
+    """Nothing, or (``--json``) the one error object: no step ran."""
+    if not stdout.strip():
+        return True
+    try:
+        out = json.loads(stdout)
+    except ValueError:
+        return False
+    return isinstance(out, dict) and out.get("success") is False and "steps" not in out
+
+
 def cli_faults(small: bool, seed: int) -> list[dict]:
     """Hostile command lines: each must exit non-zero with exactly one short error line and
     no traceback; a multi-call ``do`` with a bad later call must stop before any motion."""
@@ -342,7 +354,8 @@ def cli_faults(small: bool, seed: int) -> list[dict]:
         moved = 0
         for args in multi[: 1 if small else None]:
             code, stdout, stderr, exc = _invoke(args)
-            moved += not (exc is None and code == 2 and not stdout and "nothing moved" in stderr)
+            refused = exc is None and code == 2 and "nothing moved" in stderr
+            moved += not (refused and _no_steps(stdout))
     return [
         _entry(
             "command line",

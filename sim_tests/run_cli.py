@@ -18,3 +18,18 @@ def skillstack(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         timeout=timeout,
         cwd=REPO,
     )
+
+
+def json_error(proc: subprocess.CompletedProcess) -> str:
+    """The error of a failed ``--json`` command: one ``error:`` line on stderr, and the same
+    error as the one JSON object on stdout (``success`` false, the exit code). Returns it."""
+    import json
+
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: "), proc.stderr[-2000:]
+    (out,) = proc.stdout.strip().splitlines()  # exactly one line: one object
+    obj = json.loads(out)
+    assert obj == {"success": False, "error": obj["error"], "exit_code": proc.returncode}
+    assert obj["error"] and obj["error"] in line
+    return obj["error"]

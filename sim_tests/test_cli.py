@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from run_cli import skillstack
+from run_cli import json_error, skillstack
 
 from skillstack.hw.sim.mujoco.render import rendering_available
 
@@ -82,6 +82,28 @@ def test_short_help_and_log_levels_like_other_tools():
     assert ok.returncode == 0 and json.loads(ok.stdout)
 
 
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (("sim", "--seed", "many", "--json"), 2, "Invalid value for '--seed'"),
+        (("sim", "--jsn"), None, "No such option: --jsn"),  # no --json: no object
+        (("run", "put the cube on the plate", "--scene", "nowhere", "--json"), 2, "nowhere"),
+        (("bench", "skills", "--episodes", "0", "--json"), 2, "episodes"),
+        (("--log-level", "loud", "skills", "--json"), 2, "unknown --log-level 'loud'"),
+    ],
+)
+def test_every_json_error_is_one_object_on_stdout(args, code, expected):
+    proc = skillstack(*args)
+    if code is None:
+        assert proc.returncode == 2 and proc.stdout == ""
+        (line,) = proc.stderr.strip().splitlines()  # one line, with the way to help
+        assert line.startswith(f"error: {expected}") and "--json" in line  # the likely option
+        assert line.endswith("(see 'python -m skillstack sim -h')")
+        return
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert expected in json_error(proc)
+
+
 def test_bench_faults_reports_one_entry_per_criterion():
     proc = skillstack("bench", "faults", "--small", "--areas", "input", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -97,7 +119,7 @@ def test_bench_faults_reports_one_entry_per_criterion():
 def test_unknown_benchmark_is_a_one_line_error():
     proc = skillstack("bench", "nope", "--json")
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    json_error(proc)
     assert proc.stderr.strip().splitlines() == [
         "error: unknown benchmark 'nope'; available: "
         "control, skills, tasks, server, calibration, perception, parity, hil, faults"
@@ -129,7 +151,7 @@ def test_bad_scene_exits_2_with_one_line_before_anything_moves(tmp_path, body, e
     path.write_text(body)
     proc = skillstack("sim", "--scene", str(path), "--json")
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    json_error(proc)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert expected.lower() in lines[0].lower()
@@ -149,13 +171,18 @@ def test_sim_video(tmp_path):
 
 def test_bench_skills_json_contract(tmp_path):
     proc = skillstack(
-        "bench", "skills", "--episodes", "1", "--skills", "push,home", "--json",
+        "bench", "skills", "--episodes", "1", "--skills", "pour,home", "--json",
         "--plot", str(tmp_path / "skills.png"), timeout=300,
     )  # fmt: skip
     _png(tmp_path / "skills.png")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out["skills"]) == {"push", "home"}
+    assert set(out["skills"]) == {"pour", "home"}
+    # The spill panel's data: where the cup's 20 particles came down, from the truth.
+    pour = out["skills"]["pour"]
+    landings = np.asarray(pour["particle_landings"]).reshape(-1, 2)
+    inside = int((np.hypot(*landings.T) <= 1.0).sum())
+    assert 0 < len(landings) <= 20 and inside >= round(pour["particles_in_target"] * 20)
     for figures in out["skills"].values():
         for field in ("success_rate", "episodes", "ci95", "mean_duration_s", "failures"):
             assert field in figures
@@ -166,7 +193,7 @@ def test_bench_skills_json_contract(tmp_path):
 
 def test_do_validates_every_call_before_the_arm_moves():
     proc = skillstack("do", "grasp object=cube", "place object=cube target=ghost", "home", "--json")
-    assert proc.returncode == 2 and proc.stdout == ""  # refused: nothing ran, no steps
+    assert proc.returncode == 2 and "no object named" in json_error(proc)  # nothing ran
     assert "step 2 (place): no object named 'ghost'" in proc.stderr
     assert "nothing moved" in proc.stderr and proc.stderr.count("\n") == 1
     bad = skillstack("do", "fly object=cube")

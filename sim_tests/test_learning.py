@@ -367,8 +367,11 @@ def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp
     # (collection seed 5 * 10^6 is a "stacked" scene), with its call context stored.
     assert variant(5_000_000) == "stacked"
     path = collect("grasp", 1, seed=5, out_dir=tmp_path, jobs=1, scenes="mixed")
-    (episode,) = open_dataset(path, "grasp").episodes(successful_only=False)
-    block = scene_set_episode("grasp", episode.seed, "mixed")[0].object("target")
+    reader = open_dataset(path, "grasp")
+    (episode,) = reader.episodes(successful_only=False)
+    # The file says which scene set it came from, so a replay rebuilds this very scene.
+    assert reader.env_args["scenes"] == "mixed"
+    block = scene_set_episode("grasp", episode.seed, reader.env_args["scenes"])[0].object("target")
     assert episode.success and episode.context["kind"] == "box"
     assert episode.context["extents"] == pytest.approx(list(block.size))
     assert episode.obs["object"][0, 2] > block.size[2] / 2 + 0.03  # started on the lower block

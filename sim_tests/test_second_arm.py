@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_cli import json_error
 
 from skillstack.hw.conformance import CHECKS, run_conformance
 from skillstack.hw.sim.mujoco.robot import MujocoRobot
@@ -118,5 +119,5 @@ def test_unknown_arm_is_a_clear_error_and_nothing_runs():
         cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    assert json_error(proc) == "unknown arm 'ur5'; available arms: panda, xarm6"
     assert proc.stderr.strip() == "error: unknown arm 'ur5'; available arms: panda, xarm6"

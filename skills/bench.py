@@ -23,6 +23,8 @@ import numpy as np
 
 from skillstack.skills.episodes import EPISODE_SKILLS, episode_setup
 
+LANDED_ABOVE_RIM = 0.02  # m: a particle higher than this over the target's rim is still falling
+
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a success rate (scipy's `binomtest`); (0, 1) for n = 0."""
@@ -75,6 +77,9 @@ def run_episode(
                     setup_failed=True,
                 )
         result = execute(get_skill(skill), params, robot)
+        metrics = dict(result.metrics)
+        if skill == "pour":
+            metrics["particle_landings"] = particle_landings(robot, scene, params["target"])
     return EpisodeOutcome(
         skill,
         seed,
@@ -83,8 +88,21 @@ def run_episode(
         result.message,
         result.duration_s,
         result.template,
-        result.metrics,
+        metrics,
     )
+
+
+def particle_landings(robot: Any, scene: Any, target: str) -> list[list[float]]:
+    """Where the poured particles came down, from the simulator's truth: ``[x, y]`` of each
+    relative to the target's centre, in target radii (its rim is the unit circle). Particles
+    still above the target's rim (in the cup) are left out."""
+    obj = scene.object(target)
+    radius, height = obj.size[0] / 2.0, obj.size[1]
+    centre = np.asarray(robot.object_pose(target).position, dtype=float)
+    landed = [
+        p for p in robot.particle_positions() if p[2] <= centre[2] + height / 2.0 + LANDED_ABOVE_RIM
+    ]
+    return [[round(float(v), 3) for v in (p[:2] - centre[:2]) / radius] for p in landed]
 
 
 def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tuple[bool, str]:
@@ -161,6 +179,9 @@ def summarise(skill: str, runs: list[EpisodeOutcome]) -> dict:
         },
     }
     if skill == "pour":
+        out["particle_landings"] = [
+            xy for e in valid for xy in e.metrics.get("particle_landings", [])
+        ]  # for `bench skills --plot`: where every particle came down, in target radii
         fractions = [e.metrics.get("particles_in_target", 0.0) for e in wins]
         out["particles_in_target"] = round(float(np.mean(fractions)), 4) if fractions else 0.0
         out["particles_in_target_all"] = (

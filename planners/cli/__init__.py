@@ -24,7 +24,15 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
     skills_cmd,
     train_cmd,
 )
-from skillstack.planners.cli.common import app, err, one_line_bounded
+from skillstack.planners.cli.common import (
+    app,
+    click_exceptions,
+    err,
+    fail,
+    json_error,
+    new_invocation,
+    one_line_bounded,
+)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -54,10 +62,10 @@ def _options(
         help=f"Log to stderr from this level on: {', '.join(LOG_LEVELS)}.",
     ),
 ) -> None:
+    new_invocation()
     level = "info" if verbose and log_level == "warning" else log_level.lower()
     if level not in LOG_LEVELS:
-        err.print(f"error: unknown --log-level {log_level[:40]!r}; levels: {', '.join(LOG_LEVELS)}")
-        raise typer.Exit(2)
+        fail(f"unknown --log-level {log_level[:40]!r}; levels: {', '.join(LOG_LEVELS)}", code=2)
     import logging
 
     logging.basicConfig(
@@ -72,21 +80,28 @@ DEBUG_ENV = "SKILLSTACK_DEBUG"  # set to 1 for the traceback of an unexpected er
 
 def main() -> None:
     """Console-script entry point: an unexpected exception is one ``error:`` line (exit 1),
-    not a traceback, unless ``SKILLSTACK_DEBUG=1``."""
+    not a traceback, unless ``SKILLSTACK_DEBUG=1``. Under ``--json`` every error, a usage
+    error included, is also the one JSON object on stdout."""
     import os
 
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except click_exceptions.ClickException as exc:  # usage: an unknown option, a bad value, ...
+        message = one_line_bounded(exc.format_message())
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
+        print(f"error: {message}{hint}", file=sys.stderr)  # one line, as every error
+        json_error(message, exc.exit_code)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # the last line of defence for one-line errors
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         name = type(exc).__name__
-        print(
-            f"error: unexpected {name}: {one_line_bounded(exc, 500)} "
-            f"(set {DEBUG_ENV}=1 for the traceback)",
-            file=sys.stderr,
-        )
+        message = f"unexpected {name}: {one_line_bounded(exc, 500)}"
+        print(f"error: {message} (set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        json_error(message, 1)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +28,7 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     make_planner,
+    print_json,
     set_llm_options,
     use_skill_impls,
 )
@@ -102,7 +102,7 @@ def _check_plot(plot: Path | None) -> None:
 def _emit(name: str, result: dict, as_json: bool, plot: Path | None = None) -> None:
     """Print ``result`` (one JSON object, or aligned tables), then draw ``plot``."""
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         console = Console()
         for table in _tables(name, result):
@@ -117,6 +117,9 @@ def _emit(name: str, result: dict, as_json: bool, plot: Path | None = None) -> N
         err.print(f"plot written to {written}", soft_wrap=True)
 
 
+PLOT_ONLY = {"particle_landings"}  # for --plot and --json, not a table column
+
+
 def _tables(name: str, result: dict) -> list[RichTable]:
     """One table of the scalar figures, and one per section (a row per skill, task...)."""
     figures = RichTable(title=f"bench {name}")
@@ -129,7 +132,9 @@ def _tables(name: str, result: dict) -> list[RichTable]:
         if not isinstance(value, dict):
             figures.add_row(key, _cell(value))
         elif value and all(isinstance(v, dict) for v in value.values()):
-            columns = list(dict.fromkeys(k for v in value.values() for k in v))
+            columns = [
+                k for k in dict.fromkeys(k for v in value.values() for k in v) if k not in PLOT_ONLY
+            ]
             section = RichTable(title=key)
             section.add_column("")
             for column in columns:
@@ -399,7 +404,7 @@ def bench_faults(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         table = RichTable(title="bench faults" + (" (small)" if small else ""))
         for column in ("fault", "criterion", "trials", "worst", "limit", ""):

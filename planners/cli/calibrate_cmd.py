@@ -14,14 +14,13 @@ and on synthetic images rendered with known ground truth::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from skillstack.planners.cli.bench_cmd import _with_progress
-from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.common import app, fail, print_json
 
 calibrate_app = typer.Typer(
     help="Calibrate cameras: intrinsics (chessboard), hand–eye (ChArUco), synthetic data.",
@@ -36,7 +35,7 @@ CameraOpt = Annotated[str, typer.Option(help="Camera name, e.g. scene or wrist."
 
 def _report(result: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
         return
     for key, value in result.items():
         print(f"{key}: {value}")
@@ -219,4 +218,4 @@ def synth(
             f"{mount} --out {out}/calib.yaml"
         )
         return
-    print(json.dumps(truth))
+    print_json(truth)

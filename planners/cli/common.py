@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -9,6 +10,13 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+
+try:  # typer 0.2x carries its own copy of click: its exceptions and contexts are those
+    from typer._click import exceptions as click_exceptions
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]  # noqa: F401
+    from click import get_current_context  # type: ignore[no-redef]
 
 app = typer.Typer(
     name="skillstack",
@@ -30,11 +38,46 @@ def one_line_bounded(message: object, limit: int = MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class _Output:
+    """What this command printed on stdout: ``--json`` prints exactly one object."""
+
+    json_printed = False
+
+
+def new_invocation() -> None:
+    """Forget what an earlier command in this process printed (one app, many invocations)."""
+    _Output.json_printed = False
+
+
+def print_json(obj: object) -> None:
+    """Print the command's one JSON object on stdout."""
+    _Output.json_printed = True
+    print(json.dumps(obj))
+
+
+def json_requested() -> bool:
+    """Whether the running command was given ``--json`` (parsed or, before parsing, typed)."""
+    ctx = get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json"):
+            return True
+        ctx = ctx.parent
+    return "--json" in sys.argv[1:]
+
+
+def json_error(message: str, code: int) -> None:
+    """Under ``--json``, the error as the command's one object (unless it printed one)."""
+    if json_requested() and not _Output.json_printed:
+        print_json({"success": False, "error": one_line_bounded(message), "exit_code": code})
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: MESSAGE`` (one line, at most `MAX_ERROR_CHARS`) and exit with ``code``
-    (1 failure, 2 bad input)."""
+    (1 failure, 2 bad input). Under ``--json`` the error is also the one object on stdout:
+    ``{"success": false, "error": MESSAGE, "exit_code": CODE}``."""
     # One plain line on stderr: scripts read it, and rich would wrap it at the terminal width.
     print(f"error: {one_line_bounded(message)}", file=sys.stderr)
+    json_error(message, code)
     raise typer.Exit(code)
 
 

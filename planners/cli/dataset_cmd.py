@@ -3,7 +3,6 @@ LeRobotDataset v3, summarised, or one episode rendered to mp4."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.common import app, fail, print_json
 
 dataset_app = typer.Typer(
     help="Export, summarise or replay a demonstration dataset (HDF5 from `skillstack collect`).",
@@ -70,19 +69,17 @@ def export(
         else "no demonstrations left out"
     )
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "out": str(summary.out),
-                    "format": format,
-                    "episodes": summary.episodes,
-                    "frames": summary.frames,
-                    "fps": summary.fps,
-                    "tasks": summary.tasks,
-                    "videos": summary.video_keys,
-                    "excluded_failed": summary.excluded_failed,
-                }
-            )
+        print_json(
+            {
+                "out": str(summary.out),
+                "format": format,
+                "episodes": summary.episodes,
+                "frames": summary.frames,
+                "fps": summary.fps,
+                "tasks": summary.tasks,
+                "videos": summary.video_keys,
+                "excluded_failed": summary.excluded_failed,
+            }
         )
         return
     videos = f", videos {', '.join(summary.video_keys)}" if summary.video_keys else ""
@@ -102,7 +99,7 @@ def show(
 
     info = summarize(_open(dataset))
     if as_json:
-        print(json.dumps(info))
+        print_json(info)
         return
     steps = info["steps"]
     rows = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -16,6 +15,7 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     make_planner,
+    print_json,
     set_llm_options,
 )
 
@@ -48,7 +48,7 @@ def llm_check(
     checks = check_endpoint(planner, world)
     out = {"base_url": planner.base_url, "model": planner.model, **report(checks)}
     if as_json:
-        print(json.dumps(out))
+        print_json(out)
     else:
         for c in checks:
             mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"

@@ -16,6 +16,7 @@ from skillstack.planners.cli.common import (
     make_robot,
     one_line,
     parse_robot_options,
+    print_json,
     scene_for_options,
 )
 
@@ -140,7 +141,6 @@ def hw_check(
     ] = False,
 ) -> None:
     """Run the HAL conformance checks (small, slow wrist motions) and print the results."""
-    import json
     import sys
 
     from skillstack.hw.conformance import run_conformance
@@ -199,6 +199,6 @@ def hw_check(
             "passed": sum(r.passed and not r.skipped for r in results),
             "failed": failed,
         }
-        print(json.dumps(report))
+        print_json(report)
     if failed:
         raise typer.Exit(1)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +36,7 @@ from skillstack.planners.cli.common import (
     one_line,
     open_video,
     parse_robot_options,
+    print_json,
     print_steps,
     scene_for_options,
     set_llm_options,
@@ -225,7 +225,7 @@ def run(
     result = report.to_dict()
     result["video"] = str(video) if video else None
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         _print_report(result)
         if video:
@@ -309,7 +309,7 @@ def _run_remote(instruction, address, token, planner, show, ask, as_json: bool =
                 "steps": steps,
                 "goal": "unverified",
             }
-            print(json.dumps({**report, "replans": 0, "error": str(exc)}))
+            print_json({**report, "replans": 0, "error": str(exc)})
             raise typer.Exit(1) from None
         fail(str(exc))
 
@@ -397,7 +397,7 @@ def deploy(
             code=2,
         )
     if as_json:
-        print(json.dumps(report.to_dict()))
+        print_json(report.to_dict())
     else:
         result = report.to_dict()
         if report.steps:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     open_video,
+    print_json,
     scene_for_options,
     sim_robot_for_options,
 )
@@ -104,16 +104,14 @@ def sim(
             fail(str(exc))
         safety = dict(robot.safety.counts)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "success": True,
-                    "scene": scene_obj.name,
-                    "legs": _tour_json(legs),
-                    "safety_interventions": safety,
-                    "video": str(video) if video else None,
-                }
-            )
+        print_json(
+            {
+                "success": True,
+                "scene": scene_obj.name,
+                "legs": _tour_json(legs),
+                "safety_interventions": safety,
+                "video": str(video) if video else None,
+            }
         )
         return
     _print_tour(legs, f"Cartesian tour on scene '{scene_obj.name}' at {speed:.2f} m/s")

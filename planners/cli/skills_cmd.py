@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     open_video,
+    print_json,
     print_steps,
     scene_for_options,
     sim_robot_for_options,
@@ -68,9 +68,7 @@ def _run_calls(
                 break
     success = len(steps) == len(calls) and all(s["success"] for s in steps)
     if as_json:
-        print(
-            json.dumps({"success": success, "steps": steps, "video": str(video) if video else None})
-        )
+        print_json({"success": success, "steps": steps, "video": str(video) if video else None})
     else:
         print_steps(title, steps)
         if video:
@@ -89,7 +87,7 @@ def list_skills(
 
     tools = schemas()
     if as_json:
-        print(json.dumps({"skills": tools}))  # one object, as every --json prints
+        print_json({"skills": tools})  # one object, as every --json prints
         return
     table = RichTable(title="skills")
     table.add_column("skill")

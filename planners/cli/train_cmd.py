@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 
 from skillstack.planners.cli.bench_cmd import _with_progress
-from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.common import app, fail, print_json
 
 
 @app.command()
@@ -152,7 +151,7 @@ def train(
         "device": device,
     }
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
         return
     print(
         f"trained {skill} on {report.train_episodes} demos ({report.samples} samples, "
@@ -183,7 +182,7 @@ def evaluate(
     except (PolicyError, ValueError) as exc:
         fail(str(exc), code=2)
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
         return
     lo, hi = result["ci95"]
     slo, shi = result["scripted_ci95"]

@@ -252,6 +252,7 @@ def collect(
         _in_order(seeds, args, jobs, progress),
         rate_hz,
         cameras=cameras_env_args(image_size) if image_size else None,
+        scenes=scenes,
     )
 
 

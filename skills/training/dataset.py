@@ -206,9 +206,11 @@ def env_args(
     rate_hz: float,
     control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ,
     cameras: dict | None = None,
+    scenes: str = "bench",
 ):
     """The ``env_args`` record (a dict; stored as JSON) of a dataset of ``skill``; ``cameras``
-    (`skills.training.images.cameras_env_args`) where it holds images."""
+    (`skills.training.images.cameras_env_args`) where it holds images; ``scenes``, the scene
+    set its episodes were drawn from (`skills.training.scenes`), to rebuild them for replay."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -220,6 +222,7 @@ def env_args(
         "type": ROBOMIMIC_GYM_TYPE,
         "quat_order": STORED_QUAT_ORDER,
         "skill": skill,
+        "scenes": scenes,
         "env_kwargs": {"control_rate_hz": control_rate_hz, "sample_rate_hz": rate_hz},
         "obs_keys": dict(OBS_KEYS),
         "action_layout": list(ACTION_LAYOUT),
@@ -304,16 +307,18 @@ def write_dataset(
     rate_hz: float,
     control_rate_hz: float = DEFAULT_CONTROL_RATE_HZ,
     cameras: dict | None = None,
+    scenes: str = "bench",
 ) -> Path:
     """Write a complete dataset (atomically: a temporary file renamed into place).
 
-    ``episodes`` may be a generator: each is written as it comes. ``cameras``: see `env_args`.
+    ``episodes`` may be a generator: each is written as it comes. ``cameras``, ``scenes``: see
+    `env_args`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        extra = {"control_rate_hz": control_rate_hz, "cameras": cameras}
+        extra = {"control_rate_hz": control_rate_hz, "cameras": cameras, "scenes": scenes}
         with create_file(tmp, skill, rate_hz, **extra) as h5:
             for i, episode in enumerate(episodes):
                 write_episode(h5, i, episode)
