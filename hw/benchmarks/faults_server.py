@@ -406,7 +406,8 @@ def _hogged(trials: int) -> list[float]:
     """
     port = free_port_pair()
     proc = _spawn(port)
-    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2)]
+    hog = [sys.executable, "-c", "while 1: pass"]
+    hogs = [subprocess.Popen(hog, preexec_fn=_ordinary_scheduling) for _ in range(2)]
     code = (
         "import json, sys\n"
         "from skillstack.hw.benchmarks.faults_server import hogged_trials\n"
@@ -430,6 +431,12 @@ def _hogged(trials: int) -> list[float]:
             hog.wait(timeout=5)
         _reap(proc)
     return stops + [1.0] * (trials - len(stops))  # unfinished trials count as failures
+
+
+def _ordinary_scheduling() -> None:
+    """In a hog, before it runs: ordinary time-sharing, whatever its parent runs at (a busy
+    loop at a real-time priority would take its core for good)."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def hogged_trials(port: int, trials: int) -> list[float]:
