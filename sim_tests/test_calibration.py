@@ -214,6 +214,26 @@ def test_calibration_file_round_trip_and_errors(tmp_path):
     assert bad.read_text() == "{not yaml: ["
 
 
+def test_hostile_calibration_files_are_refused_quickly_in_one_short_line(tmp_path):
+    """Calibration files are read like scene files: no YAML aliases, a size limit."""
+    import time
+
+    from skillstack.robot.scene.fuzz import alias_bomb
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb(9, 9))  # 9^9 strings if expanded
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"cameras": "' + "x" * 2_000_000 + '"}')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    for path, reason in ((bomb, "aliases"), (huge, "larger than"), (deep, "not a readable")):
+        start = time.perf_counter()
+        with pytest.raises(CalibrationFileError, match=reason) as refused:
+            load_calibration(path)
+        assert time.perf_counter() - start < 2.0
+        assert len(str(refused.value)) < 600 and "\n" not in str(refused.value)
+
+
 def test_closed_form_fallback_matches_opencv(monkeypatch):
     """Where an OpenCV build lacks cv2.calibrateHandEye (opencv-python 5.0.0), the numpy
     version of Park's method gives the same hand-eye transform."""

@@ -43,8 +43,12 @@ import numpy as np
 import yaml
 
 from skillstack.robot.camera import Intrinsics
+from skillstack.robot.scene.io import load_yaml
+from skillstack.robot.scene.model import SceneError, clip
 
 FORMAT = "skillstack-camera-calibration"
+MAX_CALIBRATION_BYTES = 1_000_000  # a calibration file is a few kB
+MAX_CALIBRATION_VALUES = 20_000  # YAML scalars, lists and mappings
 VERSION = 1
 
 
@@ -139,14 +143,23 @@ def _is_yaml(path: Path) -> bool:
 def load_calibration(path: str | Path) -> dict[str, CameraCalibration]:
     """Every camera in the calibration file at ``path``."""
     path = Path(path)
+    where = clip(str(path), 200)
     if not path.is_file():
-        raise CalibrationFileError(f"{path}: no such calibration file")
-    try:
-        text = path.read_text()
-        doc = yaml.safe_load(text) if _is_yaml(path) else json.loads(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise CalibrationFileError(f"{where}: no such calibration file")
+    try:  # untrusted text, read as scene files are: bounded size, no YAML aliases
+        with path.open("rb") as f:
+            raw = f.read(MAX_CALIBRATION_BYTES + 1)
+        if len(raw) > MAX_CALIBRATION_BYTES:
+            raise CalibrationFileError(
+                f"{where}: larger than {MAX_CALIBRATION_BYTES:,} bytes; not a calibration file"
+            )
+        text = raw.decode()
+        doc = load_yaml(text, MAX_CALIBRATION_VALUES) if _is_yaml(path) else json.loads(text)
+    except (OSError, UnicodeDecodeError, SceneError, json.JSONDecodeError, RecursionError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CalibrationFileError(f"{path}: not a readable calibration file ({first})") from None
+        raise CalibrationFileError(
+            f"{where}: not a readable calibration file ({clip(first, 200)})"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CalibrationFileError(f"{path}: not a camera calibration file (format != {FORMAT})")
     if doc.get("version") != VERSION:
