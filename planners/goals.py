@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from skillstack.planners.language import InstructionError, parse_instruction
+from skillstack.planners.language import InstructionError, check_unambiguous, parse_instruction
 from skillstack.planners.symbolic import ACTION_GOALS, action_done, goal_holds
 from skillstack.planners.types import Plan, StepRecord
 from skillstack.planners.validator import SymbolicWorld, rollout
@@ -156,6 +156,11 @@ def _parse_fact(fact: object, world: WorldState) -> tuple[Predicate | None, str 
     if unknown:
         names = ", ".join(repr(a[:40]) for a in unknown)
         return None, f"no object named {names}; objects: {', '.join(world.objects)}"
+    for arg in args:  # a box named "plate" among plates: which did the model mean?
+        try:
+            check_unambiguous(arg, world)
+        except InstructionError as exc:
+            return None, f"in {shown!r}: {exc}"
     return (name, *args), None
 
 

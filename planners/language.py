@@ -244,7 +244,7 @@ def _resolve(
     names = [w for w in words if w in world.objects]
     if names and len(names) == len(words):
         for name in names:
-            _check_unambiguous(name, world)
+            check_unambiguous(name, world)
         return [world.object(n) for n in names]
     matches = _describe(words, world, plural_default)
     for name in names:  # a name inside a description ("the red plate", plate a box)
@@ -276,7 +276,7 @@ def _is_grammar_word(word: str) -> bool:
     )
 
 
-def _check_unambiguous(name: str, world: WorldState) -> None:
+def check_unambiguous(name: str, world: WorldState) -> None:
     """Refuse an object's name that is also a word of the grammar where the word, read as a
     description, would not pick out that object alone (a box named "plate" among plates)."""
     if not _is_grammar_word(name):

@@ -183,6 +183,8 @@ def test_interpenetration_at_spawn_is_reported_with_both_names():
 
 
 def test_a_box_named_plate_does_not_hijack_the_word_plate():
+    from skillstack.planners.goals import parse_goal
+
     objects = [
         {"name": "plate", "kind": "box", "color": "red", "size": [0.05] * 3, "pose": [0.5, 0]},
         {"name": "dish1", "kind": "plate", "color": "yellow", "size": [0.18, 0.015]},
@@ -199,6 +201,12 @@ def test_a_box_named_plate_does_not_hijack_the_word_plate():
     assert goals == (("on", "block7", "dish1"),)
     with pytest.raises(InstructionError, match="could be any of plate, block7"):
         parse_instruction("pick up the cube", world)  # the box named plate is a cube too
+    # A goal stated by a model is held to the same rule: "plate" names the box, and the
+    # word describes dish1. Refused with both named, so the model can say which.
+    goal, problems = parse_goal(["on(block7, plate)"], world)
+    assert goal is None and "'plate' is ambiguous" in problems[0]
+    assert "candidates: plate, dish1" in problems[0] and len(problems[0]) < 400
+    assert parse_goal(["on(block7, dish1)"], world)[0].state == (("on", "block7", "dish1"),)
     for objs, text, expected in hijack_cases():
         world = scene_world(scene_from_dict({"objects": objs}))
         if isinstance(expected, str):
