@@ -77,7 +77,7 @@ def run_episode(
                     setup_failed=True,
                 )
         result = execute(get_skill(skill), params, robot)
-        metrics = dict(result.metrics)
+        metrics: dict[str, Any] = dict(result.metrics)
         if skill == "pour":
             metrics["particle_landings"] = particle_landings(robot, scene, params["target"])
     return EpisodeOutcome(

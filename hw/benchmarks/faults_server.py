@@ -406,8 +406,8 @@ def _hogged(trials: int) -> list[float]:
     """
     port = free_port_pair()
     proc = _spawn(port)
-    hog = [sys.executable, "-c", "while 1: pass"]
-    hogs = [subprocess.Popen(hog, preexec_fn=_ordinary_scheduling) for _ in range(2)]
+    hog_command = [sys.executable, "-c", "while 1: pass"]
+    hogs = [subprocess.Popen(hog_command, preexec_fn=_ordinary_scheduling) for _ in range(2)]
     code = (
         "import json, sys\n"
         "from skillstack.hw.benchmarks.faults_server import hogged_trials\n"

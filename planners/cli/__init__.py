@@ -26,9 +26,11 @@ from skillstack.planners.cli import (  # noqa: F401  (each module registers its 
 )
 from skillstack.planners.cli.common import (
     app,
-    click_exceptions,
     err,
     fail,
+)
+from skillstack.planners.cli.output import (
+    click_exceptions,
     json_error,
     new_invocation,
     one_line_bounded,

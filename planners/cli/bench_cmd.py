@@ -28,10 +28,10 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     make_planner,
-    print_json,
     set_llm_options,
     use_skill_impls,
 )
+from skillstack.planners.cli.output import print_json
 from skillstack.planners.cli.run_cmd import load_calibrations
 
 BENCHMARKS = (

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from skillstack.planners.cli.common import app, fail, print_json
+from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.output import print_json
 
 dataset_app = typer.Typer(
     help="Export, summarise or replay a demonstration dataset (HDF5 from `skillstack collect`).",

@@ -15,9 +15,9 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     make_planner,
-    print_json,
     set_llm_options,
 )
+from skillstack.planners.cli.output import print_json
 
 llm_app = typer.Typer(help="Language-model endpoints: check one before planning with it.")
 app.add_typer(llm_app, name="llm")

@@ -16,9 +16,9 @@ from skillstack.planners.cli.common import (
     make_robot,
     one_line,
     parse_robot_options,
-    print_json,
     scene_for_options,
 )
+from skillstack.planners.cli.output import print_json
 
 
 @app.command()

@@ -36,13 +36,13 @@ from skillstack.planners.cli.common import (
     one_line,
     open_video,
     parse_robot_options,
-    print_json,
     print_steps,
     scene_for_options,
     set_llm_options,
     sim_robot_for_options,
     use_skill_impls,
 )
+from skillstack.planners.cli.output import print_json
 
 DEMO_INSTRUCTION = "pour the cup into the bowl then put the cup on the plate"
 MAX_INSTRUCTION_CHARS = 10_000  # characters in an instruction on the command line

@@ -19,10 +19,10 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     open_video,
-    print_json,
     scene_for_options,
     sim_robot_for_options,
 )
+from skillstack.planners.cli.output import print_json
 
 
 def _print_tour(legs, title: str) -> None:

@@ -20,12 +20,12 @@ from skillstack.planners.cli.common import (
     err,
     fail,
     open_video,
-    print_json,
     print_steps,
     scene_for_options,
     sim_robot_for_options,
     use_skill_impls,
 )
+from skillstack.planners.cli.output import print_json
 
 
 def _run_calls(

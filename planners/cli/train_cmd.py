@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from skillstack.planners.cli.bench_cmd import _with_progress
-from skillstack.planners.cli.common import app, fail, print_json
+from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.output import print_json
 
 
 @app.command()
