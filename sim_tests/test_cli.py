@@ -178,11 +178,12 @@ def test_bench_skills_json_contract(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out["skills"]) == {"pour", "home"}
-    # The spill panel's data: where the cup's 20 particles came down, from the truth.
+    # The spill panel's data: where the cup's particles came down, from the truth; at least
+    # those the skill counted in the bowl are inside its rim.
     pour = out["skills"]["pour"]
     landings = np.asarray(pour["particle_landings"]).reshape(-1, 2)
     inside = int((np.hypot(*landings.T) <= 1.0).sum())
-    assert 0 < len(landings) <= 20 and inside >= round(pour["particles_in_target"] * 20)
+    assert len(landings) >= 10 and inside >= pour["particles_in_target"] * len(landings) - 1e-9
     for figures in out["skills"].values():
         for field in ("success_rate", "episodes", "ci95", "mean_duration_s", "failures"):
             assert field in figures
