@@ -123,5 +123,5 @@ def _spills(ax, pour: dict[str, Any]) -> None:
     ax.set_aspect("equal")
     ax.set_xlabel("x [target radii]")
     ax.set_ylabel("y [target radii]")
-    ax.set_title(f"pour: where {len(xy)} particles came down ({pour['episodes']} episodes)")
+    ax.set_title(f"pour: {len(xy)} particles landed ({pour['episodes']} episodes)")
     ax.legend(loc="upper right", fontsize="small")
