@@ -112,6 +112,10 @@ def test_bench_faults_reports_one_entry_per_criterion():
     for name, entry in out["faults"].items():
         assert entry["area"] == "input" and entry["passed"], name
         assert {"criterion", "trials", "worst", "limit", "unit"} <= set(entry)
+    from skillstack.planners.faults_input import run
+
+    criteria = {(e["fault"], e["criterion"]) for e in run(small=True)}
+    assert {(e["fault"], e["criterion"]) for e in out["faults"].values()} == criteria
     bad = skillstack("bench", "faults", "--areas", "filter,nope")
     assert bad.returncode == 2 and "unknown area 'nope'" in bad.stderr
 

@@ -391,7 +391,10 @@ def bench_faults(
             progress(i, len(chosen))
             module = importlib.import_module(FAULT_AREAS[area])
             for entry in module.run(small=small, seed=seed):
-                faults[entry["fault"]] = {"area": area, **entry}
+                key = entry["fault"]  # a fault judged by several criteria: one entry each
+                if key in faults:
+                    key = f"{entry['fault']} ({entry['criterion']})"
+                faults[key] = {"area": area, **entry}
         progress(len(chosen), len(chosen))
 
     _with_progress("fault classes", measure)
