@@ -126,7 +126,7 @@ def test_unknown_benchmark_is_a_one_line_error():
     json_error(proc)
     assert proc.stderr.strip().splitlines() == [
         "error: unknown benchmark 'nope'; available: "
-        "control, skills, tasks, server, calibration, perception, parity, hil, faults"
+        "control, skills, tasks, server, calibration, perception, parity, hil, faults, throughput"
     ]
 
 
@@ -194,6 +194,27 @@ def test_bench_skills_json_contract(tmp_path):
         lo, hi = figures["ci95"]
         assert 0.0 <= lo <= figures["success_rate"] <= hi <= 1.0
     assert out["refusals"]["refused_before_motion"] == out["refusals"]["trials"] > 0
+
+
+def test_bench_throughput_json_contract():
+    proc = skillstack(
+        "bench", "throughput", "--episodes", "1", "--env-steps", "20", "--ticks", "1000",
+        "--workers", "1,2", "--json", timeout=400,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert set(out["skills"]) == {"grasp", "place", "push", "pour"}
+    for figures in out["skills"].values():
+        assert figures["real_time_factor"] > 0 and figures["episodes"] == 1
+        assert 0.0 <= figures["success_rate"] <= 1.0
+    assert all(e["steps_per_s"] > 0 for e in out["envs"].values()) and len(out["envs"]) == 3
+    loop_fields = {"tick_us_median", "tick_us_p99", "bare_mj_step_us_median", "overhead_ratio"}
+    assert set(out["loop"]) == loop_fields
+    scaling = out["scaling"]
+    assert scaling["workers"] == [1, 2] and len(scaling["episodes_per_s"]) == 2
+    assert scaling["identical_outcomes"] is True  # the same seeds, the same outcomes
+    bad = skillstack("bench", "throughput", "--workers", "one", "--json")
+    assert bad.returncode == 2 and "--workers" in json_error(bad)
 
 
 def test_do_validates_every_call_before_the_arm_moves():

@@ -44,6 +44,7 @@ BENCHMARKS = (
     "parity",
     "hil",
     "faults",
+    "throughput",
 )
 
 # `bench faults`: each area of the fault matrix (issue 17) and the module that measures it.
@@ -183,6 +184,45 @@ def bench_control(
     from skillstack.hw.benchmarks import control
 
     _emit("control", control.run(ticks=ticks, seed=seed), as_json, plot)
+
+
+@bench_app.command("throughput")
+def bench_throughput(
+    episodes: Annotated[
+        int, typer.Option(min=1, help="Episodes of each skill (twice that, at least 4, to scale).")
+    ] = 5,
+    env_steps: Annotated[int, typer.Option(min=10, help="Steps of each gymnasium env.")] = 500,
+    ticks: Annotated[int, typer.Option(min=1000, help="Control ticks to time.")] = 10000,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="Worker counts to scale over, e.g. 1,2 (default: 1, 2, every core)."),
+    ] = None,
+    seed: Seed = 0,
+    as_json: Json = False,
+) -> None:
+    """How fast the simulation runs: skills' real-time factor, env steps/s, loop, scaling."""
+    from skillstack.skills import throughput
+
+    counts = None
+    if workers:
+        try:
+            counts = sorted({int(w) for w in workers.split(",")})
+        except ValueError:
+            fail(f"--workers takes whole numbers like 1,2; got {workers[:40]!r}", code=2)
+        if counts[0] < 1:
+            fail("--workers: every count must be at least 1", code=2)
+    result = _with_progress(
+        "throughput",
+        lambda progress: throughput.run(
+            episodes=episodes,
+            env_steps=env_steps,
+            ticks=ticks,
+            seed=seed,
+            workers=counts,
+            progress=progress,
+        ),
+    )
+    _emit("throughput", result, as_json)
 
 
 @bench_app.command("skills")

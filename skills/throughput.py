@@ -1,0 +1,147 @@
+"""`skillstack bench throughput`: how fast the simulation runs, for learning at scale.
+
+Four measurements, all taken in one run so their ratios compare like with like:
+
+* ``skills``: scripted skills on their seeded benchmark scenes (`skills.bench.run_episode`'s
+  episodes), one process: simulated seconds per wall-clock second (``real_time_factor``),
+  counted from the first tick of the set-up calls to the end of the skill (building the
+  scene and compiling the model are left out, as a simulator's reset is).
+* ``envs``: the gymnasium envs stepped with seeded random actions, one process.
+* ``loop``: the bare 1 kHz control loop against a bare ``mj_step`` (`hw.benchmarks.control`).
+* ``scaling``: the same grasp episodes with 1, 2, ... worker processes, and whether their
+  outcomes are identical to the single worker's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from skillstack.skills.bench import EpisodeOutcome, episode_seeds, run_episode
+from skillstack.skills.episodes import episode_setup
+
+THROUGHPUT_SKILLS = ("grasp", "place", "push", "pour")
+ENV_IDS = ("skillstack/Grasp-v0", "skillstack/Place-v0", "skillstack/Pour-v0")
+
+
+def timed_episode(skill: str, seed: int) -> dict[str, Any]:
+    """One benchmark episode of ``skill``: its simulated and wall-clock seconds, its outcome."""
+    from skillstack.hw.sim.backends import make_sim
+    from skillstack.skills.executor import execute
+    from skillstack.skills.registry import get_skill
+
+    scene, setup, params = episode_setup(skill, seed)
+    with make_sim("mujoco", scene) as robot:
+        t_sim, t_wall = robot.read().time, time.perf_counter()
+        ok = True
+        for name, p in setup:
+            ok = ok and execute(get_skill(name), p, robot).success
+        success = ok and execute(get_skill(skill), params, robot).success
+        sim_s, wall_s = robot.read().time - t_sim, time.perf_counter() - t_wall
+    return {"sim_s": float(sim_s), "wall_s": float(wall_s), "success": bool(success)}
+
+
+def skill_rates(episodes: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
+    """Real-time factor and success rate of each of `THROUGHPUT_SKILLS`, in this process."""
+    out = {}
+    for skill, s in _seeds(episodes, seed):
+        runs = out.setdefault(skill, [])
+        runs.append(timed_episode(skill, s))
+        progress()
+    return {skill: _rate(runs) for skill, runs in out.items()}
+
+
+def _rate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    sim_s, wall_s = sum(r["sim_s"] for r in runs), sum(r["wall_s"] for r in runs)
+    return {
+        "real_time_factor": round(sim_s / wall_s, 2),
+        "episodes": len(runs),
+        "success_rate": round(sum(r["success"] for r in runs) / len(runs), 4),
+    }
+
+
+def env_rates(steps: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
+    """Env steps per second of each gymnasium env, seeded random actions, in this process."""
+    import gymnasium as gym
+
+    import skillstack.skills.training.envs  # noqa: F401  (registers the env ids)
+
+    out = {}
+    for env_id in ENV_IDS:
+        env = gym.make(env_id)
+        env.action_space.seed(seed)
+        env.reset(seed=seed)
+        start = time.perf_counter()
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        out[env_id] = {"steps_per_s": round(steps / (time.perf_counter() - start), 1)}
+        env.close()
+        progress()
+    return out
+
+
+def scaling(episodes: int, seed: int, workers: list[int], progress: Callable[[], None]) -> dict:
+    """Grasp episodes per second with each worker count; outcomes compared with one worker."""
+    seeds = [s for _, s in episode_seeds(["grasp"], episodes, seed)]
+    rates, outcomes = [], []
+    for n in workers:
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            runs: list[EpisodeOutcome] = list(pool.map(run_episode, ["grasp"] * len(seeds), seeds))
+        rates.append(round(len(seeds) / (time.perf_counter() - start), 3))
+        outcomes.append([(r.success, r.failure, r.message) for r in runs])
+        progress()
+    return {
+        "workers": workers,
+        "episodes_per_s": rates,
+        "speedup": [round(r / rates[0], 3) for r in rates],
+        "identical_outcomes": all(o == outcomes[0] for o in outcomes),
+    }
+
+
+def run(
+    episodes: int = 5,
+    env_steps: int = 500,
+    ticks: int = 10000,
+    seed: int = 0,
+    workers: list[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Every throughput figure, measured in this one run (see the module)."""
+    from skillstack.hw.benchmarks import control
+
+    workers = workers or sorted({1, min(2, os.cpu_count() or 1), os.cpu_count() or 1})
+    total = len(THROUGHPUT_SKILLS) * episodes + len(ENV_IDS) + 1 + len(workers)
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    skills = skill_rates(episodes, seed, step)
+    envs = env_rates(env_steps, seed, step)
+    tick = control.run(ticks=ticks, seed=seed)
+    step()
+    loop = {k: tick[k] for k in ("tick_us_median", "tick_us_p99", "bare_mj_step_us_median")}
+    loop["overhead_ratio"] = tick["overhead_ratio"]
+    return {
+        "benchmark": "throughput",
+        "seed": seed,
+        "skills": skills,
+        "envs": envs,
+        "loop": loop,
+        "scaling": scaling(max(4, episodes * 2), seed, workers, step),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _seeds(episodes: int, seed: int) -> list[tuple[str, int]]:
+    """The benchmark's own seeds, ``episodes`` of each of `THROUGHPUT_SKILLS`."""
+    pairs = episode_seeds(list(THROUGHPUT_SKILLS), episodes, seed)
+    return [(s, sd) for s, sd in pairs if s in THROUGHPUT_SKILLS]
