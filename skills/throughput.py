@@ -46,7 +46,7 @@ def timed_episode(skill: str, seed: int) -> dict[str, Any]:
 
 def skill_rates(episodes: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
     """Real-time factor and success rate of each of `THROUGHPUT_SKILLS`, in this process."""
-    out = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for skill, s in _seeds(episodes, seed):
         runs = out.setdefault(skill, [])
         runs.append(timed_episode(skill, s))
@@ -69,7 +69,7 @@ def env_rates(steps: int, seed: int, progress: Callable[[], None]) -> dict[str, 
 
     import skillstack.skills.training.envs  # noqa: F401  (registers the env ids)
 
-    out = {}
+    out: dict[str, dict] = {}
     for env_id in ENV_IDS:
         env = gym.make(env_id)
         env.action_space.seed(seed)
