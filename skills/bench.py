@@ -13,6 +13,7 @@ must be refused before any motion (the arm and the clock must not move).
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -50,6 +51,8 @@ class EpisodeOutcome:
     template: str
     metrics: dict
     setup_failed: bool = False
+    sim_s: float = 0.0  # simulated seconds from the first set-up call to the skill's end
+    wall_s: float = 0.0  # wall-clock seconds of the same (scene building left out)
 
 
 def run_episode(
@@ -62,6 +65,7 @@ def run_episode(
 
     scene, setup, params = episode_setup(skill, seed)
     with make_sim(backend, scene, arm=arm) as robot:
+        t_sim, t_wall = robot.read().time, time.perf_counter()
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)
             if not pre.success:
@@ -77,6 +81,7 @@ def run_episode(
                     setup_failed=True,
                 )
         result = execute(get_skill(skill), params, robot)
+        sim_s, wall_s = robot.read().time - t_sim, time.perf_counter() - t_wall
         metrics: dict[str, Any] = dict(result.metrics)
         if skill == "pour":
             metrics["particle_landings"] = particle_landings(robot, scene, params["target"])
@@ -89,6 +94,8 @@ def run_episode(
         result.duration_s,
         result.template,
         metrics,
+        sim_s=float(sim_s),
+        wall_s=float(wall_s),
     )
 
 

@@ -2,10 +2,10 @@
 
 Four measurements, all taken in one run so their ratios compare like with like:
 
-* ``skills``: scripted skills on their seeded benchmark scenes (`skills.bench.run_episode`'s
-  episodes), one process: simulated seconds per wall-clock second (``real_time_factor``),
-  counted from the first tick of the set-up calls to the end of the skill (building the
-  scene and compiling the model are left out, as a simulator's reset is).
+* ``skills``: scripted skills on their seeded benchmark episodes (`skills.bench.run_episode`),
+  one process: simulated seconds per wall-clock second (``real_time_factor``), counted from
+  the first set-up call to the end of the skill (`EpisodeOutcome.sim_s` / ``wall_s``:
+  building the scene and compiling the model are left out, as a simulator's reset is).
 * ``envs``: the gymnasium envs stepped with seeded random actions, one process.
 * ``loop``: the bare 1 kHz control loop against a bare ``mj_step`` (`hw.benchmarks.control`).
 * ``scaling``: the same grasp episodes with 1, 2, ... worker processes, and whether their
@@ -21,45 +21,26 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from skillstack.skills.bench import EpisodeOutcome, episode_seeds, run_episode
-from skillstack.skills.episodes import episode_setup
 
 THROUGHPUT_SKILLS = ("grasp", "place", "push", "pour")
 ENV_IDS = ("skillstack/Grasp-v0", "skillstack/Place-v0", "skillstack/Pour-v0")
 
 
-def timed_episode(skill: str, seed: int) -> dict[str, Any]:
-    """One benchmark episode of ``skill``: its simulated and wall-clock seconds, its outcome."""
-    from skillstack.hw.sim.backends import make_sim
-    from skillstack.skills.executor import execute
-    from skillstack.skills.registry import get_skill
-
-    scene, setup, params = episode_setup(skill, seed)
-    with make_sim("mujoco", scene) as robot:
-        t_sim, t_wall = robot.read().time, time.perf_counter()
-        ok = True
-        for name, p in setup:
-            ok = ok and execute(get_skill(name), p, robot).success
-        success = ok and execute(get_skill(skill), params, robot).success
-        sim_s, wall_s = robot.read().time - t_sim, time.perf_counter() - t_wall
-    return {"sim_s": float(sim_s), "wall_s": float(wall_s), "success": bool(success)}
-
-
 def skill_rates(episodes: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
     """Real-time factor and success rate of each of `THROUGHPUT_SKILLS`, in this process."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[EpisodeOutcome]] = {}
     for skill, s in _seeds(episodes, seed):
-        runs = out.setdefault(skill, [])
-        runs.append(timed_episode(skill, s))
+        out.setdefault(skill, []).append(run_episode(skill, s))
         progress()
     return {skill: _rate(runs) for skill, runs in out.items()}
 
 
-def _rate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    sim_s, wall_s = sum(r["sim_s"] for r in runs), sum(r["wall_s"] for r in runs)
+def _rate(runs: list[EpisodeOutcome]) -> dict[str, Any]:
+    sim_s, wall_s = sum(r.sim_s for r in runs), sum(r.wall_s for r in runs)
     return {
-        "real_time_factor": round(sim_s / wall_s, 2),
+        "real_time_factor": round(sim_s / wall_s, 2) if wall_s > 0 else 0.0,
         "episodes": len(runs),
-        "success_rate": round(sum(r["success"] for r in runs) / len(runs), 4),
+        "success_rate": round(sum(r.success for r in runs) / len(runs), 4),
     }
 
 
