@@ -131,7 +131,8 @@ class Robot(ABC):
         self._send(self.safety.filter(hold, state))
 
     def estop(self, reason: str = "emergency stop") -> None:
-        """Latch the emergency stop; every later command is replaced by a hold."""
+        """Latch the emergency stop; every later command is replaced by a hold, and the arm
+        is braked to rest (`brake`)."""
         state = self._last_state if self._last_state is not None else self.read()
         self.safety.estop(reason, state.time, hold=state.q)
         self._send(
@@ -139,6 +140,24 @@ class Robot(ABC):
                 JointCommand("joint_position", self.safety.q_prev, state.time), state
             )
         )
+        self.brake()
+
+    def brake(self) -> None:
+        """Bring the arm to rest now, as hard as its drives safely can, after a stop's hold
+        command has been sent (an emergency or a protective stop).
+
+        The default does nothing more: the hold command is the stop, and the arm's position
+        servo decelerates to it. A backend whose drives can stop harder overrides this (the
+        MuJoCo arm brakes each joint at twice its planning acceleration); while `braking`
+        it ignores joint commands, and once at rest it holds where the arm stopped and
+        re-arms the safety filter there (`safety.q_prev`).
+        """
+        return None
+
+    @property
+    def braking(self) -> bool:
+        """Whether a `brake` is still bringing the arm to rest (joint commands are ignored)."""
+        return False
 
     def reset_estop(self) -> None:
         """Clear a latched emergency stop."""

@@ -159,6 +159,46 @@ def test_estop_latches_until_reset(robot):
     assert sent.values[0] > q[0]
 
 
+def _moving(robot: MujocoRobot, speed: float = 0.4) -> np.ndarray:
+    """Ramp joints 1, 2 and 4 up to ``speed`` (joint 1) and return the last target."""
+    q0 = robot.read().q
+    direction = np.array([1.0, 0.4, 0.0, 0.4, 0.0, 0.0, 0.0])
+    for k in range(1, 301):
+        t = k * robot.capabilities.control_dt
+        travel = speed * (t * t / 0.2 if t < 0.1 else t - 0.05)
+        target = q0 + direction * travel
+        tick(robot, target)
+    assert robot.read().dq[0] > 0.9 * speed
+    return target
+
+
+def test_a_stop_brakes_the_arm_to_rest_within_20_ms_and_holds_it_there(robot):
+    """The e-stop (and the server's protective stop) brakes at the drives: joint 1 at
+    0.4 rad/s is at rest within 20 ms, decelerating within twice its planning limit and
+    within the torque limits, and then stays where it stopped (no spring-back)."""
+    target = _moving(robot)
+    caps = robot.capabilities
+    robot.estop("test")
+    assert robot.braking
+    dq_prev, t0, rested_at = robot.read().dq, robot.read().time, None
+    for _ in range(40):
+        tick(robot, target + 0.1)  # commands during the brake are ignored
+        state = robot.read()
+        decel = np.abs(state.dq - dq_prev) / caps.control_dt
+        assert (decel <= 2.0 * caps.acceleration_limit * 1.05).all()
+        assert (np.abs(state.tau) <= caps.torque_limit + 1e-9).all()
+        dq_prev = state.dq
+        if rested_at is None and np.abs(state.dq).max() < 0.02:
+            rested_at = state.time - t0
+    assert rested_at is not None and rested_at <= 0.020
+    assert not robot.braking
+    rest = robot.read().q
+    np.testing.assert_allclose(robot.safety.q_prev, rest, atol=1e-4)  # re-armed where it rests
+    tick(robot, target + 0.1, n=300)  # still latched: held where it came to rest
+    assert np.abs(robot.read().q - rest).max() < 1e-3
+    assert np.abs(robot.read().dq).max() < 0.02
+
+
 def test_divergence_is_detected_not_silently_reset(robot):
     tick(robot, n=5)
     cube_dof = robot.model.joint("cube_joint").dofadr[0]

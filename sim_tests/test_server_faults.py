@@ -204,9 +204,9 @@ def test_silence_brings_the_arm_to_rest_in_time_and_hello_clears_it():
         while srv.silence_still_delay is None and time.monotonic() < end:
             client.request("job", id=job)  # ... while it polls its job as fast as it can
         assert srv.silence_still_delay is not None
-        # At rest soon after the timeout (robot time); the aim is 20 ms, this MuJoCo
-        # arm's position servo settles in about 20 ms from 0.2 m/s (see faults_server).
-        assert srv.silence_stop_delay <= 0.020 and srv.silence_still_delay <= 0.060
+        # At rest (robot time) within 20 ms of the timeout, as UR's and libfranka's watchdogs
+        # bite: the drives brake (`MujocoRobot.brake`); the servo alone took about 75 ms.
+        assert srv.silence_stop_delay <= 0.020 and srv.silence_still_delay <= 0.020
         assert client.request("job", id=job)["status"] == "done"
         assert client.state()["stop"] == "protective"  # not an e-stop: nothing latched
         assert not client.state()["estopped"]

@@ -199,9 +199,11 @@ class _Follow:
         if remote is not None:
             self._following = True
             return remote
-        if self._following:  # the stream ended (stop, an error): hold where it left the arm
+        if self._following or self.server.robot.braking:
+            # The stream ended (stop, an error), or a stop's brake runs: hold where the stop
+            # leaves the arm (the brake re-arms the filter where the arm comes to rest).
             self._following = False
-            self._q = self.server.robot.safety.q_prev  # the last output (a protective stop's)
+            self._q = self.server.robot.safety.q_prev
         assert self._q is not None  # the loop calls reset() before step()
         return JointCommand("joint_position", self._q, state.time)
 
@@ -546,8 +548,9 @@ class RobotServer:
         """Bring the arm to rest where it is now, without latching the e-stop (control thread).
 
         For one tick the safety filter holds the measured joints (as an e-stop does: holding
-        the last command would carry the arm on by its tracking lag), then unlatches; the
-        holding loop keeps it there until the controlling client says hello.
+        the last command would carry the arm on by its tracking lag), the drives brake
+        (`Robot.brake`), and the filter unlatches; the holding loop keeps the arm where it
+        came to rest until the controlling client says hello.
         """
         self._protective, self._armed, self._remote_command = reason, False, None
         safety = self.robot.safety
@@ -557,6 +560,7 @@ class RobotServer:
         safety.estop(f"protective stop: {reason}", state.time, hold=state.q)
         try:
             self.robot.command(JointCommand("joint_position", safety.q_prev, state.time))
+            self.robot.brake()
         finally:
             safety.reset_estop()
 
