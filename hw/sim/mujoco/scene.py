@@ -8,6 +8,12 @@ Physics options are chosen for grasping: an elliptic friction cone with a raised
 ``impratio`` (MuJoCo's recommendation against slip in pinch grasps), the implicit-fast
 integrator (stable with stiff position servos at 1 ms), and automatic reset on divergence
 disabled so that a diverging simulation is reported instead of silently restarted.
+
+Objects at rest *sleep* (MuJoCo's island sleeping, at its default velocity tolerance): a
+box resting on the table, or beads settled in a cup, cost no collision or constraint work
+until something awake touches them (the arm never sleeps; actuated trees cannot). It
+halves the physics step of the benchmark scenes (grasp 25 → 15 µs, a cup of beads at rest
+90 → 13 µs) with the same outcome on every benchmark episode checked (`SLEEP`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from skillstack.robot.scene import PARTICLE_RADIUS, Scene, SceneObject
 IMPRATIO = 10.0  # friction-to-normal impedance ratio; >1 reduces slip in grasps
 PARTICLE_SOLREF_TIMECONST = 0.002  # s
 OBJECT_CONDIM = 4  # sliding + torsional friction on objects
+SLEEP = True  # objects at rest sleep (see the module docstring)
 SCENE_ALL = COLLIDE_SCENE | COLLIDE_ROBOT  # scene geoms touch the robot and each other
 
 
@@ -54,6 +61,8 @@ def build_spec(scene: Scene, arm: Arm) -> mujoco.MjSpec:
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = IMPRATIO
     opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
+    if SLEEP:
+        opt.enableflags |= mujoco.mjtEnableBit.mjENBL_SLEEP
     spec.visual.global_.offwidth = 1280
     spec.visual.global_.offheight = 960
     _add_environment(spec, scene)
