@@ -199,10 +199,11 @@ def test_bench_skills_json_contract(tmp_path):
 def test_bench_throughput_json_contract():
     proc = skillstack(
         "bench", "throughput", "--episodes", "1", "--env-steps", "20", "--ticks", "1000",
-        "--workers", "1,2", "--json", timeout=400,
+        "--workers", "1,2", "--control-rate", "100", "--json", timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
+    assert out["control_rate_hz"] == 100 and out["physics_steps_per_tick"] == 10
     assert set(out["skills"]) == {"grasp", "place", "push", "pour"}
     for figures in out["skills"].values():
         assert figures["real_time_factor"] > 0 and figures["episodes"] == 1
@@ -215,6 +216,10 @@ def test_bench_throughput_json_contract():
     assert scaling["identical_outcomes"] is True  # the same seeds, the same outcomes
     bad = skillstack("bench", "throughput", "--workers", "one", "--json")
     assert bad.returncode == 2 and "--workers" in json_error(bad)
+    bad = skillstack("bench", "throughput", "--control-rate", "333", "--json")
+    assert bad.returncode == 2 and "1000 Hz divided by a whole number" in json_error(bad)
+    bad = skillstack("bench", "throughput", "--control-rate", "250", "--json")
+    assert bad.returncode == 2 and "multiple of the envs' 20 Hz" in json_error(bad)
 
 
 def test_do_validates_every_call_before_the_arm_moves():

@@ -143,6 +143,28 @@ def test_replayed_scripted_grasp_succeeds_in_the_env():
     env.close()
 
 
+def test_a_lower_control_rate_runs_several_physics_steps_per_tick_and_still_grasps():
+    """``control_rate_hz=100``: 5 control ticks of 10 physics steps each per 20 Hz action,
+    and the scripted grasp's actions, replayed, still grasp (on the simulator's truth)."""
+    episode = record_episode("grasp", GRASP_SEED)
+    env = GraspEnv(control_rate_hz=100)
+    env.reset(seed=GRASP_SEED)
+    assert env.actuator.ticks_per_action == 5 and env.robot.substeps == 10
+    t0 = env.robot.read().time
+    for k, action in enumerate(episode.actions, 1):
+        _, reward, terminated, truncated, info = env.step(env.action_from_dataset(action))
+        if k == 1:
+            assert info["sim_time"] - t0 == pytest.approx(0.05)
+        if terminated or truncated:
+            break
+    assert terminated and reward == 1.0 and info["is_success"], info["message"]
+    env.close()
+    with pytest.raises(ValueError, match="1000 Hz divided by a whole number"):
+        GraspEnv(control_rate_hz=300)
+    with pytest.raises(ValueError, match="must divide the 100 Hz control rate"):
+        GraspEnv(control_rate_hz=100, rate_hz=30)
+
+
 def test_replayed_scripted_place_succeeds_in_the_env():
     """Place demonstrations carry fast; replayed open loop they still end on the target."""
     episode = record_episode("place", 4)  # its fast carry once lagged 2.4 cm behind

@@ -56,15 +56,21 @@ class EpisodeOutcome:
 
 
 def run_episode(
-    skill: str, seed: int, arm: str = "panda", backend: str = "mujoco"
+    skill: str,
+    seed: int,
+    arm: str = "panda",
+    backend: str = "mujoco",
+    control_rate_hz: float | None = None,
 ) -> EpisodeOutcome:
-    """One seeded episode of ``skill`` on ``arm`` in ``backend`` (in a worker process)."""
+    """One seeded episode of ``skill`` on ``arm`` in ``backend`` (in a worker process), at
+    ``control_rate_hz`` control ticks per simulated second (None: the arm's own rate; a lower
+    rate steps several physics steps per tick, see `hw.sim.timing`)."""
     from skillstack.hw.sim.backends import make_sim
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
     scene, setup, params = episode_setup(skill, seed)
-    with make_sim(backend, scene, arm=arm) as robot:
+    with make_sim(backend, scene, arm=arm, control_rate_hz=control_rate_hz) as robot:
         t_sim, t_wall = robot.read().time, time.perf_counter()
         for name, p in setup:
             pre = execute(get_skill(name), p, robot)

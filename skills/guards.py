@@ -17,15 +17,27 @@ from skillstack.robot.types import RobotState
 from skillstack.skills.base import Failure, SkillFailure
 from skillstack.skills.context import Context
 
+# Guard periods are in ticks at the 1 kHz reference rate; at other control rates a program
+# scales them (`period_ticks`) so that guards watch as often in simulated time.
+REFERENCE_DT = 0.001  # s
 GUARD_PERIOD = 20  # ticks between a guard's evaluations unless it asks for more (50 Hz at 1 kHz)
 SLIP_PERIOD = 4  # ticks between `Holding` evaluations: a dropped object falls 5 mm in 32 ms
 SLIP_DRIFT = 0.005  # m, the held object moved this far in the hand: it is slipping out
 
 
+def period_ticks(period: int, control_dt: float) -> int:
+    """A period of ``period`` ticks at the 1 kHz reference rate, in ticks of ``control_dt``
+    (at least every tick): 20 reference ticks are 2 ticks at 100 Hz, 5 at 250 Hz."""
+    if control_dt == REFERENCE_DT:
+        return period
+    return max(1, round(period * REFERENCE_DT / control_dt))
+
+
 class Guard(ABC):
     """A condition watched while a primitive runs; `check` returns a failure or None.
 
-    ``period`` is the number of control ticks between evaluations.
+    ``period`` is the number of control ticks between evaluations at the 1 kHz reference
+    rate (`period_ticks` converts it to the robot's rate).
     """
 
     period: int = GUARD_PERIOD

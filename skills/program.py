@@ -27,7 +27,7 @@ from skillstack.robot.sensors import SensorMonitor
 from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 from skillstack.skills.base import Failure, SkillFailure
 from skillstack.skills.context import Context
-from skillstack.skills.guards import GUARD_PERIOD, Guard
+from skillstack.skills.guards import GUARD_PERIOD, Guard, period_ticks
 
 REACH_TOLERANCE = 0.005  # m, a move whose commanded pose ends further away is unreachable
 GRIPPER_SETTLED = 2e-5  # m per ms: fingers moving slower than this (2 cm/s) have stopped
@@ -327,6 +327,7 @@ class Program:
         self.ctx = ctx
         self.template = template
         self.guards = list(guards)  # watched during the whole program
+        self._control_dt = ctx.robot.capabilities.control_dt  # guard periods scale with it
         self.allowed_contacts: set[str] = set()  # bodies the hand may touch (the held object)
         # optional callable checked every tick: a reason to stop, or None
         self.abort: Callable[[], str | None] | None = None
@@ -415,12 +416,12 @@ class Program:
             reason = self.abort()
             if reason:
                 return self._fail(SkillFailure(Failure.SAFETY_STOP, reason), current, state)
-        ticks = self._ticks
-        if ticks % GUARD_PERIOD == 0:
+        ticks, dt = self._ticks, self._control_dt
+        if ticks % period_ticks(GUARD_PERIOD, dt) == 0:
             self.ctx.world.track(state)
         for guards in (self.guards, current.guards):
             for guard in guards:
-                if ticks % guard.period == 0:
+                if ticks % period_ticks(guard.period, dt) == 0:
                     failure = guard.check(self.ctx, state)
                     if failure is not None:
                         return self._fail(failure, current, state)

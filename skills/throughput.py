@@ -3,10 +3,13 @@
 Four measurements, all taken in one run so their ratios compare like with like:
 
 * ``skills``: scripted skills on their seeded benchmark episodes (`skills.bench.run_episode`),
-  one process: simulated seconds per wall-clock second (``real_time_factor``), counted from
-  the first set-up call to the end of the skill (`EpisodeOutcome.sim_s` / ``wall_s``:
-  building the scene and compiling the model are left out, as a simulator's reset is).
-* ``envs``: the gymnasium envs stepped with seeded random actions, one process.
+  one process, at the run's control rate (``control_rate_hz``: the arm's 1 kHz, or a lower
+  rate with several physics steps per tick, ``physics_steps_per_tick``): simulated seconds
+  per wall-clock second (``real_time_factor``), counted from the first set-up call to the
+  end of the skill (`EpisodeOutcome.sim_s` / ``wall_s``: building the scene and compiling
+  the model are left out, as a simulator's reset is).
+* ``envs``: the gymnasium envs stepped with seeded random actions, one process, at the same
+  control rate.
 * ``loop``: the bare 1 kHz control loop against a bare ``mj_step`` (`hw.benchmarks.control`).
 * ``scaling``: the same grasp episodes with 1, 2, ... worker processes, and whether their
   outcomes are identical to the single worker's.
@@ -26,11 +29,17 @@ THROUGHPUT_SKILLS = ("grasp", "place", "push", "pour")
 ENV_IDS = ("skillstack/Grasp-v0", "skillstack/Place-v0", "skillstack/Pour-v0")
 
 
-def skill_rates(episodes: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
-    """Real-time factor and success rate of each of `THROUGHPUT_SKILLS`, in this process."""
+def skill_rates(
+    episodes: int,
+    seed: int,
+    progress: Callable[[], None],
+    control_rate_hz: float | None = None,
+) -> dict[str, dict]:
+    """Real-time factor and success rate of each of `THROUGHPUT_SKILLS`, in this process, at
+    ``control_rate_hz`` (None: the arm's own rate)."""
     out: dict[str, list[EpisodeOutcome]] = {}
     for skill, s in _seeds(episodes, seed):
-        out.setdefault(skill, []).append(run_episode(skill, s))
+        out.setdefault(skill, []).append(run_episode(skill, s, control_rate_hz=control_rate_hz))
         progress()
     return {skill: _rate(runs) for skill, runs in out.items()}
 
@@ -44,15 +53,21 @@ def _rate(runs: list[EpisodeOutcome]) -> dict[str, Any]:
     }
 
 
-def env_rates(steps: int, seed: int, progress: Callable[[], None]) -> dict[str, dict]:
-    """Env steps per second of each gymnasium env, seeded random actions, in this process."""
+def env_rates(
+    steps: int,
+    seed: int,
+    progress: Callable[[], None],
+    control_rate_hz: float | None = None,
+) -> dict[str, dict]:
+    """Env steps per second of each gymnasium env, seeded random actions, in this process, at
+    ``control_rate_hz`` (None: the arm's own rate)."""
     import gymnasium as gym
 
     import skillstack.skills.training.envs  # noqa: F401  (registers the env ids)
 
     out: dict[str, dict] = {}
     for env_id in ENV_IDS:
-        env = gym.make(env_id)
+        env = gym.make(env_id, control_rate_hz=control_rate_hz)
         env.action_space.seed(seed)
         env.reset(seed=seed)
         start = time.perf_counter()
@@ -92,9 +107,13 @@ def run(
     seed: int = 0,
     workers: list[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    control_rate_hz: float | None = None,
 ) -> dict:
-    """Every throughput figure, measured in this one run (see the module)."""
+    """Every throughput figure, measured in this one run (see the module); skills and envs
+    at ``control_rate_hz`` (None: the arm's own 1 kHz; the loop is always timed at 1 kHz)."""
     from skillstack.hw.benchmarks import control
+    from skillstack.hw.sim.timing import control_timing
+    from skillstack.robot.arms import get_arm
 
     workers = workers or sorted({1, min(2, os.cpu_count() or 1), os.cpu_count() or 1})
     total = len(THROUGHPUT_SKILLS) * episodes + len(ENV_IDS) + 1 + len(workers)
@@ -105,8 +124,9 @@ def run(
         if progress:
             progress(done[0], total)
 
-    skills = skill_rates(episodes, seed, step)
-    envs = env_rates(env_steps, seed, step)
+    caps, substeps = control_timing(get_arm("panda").capabilities, control_rate_hz)  # or raise
+    skills = skill_rates(episodes, seed, step, control_rate_hz)
+    envs = env_rates(env_steps, seed, step, control_rate_hz)
     tick = control.run(ticks=ticks, seed=seed)
     step()
     loop = {k: tick[k] for k in ("tick_us_median", "tick_us_p99", "bare_mj_step_us_median")}
@@ -114,6 +134,8 @@ def run(
     return {
         "benchmark": "throughput",
         "seed": seed,
+        "control_rate_hz": caps.control_rate_hz,
+        "physics_steps_per_tick": substeps,
         "skills": skills,
         "envs": envs,
         "loop": loop,

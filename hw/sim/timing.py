@@ -26,3 +26,16 @@ def control_timing(caps: Capabilities, control_rate_hz: float | None) -> tuple[C
             f"{PHYSICS_DT * 1e3:g} ms physics steps"
         )
     return caps, round(substeps)
+
+
+def check_control_rate(control_rate_hz: float) -> float:
+    """``control_rate_hz`` if it is a whole number of `PHYSICS_DT` steps per tick (1000, 500,
+    250, 200, 100, ... Hz), else `ValueError` saying which rates are allowed."""
+    rate = float(control_rate_hz)
+    steps = 1.0 / (rate * PHYSICS_DT) if 0.0 < rate < float("inf") else 0.0
+    if steps < 1 or abs(steps - round(steps)) > 1e-9:
+        raise ValueError(
+            f"control rate {control_rate_hz!r:.20} Hz must be {1 / PHYSICS_DT:g} Hz divided by a "
+            "whole number (1000, 500, 250, 200, 100, 50 ...)"
+        )
+    return rate

@@ -76,6 +76,15 @@ app.add_typer(bench_app, name="bench")
 
 # The options several benchmarks share, declared once.
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ControlRate = Annotated[
+    float | None,
+    typer.Option(
+        "--control-rate",
+        help="Control ticks per simulated second (default: the arm's own, 1000 for the Panda). "
+        "A lower rate (250, 100 ...) runs several 1 ms physics steps per tick: faster to "
+        "simulate, same physics, coarser control. Reported as control_rate_hz.",
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Seed of the first randomised episode.")]
 Jobs = Annotated[int | None, typer.Option(min=1, help="Worker processes (default: all cores).")]
 Episodes = Annotated[int, typer.Option(min=1, help="Episodes per skill.")]
@@ -92,6 +101,17 @@ Plot = Annotated[
     Path | None,
     typer.Option(help="Also draw the figure to this .png/.svg/.pdf file (see bench_plots)."),
 ]
+
+
+def _check_control_rate(rate: float | None) -> None:
+    """A usage error (exit 2) for a control rate that is not whole physics steps per tick."""
+    if rate is not None:
+        from skillstack.hw.sim.timing import check_control_rate
+
+        try:
+            check_control_rate(rate)
+        except ValueError as exc:
+            fail(f"--control-rate: {exc}", code=2)
 
 
 def _check_plot(plot: Path | None) -> None:
@@ -198,11 +218,15 @@ def bench_throughput(
         typer.Option(help="Worker counts to scale over, e.g. 1,2 (default: 1, 2, every core)."),
     ] = None,
     seed: Seed = 0,
+    control_rate: ControlRate = None,
     as_json: Json = False,
 ) -> None:
     """How fast the simulation runs: skills' real-time factor, env steps/s, loop, scaling."""
     from skillstack.skills import throughput
 
+    _check_control_rate(control_rate)
+    if control_rate is not None and (control_rate / 20.0) % 1 > 1e-9:  # the envs' policy rate
+        fail(f"--control-rate: {control_rate:g} Hz is not a multiple of the envs' 20 Hz", code=2)
     counts = None
     if workers:
         try:
@@ -220,6 +244,7 @@ def bench_throughput(
             seed=seed,
             workers=counts,
             progress=progress,
+            control_rate_hz=control_rate,
         ),
     )
     _emit("throughput", result, as_json)

@@ -27,6 +27,7 @@ from gymnasium import spaces
 
 from skillstack.hw.sim.mujoco.render import RenderUnavailable
 from skillstack.hw.sim.video import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX
+from skillstack.skills.guards import period_ticks
 from skillstack.skills.training import goals
 from skillstack.skills.training.actuation import (
     DEFAULT_GRIP_FORCE,
@@ -54,7 +55,7 @@ REST_SPEED = 0.02  # m/s: a released object slower than this is at rest
 REST_STEPS = 3  # policy steps at rest, out of the hand, before it counts as dropped
 FELL_BELOW_Z = -0.05  # m: an object this far below the table top fell off it
 SETUP_CACHE_SIZE = 32  # set-ups (per process) kept to restore instead of re-simulating
-GUARD_TICKS = 20  # control ticks between collision checks (as `skills.program.GUARD_PERIOD`)
+GUARD_TICKS = 20  # ticks at 1 kHz between collision checks (`skills.guards.GUARD_PERIOD`)
 
 
 class SkillEnv(gymnasium.Env):
@@ -63,7 +64,11 @@ class SkillEnv(gymnasium.Env):
     Args:
         render_mode: None or ``"rgb_array"`` (offscreen MuJoCo; `RenderUnavailable` with
             the reason when this machine cannot render).
-        rate_hz: policy steps per simulated second; must divide the 1 kHz control rate.
+        rate_hz: policy steps per simulated second; must divide the control rate.
+        control_rate_hz: control ticks per simulated second (None: the arm's 1 kHz). A lower
+            rate (e.g. 100) runs several 1 ms physics steps per control tick, as robosuite's
+            and real drivers' control rates do: faster to simulate, the same physics, coarser
+            control (see the README's "Control rate").
         time_limit_s: simulated seconds before truncation (default: the skill's time-out).
         reward_type: ``"sparse"`` (1 on success) or ``"dense"`` (success minus distance).
         episodes: draw every episode from these seeds (a fixed training or evaluation
@@ -91,6 +96,7 @@ class SkillEnv(gymnasium.Env):
         episodes: Sequence[int] | None = None,
         width: int = DEFAULT_WIDTH_PX,
         height: int = DEFAULT_HEIGHT_PX,
+        control_rate_hz: float | None = None,
     ):
         from skillstack.robot.arms import get_arm
         from skillstack.skills.registry import get_skill
@@ -103,6 +109,7 @@ class SkillEnv(gymnasium.Env):
             episodes=episodes,
             width=width,
             height=height,
+            control_rate_hz=control_rate_hz,
         )
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
@@ -110,13 +117,18 @@ class SkillEnv(gymnasium.Env):
             )
         if reward_type not in ("sparse", "dense"):
             raise ValueError(f"reward_type must be 'sparse' or 'dense', not {reward_type!r}")
-        control_hz = get_arm("panda").capabilities.control_rate_hz
+        control_hz = float(control_rate_hz or get_arm("panda").capabilities.control_rate_hz)
+        if control_rate_hz is not None:
+            from skillstack.hw.sim.timing import check_control_rate
+
+            check_control_rate(control_rate_hz)
         ticks = control_hz / rate_hz if math.isfinite(rate_hz) and rate_hz > 0 else 0.5
         if ticks < 1 or abs(ticks - round(ticks)) > 1e-9:
             raise ValueError(
                 f"rate_hz must divide the {control_hz:g} Hz control rate (e.g. 10, 20, 50), "
                 f"not {rate_hz}"
             )
+        self.control_rate_hz = control_rate_hz
         if render_mode == "human":
             from skillstack.hw.sim.mujoco.viewer import ViewerUnavailable, display_available
 
@@ -222,12 +234,13 @@ class SkillEnv(gymnasium.Env):
         # ActionError (shape, NaN) before anything moves.
         actuator.apply(self.action_to_dataset(action), robot.read())
         failure = None
+        guard_ticks = period_ticks(GUARD_TICKS, robot.capabilities.control_dt)
         try:
             for tick in range(1, actuator.ticks_per_action + 1):
                 state = robot.read()
                 robot.command(actuator.step(state))
                 robot.wait_for_tick()
-                if tick % GUARD_TICKS == 0 or tick == actuator.ticks_per_action:
+                if tick % guard_ticks == 0 or tick == actuator.ticks_per_action:
                     if (hit := self._collision.check(self._ctx, robot.read())) is not None:
                         failure = (hit.failure, hit.message)
                         break
@@ -358,14 +371,14 @@ class SkillEnv(gymnasium.Env):
         from skillstack.skills.registry import get_skill
         from skillstack.skills.world import observe
 
-        key = (self.skill_name, base)
+        key = (self.skill_name, base, self.control_rate_hz)
         if key in _SETUPS:
             _SETUPS.move_to_end(key)
             snap, params, used = _SETUPS[key]
             return restore(snap), params, used
         for episode_seed in range(base, base + SETUP_TRIES):
             scene, setup, params = episode_setup(self.skill_name, episode_seed)
-            robot = MujocoRobot(scene)
+            robot = MujocoRobot(scene, control_rate_hz=self.control_rate_hz)
             robot.connect()
             if all(execute(get_skill(n), p, robot).success for n, p in setup) and (
                 self.skill.check(observe(robot), self.skill.parse(params)) is None
@@ -450,7 +463,7 @@ class SkillEnv(gymnasium.Env):
             self.robot = None
 
 
-_SETUPS: OrderedDict = OrderedDict()  # (skill, seed) -> (Snapshot, params, seed used)
+_SETUPS: OrderedDict = OrderedDict()  # (skill, seed, rate) -> (Snapshot, params, seed used)
 
 
 def clear_setup_cache() -> None:

@@ -43,6 +43,7 @@ class Snapshot:
 
     scene: Scene
     arm: Arm
+    control_rate_hz: float
     physics: np.ndarray
     warnings: tuple[tuple[int, int], ...]
     model_arrays: dict[str, np.ndarray]
@@ -58,6 +59,7 @@ def snapshot(robot) -> Snapshot:
     return Snapshot(
         robot.scene,
         robot.arm,
+        robot.capabilities.control_rate_hz,
         physics,
         tuple((int(w.lastinfo), int(w.number)) for w in d.warning),
         {name: getattr(m, name).copy() for name in _MODEL_ARRAYS},
@@ -70,7 +72,7 @@ def restore(snap: Snapshot) -> MujocoRobot:
     """A new, connected `MujocoRobot` in the recorded state (call ``disconnect`` when done)."""
     from skillstack.hw.sim.mujoco.robot import MujocoRobot
 
-    robot = MujocoRobot(snap.scene, snap.arm)
+    robot = MujocoRobot(snap.scene, snap.arm, control_rate_hz=snap.control_rate_hz)
     robot.connect()
     m, d = robot.model, robot.data
     assert m is not None and d is not None, "connect() builds the model and its data"
