@@ -18,11 +18,10 @@ target is kept within `MAX_TARGET_LEAD` of the measured hand so it cannot run aw
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from skillstack.robot.ik import DifferentialIK
 from skillstack.robot.kinematics import KinematicModel
-from skillstack.robot.rotations import from_scipy, quat_mul, rotvec_to_quat, to_scipy
+from skillstack.robot.rotations import quat_mul, rotvec_to_quat
 from skillstack.robot.trajectory import TrajectorySample
 from skillstack.robot.types import GripperCommand, JointCommand, Pose, RobotState
 
@@ -107,8 +106,8 @@ class PolicyActuator:
         lead = position - self.measure.ee_position
         if (n := np.linalg.norm(lead)) > MAX_TARGET_LEAD:
             position = self.measure.ee_position + lead * (MAX_TARGET_LEAD / n)
-        goal = Rotation.from_rotvec(drot) * to_scipy(self._from.quat)
-        self.target = Pose(position, from_scipy(goal))
+        goal = quat_mul(rotvec_to_quat(drot), self._from.quat)  # (scipy's Rotation: ~1 ms)
+        self.target = Pose(position, goal if goal[0] >= 0.0 else -goal)
         self._drot = drot
         period = self.ticks_per_action * self._dt
         self._velocity[:3] = (position - self._from.position) / period
