@@ -1,6 +1,7 @@
 """`skillstack bench tasks`: the task suite end to end, through a planner and the executive.
 
-Every task runs on ``seeds`` jittered versions of its scene, in worker processes. A run
+Every task runs on ``seeds`` jittered versions of its scene, on every core or on a Ray
+cluster (`skills.parallel`). A run
 succeeds when the task's goal facts hold in the simulated world at the end. Reported per
 task: success rate, episodes, replans and skill calls; overall: success rate and the
 median planning time (the planner's own wall time, excluding any model's latency).
@@ -8,10 +9,9 @@ median planning time (the planner's own wall time, excluding any model's latency
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -177,34 +177,30 @@ def run(
     calibrations: dict | None = None,
     *,
     make_sim: SimFactory,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> dict:
     """Run the suite on ``arm`` in ``backend``; returns the JSON-ready result (``calibrations``:
     camera calibrations for ``perception="camera"``; ``make_sim`` builds each episode's
-    simulated robot and rejects an unknown ``backend``)."""
+    simulated robot and rejects an unknown ``backend``). The episodes run on ``jobs`` worker
+    processes (None: every core), or with ``executor="ray"`` as Ray tasks on ``ray_address``
+    (None: a local Ray instance)."""
     from skillstack.robot.arms import get_arm
+    from skillstack.skills.parallel import ExecutorConfig, ordered_map
+    from skillstack.skills.training.workers import worker_setup
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
     names = list(tasks or [t.name for t in TASKS])
     for n in names:
         get_task(n)  # unknown names fail before any work starts
-    args = [(n, s) for n in names for s in range(seeds)]
-    jobs = jobs or min(os.cpu_count() or 1, 2)
-    runs: list[TaskRun] = []
-    from skillstack.skills.training.workers import worker_pool_options
-
+    config = ExecutorConfig(executor, jobs, ray_address)
+    items = [
+        (n, s, planner, arm, perception, backend, calibrations) for n in names for s in range(seeds)
+    ]
     # Rendering in a forked child that inherited the parent's OpenGL state can hang.
-    init = worker_pool_options(skill_impls, spawn=perception == "camera")
-    with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
-        futures = [
-            pool.submit(
-                run_task, n, s, planner, arm, perception, backend, calibrations, make_sim=make_sim
-            )
-            for n, s in args
-        ]
-        for i, fut in enumerate(futures, 1):
-            runs.append(fut.result())
-            if progress:
-                progress(i, len(futures))
+    setup = worker_setup(skill_impls, spawn=perception == "camera")
+    episode = partial(run_task, make_sim=make_sim)
+    runs: list[TaskRun] = list(ordered_map(episode, items, config, setup=setup, progress=progress))
     planning = [t for r in runs for t in r.planning_ms]
     per_task = task_entries(runs, names)
     return {

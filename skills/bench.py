@@ -4,7 +4,8 @@ Each episode builds a fresh random scene from its own seed (object poses, sizes,
 friction: `skills.episodes`), runs the skill through the executor exactly as a planner would,
 and records the outcome. Skills that need something in hand first (place, pour) start with a
 grasp; an episode whose set-up fails is counted apart (``setup_failures``), not as a failure
-of the skill under test. Episodes run in parallel worker processes.
+of the skill under test. Episodes run on every core, or on a Ray cluster
+(`skills.parallel`): the JSON is the same whatever ran them.
 
 A second part checks refusals: each skill is called with its preconditions violated and
 must be refused before any motion (the arm and the clock must not move).
@@ -12,11 +13,9 @@ must be refused before any motion (the arm and the clock must not move).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +150,11 @@ def refusal_trial(skill: str, arm: str = "panda", backend: str = "mujoco") -> tu
     return (not result.success and not result.moved and still), result.message
 
 
+def _trial(kind: str, *args: Any) -> Any:
+    """One work item of the benchmark: a seeded episode or a refusal trial."""
+    return run_episode(*args) if kind == "episode" else refusal_trial(*args)
+
+
 def episode_seeds(skills: list[str], episodes: int, seed: int) -> list[tuple[str, int]]:
     """(skill, episode seed) of every episode of a run with ``seed``: ``episodes`` each of
     grasp, place, pour and push, a tenth of that (at least 3) of the other skills."""
@@ -225,10 +229,18 @@ def run(
     arm: str = "panda",
     backend: str = "mujoco",
     skill_impls: list[str] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> dict:
-    """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result."""
+    """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result.
+
+    The episodes run on ``jobs`` worker processes (None: every core), or with
+    ``executor="ray"`` as Ray tasks on ``ray_address`` (None: a local Ray instance).
+    """
     from skillstack.hw.sim.backends import BACKENDS
     from skillstack.robot.arms import get_arm
+    from skillstack.skills.parallel import ExecutorConfig, ordered_map
+    from skillstack.skills.training.workers import worker_setup
 
     get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
     if backend not in BACKENDS:
@@ -239,26 +251,15 @@ def run(
         raise ValueError(
             f"unknown skills {unknown}; benchmarked skills: {', '.join(EPISODE_SKILLS)}"
         )
+    config = ExecutorConfig(executor, jobs, ray_address)
     args = episode_seeds(skills, episodes, seed)
-    jobs = jobs or min(os.cpu_count() or 1, 2)
-    results: list[EpisodeOutcome] = []
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
-    total = len(args) + len(refusal_names)
-    from skillstack.skills.training.workers import worker_pool_options
-
-    init = worker_pool_options(skill_impls)
-    with ProcessPoolExecutor(max_workers=jobs, **init) as pool:
-        futures = [pool.submit(run_episode, s, sd, arm, backend) for s, sd in args]
-        refusal_futures = [pool.submit(refusal_trial, name, arm, backend) for name in refusal_names]
-        for i, fut in enumerate(futures, 1):
-            results.append(fut.result())
-            if progress:
-                progress(i, total)
-        refusals = []
-        for j, refusal in enumerate(refusal_futures, 1):
-            refusals.append(refusal.result())
-            if progress:
-                progress(len(futures) + j, total)
+    items: list[tuple] = [("episode", s, sd, arm, backend) for s, sd in args]
+    items += [("refusal", name, arm, backend) for name in refusal_names]
+    setup = worker_setup(skill_impls)
+    outcomes = list(ordered_map(_trial, items, config, setup=setup, progress=progress))
+    results: list[EpisodeOutcome] = outcomes[: len(args)]
+    refusals: list[tuple[bool, str]] = outcomes[len(args) :]
     by_skill = {s: [e for e in results if e.skill == s] for s in skills}
     return {
         "benchmark": "skills",

@@ -11,19 +11,19 @@ With ``image_size`` every sample also holds the camera images of `skills.trainin
 plate, in a bowl, on another block, square blocks at yaw near 0: `skills.training.scenes`).
 Every episode stores its call context (the object's kind and extents, the template).
 
-Episodes run in worker processes, which return arrays; the parent writes each episode to the
-file in order as soon as it and those before it are done.
+Episodes run on every core (or a Ray cluster: `skills.parallel`), which return arrays; the
+parent writes each episode to the file in seed order as soon as it and those before it are
+done, so a long collection with images never holds them all in memory.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from skillstack.skills.parallel import ExecutorConfig, WorkerSetup, ordered_map
 from skillstack.skills.training.dataset import (
     DEFAULT_CONTROL_RATE_HZ,
     OBS_KEYS,
@@ -40,11 +40,9 @@ from skillstack.skills.training.images import (
 )
 from skillstack.skills.training.observation import observe_robot
 from skillstack.skills.training.scenes import SCENE_SETS, scene_set_episode
-from skillstack.skills.training.workers import worker_pool_options
 
 COLLECTABLE_SKILLS = ("grasp", "place")
 DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
-DEFAULT_JOBS = 2
 SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a place) succeeds
 SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
 TIME_EPS_S = 1e-9
@@ -203,17 +201,21 @@ def collect(
     episodes: int,
     seed: int,
     out_dir: str | Path,
-    jobs: int | None = DEFAULT_JOBS,
+    jobs: int | None = None,
     rate_hz: float = DEFAULT_RATE_HZ,
     progress: Callable[[int, int], None] | None = None,
     random_starts: float = 0.0,
     image_size: int | None = None,
     scenes: str = "bench",
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> Path:
     """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
 
-    The same ``seed`` gives the same file contents. ``jobs`` worker processes run the
-    episodes (1: in this process); ``progress(done, total)`` is called as they finish.
+    The same ``seed`` gives the same file contents, whatever runs the episodes: ``jobs``
+    worker processes (None: every core; 1: this process), or with ``executor="ray"`` Ray
+    tasks on ``ray_address`` (None: a local Ray instance; `skills.parallel`).
+    ``progress(done, total)`` is called as they finish.
     ``random_starts``: the fraction of episodes that start from a random hand pose.
     ``image_size``: also record square camera images of this size (`skills.training.images`).
     ``scenes``: the scene set (`skills.training.scenes.SCENE_SETS`; "mixed" for grasp only).
@@ -223,6 +225,8 @@ def collect(
             an image size that cannot be rendered.
         hw.sim.mujoco.render.RenderUnavailable: images asked for where rendering does not work
             (checked before any episode runs).
+        skills.parallel.ExecutorUnavailable: Ray asked for and not installed or not reachable
+            (before any episode runs or the file is opened).
     """
     if skill not in COLLECTABLE_SKILLS:
         raise ValueError(
@@ -243,43 +247,18 @@ def collect(
     if image_size is not None:
         check_image_size(image_size)
         check_rendering()
+    config = ExecutorConfig(executor, jobs, ray_address)
     seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, episodes))
-    args = (skill, rate_hz, random_starts, image_size, scenes)
+    items = [(skill, s, rate_hz, random_starts, image_size, scenes) for s in seeds]
+    # Rendering workers are spawned: a forked child inherits this process's OpenGL state
+    # (the rendering check made a context) and can hang.
+    setup = WorkerSetup(spawn=image_size is not None)
+    in_seed_order = ordered_map(_episode, items, config, setup=setup, progress=progress)
     return write_dataset(
         Path(out_dir) / f"{skill}.hdf5",
         skill,
-        _in_order(seeds, args, jobs, progress),
+        in_seed_order,
         rate_hz,
         cameras=cameras_env_args(image_size) if image_size else None,
         scenes=scenes,
     )
-
-
-def _in_order(
-    seeds: list[int], args: tuple, jobs: int, progress: Callable[[int, int], None] | None
-) -> Iterator[Episode]:
-    """The episodes of ``seeds`` in seed order, each as soon as those before it are done
-    (so a long collection with images never holds them all in memory)."""
-    total = len(seeds)
-    if jobs == 1:
-        for i, s in enumerate(seeds):
-            episode = _episode(args[0], s, *args[1:])
-            if progress:
-                progress(i + 1, total)
-            yield episode
-        return
-    # Rendering workers are spawned: a forked child inherits this process's OpenGL state
-    # (the rendering check made a context) and can hang.
-    options = worker_pool_options(None, spawn=args[3] is not None)
-    with ProcessPoolExecutor(max_workers=jobs, **options) as pool:
-        futures = {pool.submit(_episode, args[0], s, *args[1:]): i for i, s in enumerate(seeds)}
-        ready: dict[int, Episode] = {}
-        next_index = 0
-        for done, fut in enumerate(as_completed(futures), 1):
-            ready[futures.pop(fut)] = fut.result()
-            if progress:
-                progress(done, total)
-            while next_index in ready:
-                yield ready.pop(next_index)
-                next_index += 1

@@ -7,22 +7,21 @@ Every evaluation episode is a random scene of `skills.episodes.episode_setup`, b
 meet, and the checkpoint's recorded training seeds are checked against them anyway.
 
 On each scene the learned and the scripted implementation run on fresh, identical
-simulations, in the same worker, so the comparison is paired: same scenes, same run.
+simulations, in the same worker, so the comparison is paired: same scenes, same run. The
+scenes run on every core, or on a Ray cluster (`skills.parallel`), with the same results.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from skillstack.skills.bench import wilson_interval
+from skillstack.skills.parallel import ExecutorConfig, WorkerSetup, ordered_map
 from skillstack.skills.training.collect import SEED_STRIDE
 
 EVAL_SEED_BASE = 10**12  # above every collection seed (collection seeds < 10**6 * SEED_STRIDE)
@@ -103,12 +102,18 @@ def evaluate(
     seed: int = 0,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> dict:
     """Evaluate the checkpoint ``policy`` against the scripted ``skill``; JSON-ready result.
+
+    The scenes run on ``jobs`` worker processes (None: every core), or with
+    ``executor="ray"`` as Ray tasks on ``ray_address`` (None: a local Ray instance).
 
     Raises:
         PolicyError: the checkpoint cannot be loaded or is for another skill.
         ValueError: bad episode count or seed, or seeds that overlap the training seeds.
+        skills.parallel.ExecutorUnavailable: Ray asked for and not installed or not reachable.
     """
     from skillstack.skills.training.learned import learned_skill
 
@@ -118,16 +123,11 @@ def evaluate(
     overlap = set(seeds) & set(model.config.train_seeds)
     if overlap:
         raise ValueError(f"evaluation seeds {sorted(overlap)[:5]} were used for training")
-    jobs = max(1, min(jobs or min(os.cpu_count() or 1, 2), episodes))
-    pairs: list[tuple[dict, dict]] = []
-    spawn = multiprocessing.get_context("spawn")  # torch + fork can deadlock in its pools
-    with ProcessPoolExecutor(
-        jobs, mp_context=spawn, initializer=_init_worker, initargs=(str(policy), skill)
-    ) as pool:
-        for i, pair in enumerate(pool.map(_pair, [skill] * len(seeds), seeds), 1):
-            pairs.append(pair)
-            if progress:
-                progress(i, len(seeds))
+    config = ExecutorConfig(executor, jobs, ray_address)
+    # Workers load the policy once; spawned, as torch + fork can deadlock in its pools.
+    setup = WorkerSetup(_init_worker, (str(policy), skill), spawn=True)
+    items = [(skill, s) for s in seeds]
+    pairs = list(ordered_map(_pair, items, config, setup=setup, progress=progress))
     learned = _summary([p[0] for p in pairs])
     scripted = _summary([p[1] for p in pairs])
     templates = {}

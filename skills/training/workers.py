@@ -7,22 +7,19 @@ deadlock in torch's thread pools.
 
 from __future__ import annotations
 
-import multiprocessing
+from skillstack.skills.parallel import WorkerSetup
 
 
-def worker_pool_options(specs: list[str] | None, spawn: bool = False) -> dict:
-    """Keyword arguments for a `ProcessPoolExecutor` whose workers use the ``--skill-impl``
-    ``specs`` too (validated here, before any work starts).
+def worker_setup(specs: list[str] | None, spawn: bool = False) -> WorkerSetup:
+    """The `WorkerSetup` of workers that use the ``--skill-impl`` ``specs`` too (validated
+    here, before any work starts), for `skills.parallel.ordered_map`.
 
-    Workers are spawned rather than forked when a policy is loaded, or when ``spawn`` is
-    asked for (a forked child that renders inherits the parent's OpenGL state and can hang).
+    Local workers are spawned rather than forked when a policy is loaded, or when ``spawn``
+    is asked for (a forked child that renders inherits the parent's OpenGL state and can hang).
     """
-    options: dict = {}
-    if specs:
-        from skillstack.skills.training.learned import apply_skill_impls, resolve_skill_impls
+    if not specs:
+        return WorkerSetup(spawn=spawn)
+    from skillstack.skills.training.learned import apply_skill_impls, resolve_skill_impls
 
-        resolve_skill_impls(specs)  # a bad spec or checkpoint fails before any work
-        options = {"initializer": apply_skill_impls, "initargs": (specs,)}
-    if specs or spawn:
-        options["mp_context"] = multiprocessing.get_context("spawn")
-    return options
+    resolve_skill_impls(specs)  # a bad spec or checkpoint fails before any work
+    return WorkerSetup(apply_skill_impls, (list(specs),), spawn=True)
