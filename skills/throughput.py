@@ -11,19 +11,24 @@ Four measurements, all taken in one run so their ratios compare like with like:
 * ``envs``: the gymnasium envs stepped with seeded random actions, one process, at the same
   control rate.
 * ``loop``: the bare 1 kHz control loop against a bare ``mj_step`` (`hw.benchmarks.control`).
-* ``scaling``: the same grasp episodes with 1, 2, ... worker processes, and whether their
-  outcomes are identical to the single worker's.
+* ``scaling``: the same grasp episodes with 1, 2, ... local workers (`skills.parallel`),
+  and whether their outcomes are identical to the single worker's; with Ray installed,
+  ``executors``: the same episodes on the Ray executor (a local Ray instance, as many CPUs as
+  the most workers) against the local executor with as many workers. Ray's start-up is
+  reported apart (``ray_start_s``), not timed with the episodes, as a running cluster has
+  none; its workers' first imports are timed, as the local workers' start is.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from skillstack.skills.bench import EpisodeOutcome, episode_seeds, run_episode
+from skillstack.skills.parallel import RAY_INSTALL_HINT, ExecutorConfig, ordered_map
 
 THROUGHPUT_SKILLS = ("grasp", "place", "push", "pour")
 ENV_IDS = ("skillstack/Grasp-v0", "skillstack/Place-v0", "skillstack/Pour-v0")
@@ -81,23 +86,58 @@ def env_rates(
     return out
 
 
-def scaling(episodes: int, seed: int, workers: list[int], progress: Callable[[], None]) -> dict:
-    """Grasp episodes per second with each worker count; outcomes compared with one worker."""
-    seeds = [s for _, s in episode_seeds(["grasp"], episodes, seed)]
+def scaling(
+    episodes: int, seed: int, workers: list[int], progress: Callable[[], None], ray: bool = True
+) -> dict:
+    """Grasp episodes per second with each worker count; outcomes compared with one worker;
+    with ``ray`` (and Ray installed) the Ray executor against the local one (``executors``)."""
+    items = [("grasp", s) for _, s in episode_seeds(["grasp"], episodes, seed)]
     rates, outcomes = [], []
     for n in workers:
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=n) as pool:
-            runs: list[EpisodeOutcome] = list(pool.map(run_episode, ["grasp"] * len(seeds), seeds))
-        rates.append(round(len(seeds) / (time.perf_counter() - start), 3))
-        outcomes.append([(r.success, r.failure, r.message) for r in runs])
+        rate, outcome = _timed(items, ExecutorConfig("local", n))
+        rates.append(rate)
+        outcomes.append(outcome)
         progress()
-    return {
+    out: dict[str, Any] = {
         "workers": workers,
         "episodes_per_s": rates,
         "speedup": [round(r / rates[0], 3) for r in rates],
         "identical_outcomes": all(o == outcomes[0] for o in outcomes),
     }
+    if not ray:
+        out["executors"] = {"skipped": "--no-ray"}
+        return out
+    if importlib.util.find_spec("ray") is None:
+        out["executors"] = {"skipped": f"Ray is not installed: {RAY_INSTALL_HINT}"}
+        progress()
+        return out
+    from skillstack.skills.parallel.ray_tasks import ray_session
+
+    n = max(workers)
+    config = ExecutorConfig("ray", n)
+    start = time.perf_counter()
+    with ray_session(config):
+        ray_start_s = time.perf_counter() - start
+        ray_rate, ray_outcome = _timed(items, config)
+    progress()
+    local_rate = rates[workers.index(n)]
+    out["executors"] = {
+        "workers": n,
+        "local_episodes_per_s": local_rate,
+        "ray_episodes_per_s": ray_rate,
+        "ray_vs_local": round(ray_rate / local_rate, 3),
+        "ray_start_s": round(ray_start_s, 2),
+        "identical_outcomes": ray_outcome == outcomes[0],
+    }
+    return out
+
+
+def _timed(items: list[tuple], config: ExecutorConfig) -> tuple[float, list]:
+    """Episodes per second of ``items`` on ``config``, and their outcomes."""
+    start = time.perf_counter()
+    runs: list[EpisodeOutcome] = list(ordered_map(run_episode, items, config))
+    rate = round(len(items) / (time.perf_counter() - start), 3)
+    return rate, [(r.success, r.failure, r.message) for r in runs]
 
 
 def run(
@@ -108,15 +148,17 @@ def run(
     workers: list[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
     control_rate_hz: float | None = None,
+    ray: bool = True,
 ) -> dict:
     """Every throughput figure, measured in this one run (see the module); skills and envs
-    at ``control_rate_hz`` (None: the arm's own 1 kHz; the loop is always timed at 1 kHz)."""
+    at ``control_rate_hz`` (None: the arm's own 1 kHz; the loop is always timed at 1 kHz);
+    ``ray``: also the Ray executor against the local one, if Ray is installed."""
     from skillstack.hw.benchmarks import control
     from skillstack.hw.sim.timing import control_timing
     from skillstack.robot.arms import get_arm
 
     workers = workers or sorted({1, min(2, os.cpu_count() or 1), os.cpu_count() or 1})
-    total = len(THROUGHPUT_SKILLS) * episodes + len(ENV_IDS) + 1 + len(workers)
+    total = len(THROUGHPUT_SKILLS) * episodes + len(ENV_IDS) + 1 + len(workers) + int(ray)
     done = [0]
 
     def step() -> None:
@@ -139,7 +181,7 @@ def run(
         "skills": skills,
         "envs": envs,
         "loop": loop,
-        "scaling": scaling(max(4, episodes * 2), seed, workers, step),
+        "scaling": scaling(max(4, episodes * 2), seed, workers, step, ray),
         "cpu_count": os.cpu_count(),
     }
 
