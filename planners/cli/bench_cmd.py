@@ -31,6 +31,8 @@ from skillstack.planners.cli.common import (
     set_llm_options,
     use_skill_impls,
 )
+from skillstack.planners.cli.executor_options import Executor, RayAddress, executor_config
+from skillstack.planners.cli.executor_options import Jobs as EpisodeJobs
 from skillstack.planners.cli.output import print_json
 from skillstack.planners.cli.run_cmd import load_calibrations
 
@@ -86,7 +88,7 @@ ControlRate = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the first randomised episode.")]
-Jobs = Annotated[int | None, typer.Option(min=1, help="Worker processes (default: all cores).")]
+Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
 Episodes = Annotated[int, typer.Option(min=1, help="Episodes per skill.")]
 Seeds = Annotated[int, typer.Option(min=1, help="Seeds per task.")]
 SkillNames = Annotated[str | None, typer.Option(help="Comma-separated skills (default: all).")]
@@ -217,6 +219,14 @@ def bench_throughput(
         str | None,
         typer.Option(help="Worker counts to scale over, e.g. 1,2 (default: 1, 2, every core)."),
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray/--no-ray",
+            help="Also time the Ray executor against the local one on this machine (when Ray "
+            "is installed; it starts a local Ray instance).",
+        ),
+    ] = True,
     seed: Seed = 0,
     control_rate: ControlRate = None,
     as_json: Json = False,
@@ -245,6 +255,7 @@ def bench_throughput(
             workers=counts,
             progress=progress,
             control_rate_hz=control_rate,
+            ray=ray,
         ),
     )
     _emit("throughput", result, as_json)
@@ -256,7 +267,9 @@ def bench_skills(
     skills: SkillNames = None,
     backend: Backend = "mujoco",
     arm: Arm = "panda",
-    jobs: Jobs = None,
+    jobs: EpisodeJobs = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     seed: Seed = 0,
     skill_impl: SkillImpls = None,
     as_json: Json = False,
@@ -266,8 +279,10 @@ def bench_skills(
     _check_plot(plot)
     check_backend(backend)
     check_arm(arm)
+    config = executor_config(executor, jobs, ray_address)
     use_skill_impls(skill_impl)
     from skillstack.skills import bench
+    from skillstack.skills.parallel import ExecutorUnavailable
 
     try:
         result = _with_progress(
@@ -281,10 +296,14 @@ def bench_skills(
                 arm=arm,
                 backend=backend,
                 skill_impls=skill_impl,
+                executor=config.executor,
+                ray_address=config.ray_address,
             ),
         )
     except ValueError as exc:
         fail(str(exc), code=2)
+    except ExecutorUnavailable as exc:
+        fail(str(exc))
     _emit("skills", result, as_json, plot)
 
 
@@ -293,7 +312,9 @@ def bench_tasks(
     seeds: Seeds = 3,
     planner: Annotated[str, typer.Option(help="Planner: symbolic or llm.")] = "symbolic",
     tasks: TaskNames = None,
-    jobs: Jobs = None,
+    jobs: EpisodeJobs = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     arm: Arm = "panda",
     backend: Backend = "mujoco",
     perception: Annotated[
@@ -316,9 +337,11 @@ def bench_tasks(
     from skillstack.hw.sim.backends import make_sim
     from skillstack.planners import bench
     from skillstack.planners.cli.run_cmd import PERCEPTIONS
+    from skillstack.skills.parallel import ExecutorUnavailable
 
     check_backend(backend)
     check_arm(arm)
+    config = executor_config(executor, jobs, ray_address)
     if perception not in PERCEPTIONS:
         fail(f"unknown perception {perception!r}; available: {', '.join(PERCEPTIONS)}", code=2)
     if planner not in PLANNERS:
@@ -345,10 +368,14 @@ def bench_tasks(
                 skill_impls=skill_impl,
                 calibrations=calibrations,
                 make_sim=make_sim,
+                executor=config.executor,
+                ray_address=config.ray_address,
             ),
         )
     except KeyError as exc:
         fail(str(exc.args[0]), code=2)
+    except ExecutorUnavailable as exc:
+        fail(str(exc))
     _emit("tasks", result, as_json, plot)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from skillstack.planners.cli.bench_cmd import _with_progress
 from skillstack.planners.cli.common import app, fail
+from skillstack.planners.cli.executor_options import Executor, Jobs, RayAddress, executor_config
 from skillstack.planners.cli.output import print_json
 
 
@@ -19,7 +20,9 @@ def collect(
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to record.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the random scenes.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for <skill>.hdf5.")] = Path("data"),
-    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    jobs: Jobs = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     random_starts: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Fraction of episodes from a random hand pose."),
@@ -41,6 +44,7 @@ def collect(
 ) -> None:
     """Run the scripted skill as the expert on random scenes and save the demonstrations."""
     from skillstack.hw.sim.mujoco.render import RenderUnavailable
+    from skillstack.skills.parallel import ExecutorUnavailable
     from skillstack.skills.training import collect as collecting
     from skillstack.skills.training import images as imaging
     from skillstack.skills.training.dataset import DatasetError
@@ -64,6 +68,7 @@ def collect(
             imaging.check_rendering()
         except (ValueError, RenderUnavailable) as exc:
             fail(str(exc), code=2)
+    config = executor_config(executor, jobs, ray_address)
     start = time.perf_counter()
     try:
         path = _with_progress(
@@ -73,15 +78,17 @@ def collect(
                 episodes,
                 seed,
                 out,
-                jobs=jobs or collecting.DEFAULT_JOBS,
+                jobs=jobs,
                 progress=progress,
                 random_starts=random_starts,
                 image_size=image_size if images else None,
                 scenes=scenes,
+                executor=config.executor,
+                ray_address=config.ray_address,
             ),
         )
         reader = open_dataset(path, skill)
-    except (ValueError, DatasetError, OSError, RenderUnavailable) as exc:
+    except (ValueError, DatasetError, OSError, RenderUnavailable, ExecutorUnavailable) as exc:
         fail(str(exc))
     seconds = time.perf_counter() - start
     demos = reader.episodes(successful_only=False)
@@ -168,20 +175,35 @@ def evaluate(
     policy: Annotated[Path, typer.Option(help="Checkpoint written by skillstack train.")],
     episodes: Annotated[int, typer.Option(min=1, help="Held-out scenes.")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the held-out scenes.")] = 0,
-    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    jobs: Jobs = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Success rate of a learned skill on held-out scenes, with the scripted skill's beside."""
+    from skillstack.skills.parallel import ExecutorUnavailable
     from skillstack.skills.training import evaluate as evaluating
     from skillstack.skills.training.policy import PolicyError
 
+    config = executor_config(executor, jobs, ray_address)
     try:
         result = _with_progress(
             f"{skill} episodes (learned and scripted)",
-            lambda progress: evaluating.evaluate(policy, skill, episodes, seed, jobs, progress),
+            lambda progress: evaluating.evaluate(
+                policy,
+                skill,
+                episodes,
+                seed,
+                jobs,
+                progress,
+                executor=config.executor,
+                ray_address=config.ray_address,
+            ),
         )
     except (PolicyError, ValueError) as exc:
         fail(str(exc), code=2)
+    except ExecutorUnavailable as exc:
+        fail(str(exc))
     if as_json:
         print_json(result)
         return
