@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,14 +10,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def skillstack(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    """``skillstack ARGS`` from the repository root; output captured as text."""
+def skillstack(
+    *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``skillstack ARGS`` from the repository root; output captured as text (``env``: more
+    environment variables)."""
     return subprocess.run(
         [sys.executable, "-m", "skillstack", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=REPO,
+        env={**os.environ, **env} if env else None,
     )
 
 

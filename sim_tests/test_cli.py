@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -214,6 +215,13 @@ def test_bench_throughput_json_contract():
     scaling = out["scaling"]
     assert scaling["workers"] == [1, 2] and len(scaling["episodes_per_s"]) == 2
     assert scaling["identical_outcomes"] is True  # the same seeds, the same outcomes
+    executors = scaling["executors"]  # a local Ray instance against the local executor
+    if importlib.util.find_spec("ray") is None:
+        assert "pip install 'skillstack[ray]'" in executors["skipped"]
+    else:
+        assert executors["workers"] == 2 and executors["identical_outcomes"] is True
+        assert executors["local_episodes_per_s"] == scaling["episodes_per_s"][1]
+        assert executors["ray_episodes_per_s"] > 0 and executors["ray_vs_local"] > 0
     bad = skillstack("bench", "throughput", "--workers", "one", "--json")
     assert bad.returncode == 2 and "--workers" in json_error(bad)
     bad = skillstack("bench", "throughput", "--control-rate", "333", "--json")
