@@ -108,20 +108,40 @@ def test_same_seed_same_episode_and_restored_setup_is_exact():
     env.close()
 
 
+def _serial_run(seeds: list[int], action: np.ndarray, steps: int) -> list[list[dict]]:
+    """The observations of one env per seed, reset and stepped one after the other."""
+    runs = []
+    for seed in seeds:
+        env = gymnasium.make("skillstack/Grasp-v0")
+        run = [env.reset(seed=seed)[0]]
+        run += [env.step(action)[0] for _ in range(steps)]
+        env.close()
+        runs.append(run)
+    return runs
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_vector_env_steps(mode):
+def test_vector_env_steps_as_the_envs_do_one_by_one(mode):
+    seeds = [GRASP_SEED, GRASP_SEED + 1]
     envs = gymnasium.make_vec("skillstack/Grasp-v0", num_envs=2, vectorization_mode=mode)
-    obs, info = envs.reset(seed=[GRASP_SEED, GRASP_SEED + 1])
+    obs, info = envs.reset(seed=seeds)
     assert obs["observation"].shape == (2, OBS_DIM)
     assert obs["desired_goal"].shape == (2, 4)
-    assert list(info["episode_seed"]) == [GRASP_SEED, GRASP_SEED + 1]
+    assert list(info["episode_seed"]) == seeds
     up_open = np.array([0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 0.08])  # dataset units: 1 cm up, open
-    action = np.stack([GraspEnv().action_from_dataset(up_open)] * 2)
+    one = GraspEnv().action_from_dataset(up_open)
+    vector_run = [obs]
     for _ in range(4):
-        obs2, reward, terminated, truncated, info = envs.step(action)
+        obs2, reward, terminated, truncated, info = envs.step(np.stack([one] * 2))
         assert reward.shape == (2,) and not terminated.any() and not truncated.any()
+        vector_run.append(obs2)
     assert np.all(obs2["observation"][:, 16] > obs["observation"][:, 16] + 0.02)  # hand rose
     envs.close()
+    # The same seeds one env at a time: the same observations, bit for bit.
+    for i, run in enumerate(_serial_run(seeds, one, 4)):
+        for step, serial in enumerate(run):
+            for key, value in serial.items():
+                np.testing.assert_array_equal(vector_run[step][key][i], value, f"{key} {step}")
 
 
 def test_replayed_scripted_grasp_succeeds_in_the_env():
