@@ -92,25 +92,26 @@ def run(
     ``position_error_mm_median``). ``calibrations`` (camera name -> `CameraCalibration`)
     replace the simulated cameras' intrinsics and poses in both parts; ``make_sim`` builds
     the simulated robots (`skillstack.planners.bench.SimFactory`)."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from functools import partial
 
     from skillstack.planners import bench as task_bench
+    from skillstack.skills.parallel import ExecutorConfig, WorkerSetup, ordered_map
 
-    jobs = jobs or min(os.cpu_count() or 1, 2)
     total = episodes + (2 if task_seeds else 0)
-    rows: list[dict] = []
-    # "spawn": a forked child inherits the parent's OpenGL state and can hang rendering.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [
-            pool.submit(detection_episode, seed + i, calibrations, make_sim=make_sim)
-            for i in range(episodes)
-        ]
-        for i, fut in enumerate(futures, 1):
-            rows += fut.result()
-            if progress:
-                progress(i, total)
+
+    def detected(done: int, _: int) -> None:
+        if progress:
+            progress(done, total)
+
+    # Spawned: a forked child inherits the parent's OpenGL state and can hang rendering.
+    per_scene = ordered_map(
+        partial(detection_episode, make_sim=make_sim),
+        [(seed + i, calibrations) for i in range(episodes)],
+        ExecutorConfig(workers=jobs),
+        setup=WorkerSetup(spawn=True),
+        progress=detected,
+    )
+    rows: list[dict] = [row for scene in per_scene for row in scene]
     seen = [r for r in rows if r["detected"]]
     pos = np.array([r["position_error_mm"] for r in seen]) if seen else np.array([np.nan])
     size = np.array([r["size_error_mm"] for r in seen]) if seen else np.array([np.nan])

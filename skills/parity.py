@@ -13,15 +13,15 @@ The issue's target: each skill's PyBullet success rate within 5 points of MuJoCo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from skillstack.hw.sim.backends import BACKENDS
 from skillstack.skills.bench import EpisodeOutcome, episode_seeds, run_episode, summarise
 from skillstack.skills.episodes import EPISODE_SKILLS
+from skillstack.skills.parallel import ExecutorConfig, ordered_map
 
 PARITY_SKILLS = ("grasp", "place", "pour", "push")
 TARGET_POINTS = 5.0  # percentage points, the issue's parity target
@@ -42,6 +42,11 @@ def tracking(backend: str) -> dict:
     }
 
 
+def _item(kind: str, *args: Any) -> Any:
+    """One work item: a seeded episode in one backend, or one backend's tracking tour."""
+    return run_episode(*args) if kind == "episode" else tracking(*args)
+
+
 def run(
     episodes: int = 20,
     seed: int = 0,
@@ -49,7 +54,8 @@ def run(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Run ``episodes`` seeded episodes per skill in every backend; JSON-ready result."""
+    """Run ``episodes`` seeded episodes per skill in every backend; JSON-ready result.
+    ``jobs`` worker processes (None: every core; `skills.parallel`)."""
     skills = list(skills or PARITY_SKILLS)
     unknown = [s for s in skills if s not in EPISODE_SKILLS]
     if unknown:
@@ -57,21 +63,11 @@ def run(
             f"unknown skills {unknown}; benchmarked skills: {', '.join(PARITY_SKILLS)}"
         )
     args = [(s, sd, b) for s, sd in episode_seeds(skills, episodes, seed) for b in BACKENDS]
-    jobs = jobs or min(os.cpu_count() or 1, 2)
-    runs: dict[tuple[str, int, str], EpisodeOutcome] = {}
-    total = len(args) + len(BACKENDS)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_episode, s, sd, "panda", b): (s, sd, b) for s, sd, b in args}
-        track = {b: pool.submit(tracking, b) for b in BACKENDS}
-        for i, (fut, key) in enumerate(futures.items(), 1):
-            runs[key] = fut.result()
-            if progress:
-                progress(i, total)
-        tracking_mm = {}
-        for j, (b, tracked) in enumerate(track.items(), 1):
-            tracking_mm[b] = tracked.result()
-            if progress:
-                progress(len(futures) + j, total)
+    items: list[tuple] = [("episode", s, sd, "panda", b) for s, sd, b in args]
+    items += [("tracking", b) for b in BACKENDS]
+    outcomes = list(ordered_map(_item, items, ExecutorConfig(workers=jobs), progress=progress))
+    runs: dict[tuple[str, int, str], EpisodeOutcome] = dict(zip(args, outcomes))
+    tracking_mm = dict(zip(BACKENDS, outcomes[len(args) :]))
     out_skills = {}
     for s in skills:
         seeds = sorted({sd for (k, sd, _) in runs if k == s})

@@ -88,7 +88,9 @@ ControlRate = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the first randomised episode.")]
-Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
+Jobs = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core).")
+]
 Episodes = Annotated[int, typer.Option(min=1, help="Episodes per skill.")]
 Seeds = Annotated[int, typer.Option(min=1, help="Seeds per task.")]
 SkillNames = Annotated[str | None, typer.Option(help="Comma-separated skills (default: all).")]
