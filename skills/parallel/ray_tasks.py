@@ -7,8 +7,8 @@ retries) where an actor would take its queue of episodes down with it. Each task
 one CPU (``num_cpus=1``): one simulator per CPU. Ray keeps its worker processes from task
 to task, so the worker set-up (`WorkerSetup.initializer`: ``--skill-impl`` checkpoints, a
 learned policy) runs once per worker process, not once per episode. At most ``workers``
-tasks are in flight (default: every CPU of the cluster), and results come back through
-``ray.wait`` as they finish.
+tasks run at once (default: every CPU of the cluster), a few more wait in Ray's queue, and
+results come back through ``ray.wait`` as they finish.
 
 Each task carries this process's working directory and its environment variables named in
 `FORWARDED_ENV` (the language-model settings, ``MUJOCO_GL``), so relative paths and those
@@ -44,6 +44,7 @@ from skillstack.skills.parallel.config import (
 
 TCP_TIMEOUT_S = 5.0  # to open a connection to the cluster's head
 CONNECT_TIMEOUT_S = 30.0  # for the probe process to connect as a Ray driver
+QUEUED_PER_WORKER = 2  # tasks submitted per worker when the workers fill the cluster
 FORWARDED_ENV = ("SKILLSTACK_", "OPENAI_", "MUJOCO_GL", "PYOPENGL_PLATFORM")  # name prefixes
 ADDRESS_FORMS = "HOST:PORT of the head (`ray start --head` prints it), auto, or ray://HOST:PORT"
 TOKEN_HINT = (
@@ -210,8 +211,12 @@ def ray_map(
         raise
     env = tuple((k, v) for k, v in os.environ.items() if k.startswith(FORWARDED_ENV))
     context = _TaskContext(setup, os.getcwd(), env)
-    limit = max(1, config.workers or cpus)
-    return _results(ray, fn, work, context, limit, progress, started)
+    workers = max(1, config.workers or cpus)
+    # As many tasks again wait in Ray's queue, so a CPU that finishes starts the next one at
+    # once, not after this process has taken the result (and its caller written it); with
+    # fewer workers than CPUs, a queued task would run at once: exactly `workers` then.
+    in_flight = QUEUED_PER_WORKER * workers if workers >= cpus else workers
+    return _results(ray, fn, work, context, in_flight, progress, started)
 
 
 def _results(
@@ -219,7 +224,7 @@ def _results(
     fn: Callable[..., Any],
     work: Sequence[tuple],
     context: _TaskContext,
-    limit: int,
+    in_flight: int,
     progress: Progress | None,
     started: bool,
 ) -> Iterator[Any]:
@@ -229,7 +234,7 @@ def _results(
     submitted = done = next_index = 0
     try:
         while next_index < len(work):
-            while submitted < len(work) and len(pending) < limit:
+            while submitted < len(work) and len(pending) < in_flight:
                 pending[task.remote(fn, context, work[submitted])] = submitted
                 submitted += 1
             (ref,), _ = ray.wait(list(pending), num_returns=1)
