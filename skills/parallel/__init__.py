@@ -13,10 +13,10 @@ commands' ``--executor``, ``--jobs`` and ``--ray-address``):
   ``ray_address`` (`skills.parallel.ray_tasks`; the optional extra ``skillstack[ray]``).
 
 Processes, not threads. A skill's per-tick Python holds the GIL (MuJoCo lets go of it only
-inside ``mj_step``), so threads contend instead of adding up. Measured on the 2-core
-development machine, 6 seeded grasp episodes of `skills.bench.run_episode`: one process
-1.12 episodes/s, 2 threads 0.57 (slower than one: the GIL changes hands every tick),
-2 processes 2.0 (1.8×; the figures of `skillstack bench throughput`'s ``scaling``).
+inside ``mj_step``), so threads contend instead of adding up. Measured on the idle 2-core
+development machine, the first 10 grasp episodes of `skillstack bench skills`
+(`skills.bench.run_episode`, identical outcomes in all three): one process 1.33 episodes/s,
+2 threads 0.84 (slower than one: the GIL changes hands every tick), 2 processes 2.73 (2.05×).
 
 Not to be confused with `skills.executor`, which executes one skill on a robot.
 """
