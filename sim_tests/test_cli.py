@@ -222,6 +222,7 @@ def test_bench_throughput_json_contract():
         assert executors["workers"] == 2 and executors["identical_outcomes"] is True
         assert executors["local_episodes_per_s"] == scaling["episodes_per_s"][1]
         assert executors["ray_episodes_per_s"] > 0 and executors["ray_vs_local"] > 0
+        assert executors["ray_cold_episodes_per_s"] > 0 and executors["ray_start_s"] > 0
     bad = skillstack("bench", "throughput", "--workers", "one", "--json")
     assert bad.returncode == 2 and "--workers" in json_error(bad)
     bad = skillstack("bench", "throughput", "--control-rate", "333", "--json")
