@@ -24,7 +24,7 @@ Executor = Annotated[
     typer.Option(
         "--executor",
         help="Where the episodes run: local (worker processes on this machine) or ray (Ray "
-        "tasks, see --ray-address; pip install 'skillstack[ray]'). Same episodes, seeds and "
+        "tasks, see --ray-address; pip install 'skillstack\\[ray]'). Same episodes, seeds and "
         "results either way.",
     ),
 ]

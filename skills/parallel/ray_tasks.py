@@ -120,8 +120,9 @@ def check_address(address: str) -> int:
         )
     except subprocess.TimeoutExpired:  # run() has killed the probe
         raise ExecutorUnavailable(
-            f"no Ray cluster answered at {address} within {CONNECT_TIMEOUT_S:.0f} s (is it "
-            "the head's GCS port, 6379 unless `ray start --head --port` said otherwise?)"
+            f"no Ray cluster answered at {address} within {CONNECT_TIMEOUT_S:.0f} s: give the "
+            "head's GCS port (6379 unless `ray start --head --port` said otherwise), and run "
+            "on a machine of the cluster (`ray start --address HEAD:PORT` there)"
         ) from None
     if probe.returncode != 0:
         if "InvalidAuthToken" in probe.stderr:
