@@ -15,8 +15,8 @@ commands' ``--executor``, ``--jobs`` and ``--ray-address``):
 Processes, not threads. A skill's per-tick Python holds the GIL (MuJoCo lets go of it only
 inside ``mj_step``), so threads contend instead of adding up. Measured on the idle 2-core
 development machine, the first 10 grasp episodes of `skillstack bench skills`
-(`skills.bench.run_episode`, identical outcomes in all three): one process 1.33 episodes/s,
-2 threads 0.84 (slower than one: the GIL changes hands every tick), 2 processes 2.73 (2.05×).
+(`skills.bench.run_episode`, identical outcomes in all three): one process 1.55 episodes/s,
+2 threads 0.78 (slower than one: the GIL changes hands every tick), 2 processes 2.91 (1.9×).
 
 Not to be confused with `skills.executor`, which executes one skill on a robot.
 """
