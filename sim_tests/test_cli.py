@@ -195,6 +195,20 @@ def test_bench_skills_json_contract(tmp_path):
         lo, hi = figures["ci95"]
         assert 0.0 <= lo <= figures["success_rate"] <= hi <= 1.0
     assert out["refusals"]["refused_before_motion"] == out["refusals"]["trials"] > 0
+    assert out["control_rate_hz"] == 1000.0  # the Panda's own rate unless asked otherwise
+
+
+def test_bench_skills_at_a_lower_control_rate():
+    proc = skillstack(
+        "bench", "skills", "--episodes", "1", "--skills", "grasp,home", "--control-rate", "100",
+        "--json", timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["control_rate_hz"] == 100.0
+    assert all(f["success_rate"] == 1.0 for f in out["skills"].values()), out["skills"]
+    bad = skillstack("bench", "skills", "--control-rate", "0", "--json")
+    assert bad.returncode == 2 and "--control-rate" in json_error(bad)
 
 
 def test_bench_throughput_json_contract():

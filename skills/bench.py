@@ -231,18 +231,24 @@ def run(
     skill_impls: list[str] | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    control_rate_hz: float | None = None,
 ) -> dict:
     """Run the benchmark on ``arm`` in ``backend``; returns the JSON-ready result.
 
     The episodes run on ``jobs`` worker processes (None: every core), or with
-    ``executor="ray"`` as Ray tasks on ``ray_address`` (None: a local Ray instance).
+    ``executor="ray"`` as Ray tasks on ``ray_address`` (None: a local Ray instance), at
+    ``control_rate_hz`` (None: the arm's own rate; see `run_episode`).
     """
     from skillstack.hw.sim.backends import BACKENDS
     from skillstack.robot.arms import get_arm
     from skillstack.skills.parallel import ExecutorConfig, ordered_map
     from skillstack.skills.training.workers import worker_setup
 
-    get_arm(arm)  # an unknown arm fails (ValueError listing the arms) before any work
+    caps = get_arm(arm).capabilities  # an unknown arm fails (ValueError listing the arms)
+    if control_rate_hz is not None:
+        from skillstack.hw.sim.timing import check_control_rate
+
+        check_control_rate(control_rate_hz)  # ValueError before any work
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
     skills = list(skills or EPISODE_SKILLS)
@@ -254,7 +260,7 @@ def run(
     config = ExecutorConfig(executor, jobs, ray_address)
     args = episode_seeds(skills, episodes, seed)
     refusal_names = ["grasp", "place", "pour", "push", "grasp_bowl", "place_on_cube"]
-    items: list[tuple] = [("episode", s, sd, arm, backend) for s, sd in args]
+    items: list[tuple] = [("episode", s, sd, arm, backend, control_rate_hz) for s, sd in args]
     items += [("refusal", name, arm, backend) for name in refusal_names]
     setup = worker_setup(skill_impls)
     outcomes = list(ordered_map(_trial, items, config, setup=setup, progress=progress))
@@ -267,6 +273,7 @@ def run(
         "backend": backend,
         "skill_impls": list(skill_impls or []),
         "seed": seed,
+        "control_rate_hz": float(control_rate_hz or caps.control_rate_hz),
         "episodes_per_skill": episodes,
         "skills": {s: summarise(s, runs) for s, runs in by_skill.items()},
         "refusals": {

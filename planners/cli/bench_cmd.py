@@ -274,11 +274,13 @@ def bench_skills(
     ray_address: RayAddress = None,
     seed: Seed = 0,
     skill_impl: SkillImpls = None,
+    control_rate: ControlRate = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
     """Each skill's success rate on seeded random scenes, judged on the simulator's truth."""
     _check_plot(plot)
+    _check_control_rate(control_rate)
     check_backend(backend)
     check_arm(arm)
     config = executor_config(executor, jobs, ray_address)
@@ -300,6 +302,7 @@ def bench_skills(
                 skill_impls=skill_impl,
                 executor=config.executor,
                 ray_address=config.ray_address,
+                control_rate_hz=control_rate,
             ),
         )
     except ValueError as exc:
