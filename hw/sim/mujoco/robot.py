@@ -47,6 +47,7 @@ __all__ = ["BRAKE_DECELERATION", "MujocoRobot", "SimulationDiverged"]
 # 0.4 rad/s rests after 13 ms (27 ms at the planning limit), always within torque limits.
 BRAKE_DECELERATION = 2.0
 BRAKE_AT_REST = 1e-3  # rad/s, every joint slower than this: the brake lets the servos hold
+BRAKE_FROM = 0.01  # rad/s, every joint slower than this: the hold command alone stops the arm
 BRAKE_TIMEOUT_S = 0.5  # a brake still fighting (a contact pushing the arm) gives up to the servos
 
 
@@ -198,9 +199,11 @@ class MujocoRobot(MujocoTruth, _Robot):
 
     def brake(self) -> None:
         """Brake every joint to rest at the drives (see the module docstring), then hold
-        there; joint commands are ignored until the arm is at rest (`braking`)."""
+        there; joint commands are ignored until the arm is at rest (`braking`). An arm
+        already at rest (every joint slower than `BRAKE_FROM`) is left to the hold command,
+        which then stays exactly what it was."""
         _, d = self._require()
-        if self._brake_until is None:
+        if self._brake_until is None and float(np.max(np.abs(self._qvel_arm))) >= BRAKE_FROM:
             self._set_mode("joint_torque")
             self._brake_until = d.time + BRAKE_TIMEOUT_S
 
