@@ -328,6 +328,7 @@ class Program:
         self.template = template
         self.guards = list(guards)  # watched during the whole program
         self._control_dt = ctx.robot.capabilities.control_dt  # guard periods scale with it
+        self._track_every = period_ticks(GUARD_PERIOD, self._control_dt)
         self.allowed_contacts: set[str] = set()  # bodies the hand may touch (the held object)
         # optional callable checked every tick: a reason to stop, or None
         self.abort: Callable[[], str | None] | None = None
@@ -417,7 +418,7 @@ class Program:
             if reason:
                 return self._fail(SkillFailure(Failure.SAFETY_STOP, reason), current, state)
         ticks, dt = self._ticks, self._control_dt
-        if ticks % period_ticks(GUARD_PERIOD, dt) == 0:
+        if ticks % self._track_every == 0:
             self.ctx.world.track(state)
         for guards in (self.guards, current.guards):
             for guard in guards:
