@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -42,6 +43,26 @@ class EstopDoesNotLatch(MujocoRobot):
 
     def estop(self, reason: str = "emergency stop") -> None:
         pass
+
+
+class SlowReader(MujocoRobot):
+    """A real-time robot read by someone slower than it (a client over a busy network link):
+    each tick takes 3 ms of wall time, in which the arm ticks 1 to 3 times."""
+
+    def wait_for_tick(self):
+        self._reads = getattr(self, "_reads", 0) + 1
+        for _ in range(1 + self._reads % 3):
+            super().wait_for_tick()
+        time.sleep(0.003)
+
+
+class SlowClock(SlowReader):
+    """Declares 1 kHz but ticks every 3 ms, read as slowly as `SlowReader`."""
+
+    def wait_for_tick(self):
+        for _ in range(3):
+            MujocoRobot.wait_for_tick(self)
+        time.sleep(0.003)
 
 
 class DeafGripper(MujocoRobot):
@@ -137,6 +158,15 @@ def test_failure_details_say_what_went_wrong(monkeypatch, tmp_path):
     with FrozenClock(default_scene()) as robot:
         (stamps,) = run_conformance(robot, log=None, checks=["timestamps"])
     assert "did not advance" in stamps.detail
+
+
+def test_a_reader_slower_than_the_robot_judges_the_robot_by_its_shortest_step():
+    with SlowReader(default_scene()) as robot:
+        (stamps,) = run_conformance(robot, log=None, checks=["timestamps"])
+    assert stamps.passed and "shortest step 1.000 ms" in stamps.detail, stamps.detail
+    with SlowClock(default_scene()) as robot:
+        (stamps,) = run_conformance(robot, log=None, checks=["timestamps"])
+    assert not stamps.passed and "shortest step 3.000 ms" in stamps.detail, stamps.detail
 
 
 def test_a_check_that_raises_fails_and_the_suite_carries_on():
