@@ -154,7 +154,8 @@ def test_bad_skill_impl_specs_exit_2_and_change_nothing(trained, tmp_path):
     cases = {
         f"grasp=learned:{tmp_path / 'missing.pt'}": "no such checkpoint",
         f"fly=learned:{report.checkpoint}": "unknown skill 'fly'",
-        f"place=learned:{report.checkpoint}": "no learned implementation of 'place'",
+        f"place=learned:{report.checkpoint}": "a policy for skill 'grasp', not 'place'",
+        f"push=learned:{report.checkpoint}": "no learned implementation of 'push'",
         "grasp=neural": "write SKILL=learned:CHECKPOINT or SKILL=scripted",
     }
     for spec, reason in cases.items():

@@ -104,7 +104,7 @@ def collect(
 
 @app.command()
 def train(
-    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp).")],
+    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp, place).")],
     data: Annotated[Path, typer.Option(help="Dataset file, or a folder with <skill>.hdf5.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write (a .png loss curve beside).")],
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
@@ -171,7 +171,7 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp).")],
+    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp, place).")],
     policy: Annotated[Path, typer.Option(help="Checkpoint written by skillstack train.")],
     episodes: Annotated[int, typer.Option(min=1, help="Held-out scenes.")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the held-out scenes.")] = 0,

@@ -20,9 +20,42 @@ CARRY_CLEARANCE = 0.06  # m, the carried object's bottom clears every object top
 PLACE_GAP = 0.004  # m, released this far above the surface
 DROP_HEIGHT = 0.015  # m, objects go into containers released this far above the rim
 RETREAT = 0.08  # m, upward after releasing
+RELEASE_OPENING = 0.03  # m, the fingers open this much wider than the held object to let go
 TABLE_TOLERANCE = 0.02  # m, a table placement within this of the asked position succeeds
 SURFACE_KINDS = ("box", "plate")
 CONTAINER_KINDS = ("bowl", "cup")
+
+
+@dataclass(frozen=True)
+class PlaceSpot:
+    """Where a place call puts the object: its centre over (x, y), its bottom released at
+    ``bottom`` after being carried at ``carry`` (clear of every other object's top)."""
+
+    template: str
+    x: float
+    y: float
+    bottom: float  # m, world z of the object's bottom when it is let go
+    carry: float  # m, world z of the object's bottom while it is carried
+
+
+def place_spot(world: WorldState, p: PlaceParams, template: str) -> PlaceSpot:
+    """The spot of a `place` call (``check`` has passed); the learned place is told it too."""
+    obj = world.object(p.object)
+    if template == "table":
+        assert p.position is not None, "check() refuses a table placement without one"
+        x, y = p.position
+        bottom = PLACE_GAP
+    else:
+        target = world.object(p.target)
+        x, y = target.position[0] + p.offset[0], target.position[1] + p.offset[1]
+        bottom = target.top + (PLACE_GAP if template == "on" else DROP_HEIGHT)
+    tallest = max((o.top for o in world.objects.values() if o.name != obj.name), default=0.0)
+    return PlaceSpot(template, x, y, bottom, max(tallest, bottom) + CARRY_CLEARANCE)
+
+
+def release_width(world: WorldState, max_width: float) -> float:
+    """The finger opening that lets go of what the gripper holds now."""
+    return min(world.gripper_width + RELEASE_OPENING, max_width)
 
 
 @dataclass(frozen=True)
@@ -137,30 +170,20 @@ class Place(Skill):
         """Lift, carry above everything, lower the object to just above its spot, open, and
         retreat; the carry and release configurations are solved before anything moves."""
         obj = world.object(p.object)
-        template = self.template_for(world, p)
+        spot = place_spot(world, p, self.template_for(world, p))
         ee = np.array(world.ee_position)
         hold_offset = np.array(obj.position) - ee  # object centre relative to the fingertips
         quat = ctx.world.ee_pose().quat
-        if template == "table":
-            assert p.position is not None, "check() refuses a table placement without one"
-            x, y = p.position
-            bottom = PLACE_GAP
-        else:
-            target = world.object(p.target)
-            x, y = target.position[0] + p.offset[0], target.position[1] + p.offset[1]
-            bottom = target.top + (PLACE_GAP if template == "on" else DROP_HEIGHT)
         # Fingertip heights that put the object's bottom where we want it.
         to_ee = -hold_offset[2] + obj.height / 2
-        tallest = max((o.top for o in world.objects.values() if o.name != obj.name), default=0.0)
-        carry_z = max(tallest, bottom) + CARRY_CLEARANCE + to_ee
-        release_z = bottom + to_ee
-        gx, gy = x - hold_offset[0], y - hold_offset[1]
+        carry_z, release_z = spot.carry + to_ee, spot.bottom + to_ee
+        gx, gy = spot.x - hold_offset[0], spot.y - hold_offset[1]
         ctx.solve("carry", (gx, gy, carry_z), quat)
         ctx.solve("release", (gx, gy, release_z), quat)
         holding = Holding(
             obj.name, min_width=0.005, max_distance=float(np.linalg.norm(hold_offset)) + 0.03
         )
-        open_width = min(world.gripper_width + 0.03, ctx.gripper_spec.max_width)
+        open_width = release_width(world, ctx.gripper_spec.max_width)
         steps = [
             Move("lift", (ee[0], ee[1], max(carry_z, ee[2])), quat, speed=0.15, guards=[holding]),
             Move("carry", (gx, gy, carry_z), quat, speed=0.25, guards=[holding]),
@@ -168,7 +191,7 @@ class Place(Skill):
             Grip("release", open_width, 20.0),
             Move("retreat", (gx, gy, release_z + RETREAT), quat, speed=0.15),
         ]
-        program = Program(steps, ctx, template)
+        program = Program(steps, ctx, spot.template)
         program.allowed_contacts = {obj.name}
         return program
 

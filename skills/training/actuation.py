@@ -113,7 +113,12 @@ class PolicyActuator:
         self._velocity[:3] = (position - self._from.position) / period
         self._velocity[3:] = drot / period
         self._tick = 0
-        width = float(np.clip(a[6], 0.0, self.robot.capabilities.gripper.max_width))
+        self.grip(float(a[6]))
+
+    def grip(self, width: float) -> None:
+        """Command the fingers to ``width`` (m, clipped to the gripper's range) unless they
+        were already sent within `GRIPPER_DEADBAND` of it."""
+        width = float(np.clip(width, 0.0, self.robot.capabilities.gripper.max_width))
         if self._gripper_width is None or abs(width - self._gripper_width) > GRIPPER_DEADBAND:
             self.robot.gripper(GripperCommand(width=width, force=self.grip_force))
             self._gripper_width = width

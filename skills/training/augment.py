@@ -8,11 +8,17 @@ pose shifted by a random offset (position, and yaw about the vertical), every fe
 depends on it recomputed, and the target actions corrected to bring the hand back to the
 demonstrated path over the first few steps of the chunk. The gripper labels are kept: an
 expert a centimetre off would still close there.
+
+What moves with the hand depends on the skill: for grasp the object stays put (its offset
+from the hand, ``obj_rel_*``, changes); for place the object moves with the hand and the
+spot stays put (``goal_rel_*`` and ``carry_rel_z`` change, ``obj_rel_*`` does not).
 """
 
 from __future__ import annotations
 
 import torch
+
+from skillstack.skills.training.features import NEAR_M
 
 POSITION_SIGMA_M = (0.01, 0.01, 0.005)  # per-axis std of the hand offset
 YAW_SIGMA_RAD = 0.06  # std of the hand's yaw offset (about 3.4°)
@@ -26,12 +32,26 @@ class Corrective:
     def __init__(self, feature_names: list[str]):
         idx = {name: i for i, name in enumerate(feature_names)}
         self.eef = [idx[f"eef_{a}"] for a in "xyz"]
-        self.rel = [idx[f"obj_rel_{a}"] for a in "xyz"]
+        # Features that measure something fixed in the world from the hand (or from the
+        # object it holds): (feature column, axis of the hand's offset).
+        fixed = (
+            [(f"goal_rel_{a}", i) for i, a in enumerate("xyz")] + [("carry_rel_z", 2)]
+            if "goal_rel_x" in idx
+            else [(f"obj_rel_{a}", i) for i, a in enumerate("xyz")]
+        )
+        self.rel = [idx[name] for name, _ in fixed]
+        self.rel_axes = [axis for _, axis in fixed]
+        # Place: the goal offsets clipped to ±NEAR_M, recomputed from the shifted ones.
+        self.near = [
+            (idx[f"goal_near_{a}"], idx[f"goal_rel_{a}"]) for a in "xy" if f"goal_near_{a}" in idx
+        ]
         self.columns = [
             (idx["eef_rot6d_0"], idx["eef_rot6d_1"]),
             (idx["eef_rot6d_3"], idx["eef_rot6d_4"]),
         ]
-        self.sin2, self.cos2 = idx["grasp_rel_yaw_sin2"], idx["grasp_rel_yaw_cos2"]
+        self.yaw: tuple[int, int] | None = None  # grasp: the grasp yaw relative to the hand
+        if "grasp_rel_yaw_sin2" in idx:
+            self.yaw = (idx["grasp_rel_yaw_sin2"], idx["grasp_rel_yaw_cos2"])
         self.sigma = torch.tensor(POSITION_SIGMA_M)
 
     def __call__(
@@ -51,14 +71,18 @@ class Corrective:
         about the vertical, and actions that undo it over the first `SPREAD_STEPS` steps."""
         f, a = feats.clone(), actions.clone()
         f[:, self.eef] += delta
-        f[:, self.rel] -= delta
+        f[:, self.rel] -= delta[:, self.rel_axes]
+        for near, rel in self.near:
+            f[:, near] = f[:, rel].clamp(-NEAR_M, NEAR_M)
         c, s = torch.cos(eps), torch.sin(eps)
         for ix, iy in self.columns:  # the hand's frame turned about the vertical by eps
             x, y = feats[:, ix], feats[:, iy]
             f[:, ix], f[:, iy] = c * x - s * y, s * x + c * y
-        c2, s2 = torch.cos(2 * eps), torch.sin(2 * eps)  # relative yaw decreases by eps
-        sin2, cos2 = feats[:, self.sin2], feats[:, self.cos2]
-        f[:, self.sin2], f[:, self.cos2] = sin2 * c2 - cos2 * s2, cos2 * c2 + sin2 * s2
+        if self.yaw is not None:  # the grasp yaw relative to the hand decreases by eps
+            i_sin, i_cos = self.yaw
+            c2, s2 = torch.cos(2 * eps), torch.sin(2 * eps)
+            sin2, cos2 = feats[:, i_sin], feats[:, i_cos]
+            f[:, i_sin], f[:, i_cos] = sin2 * c2 - cos2 * s2, cos2 * c2 + sin2 * s2
         steps = min(SPREAD_STEPS, a.shape[1])
         a[:, :steps, :3] -= delta[:, None, :] / steps
         a[:, :steps, 5] -= eps[:, None] / steps

@@ -9,7 +9,8 @@ Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/f
 With ``image_size`` every sample also holds the camera images of `skills.training.images`.
 ``scenes="mixed"`` draws part of the grasp episodes from task-like scenes (a block on a
 plate, in a bowl, on another block, square blocks at yaw near 0: `skills.training.scenes`).
-Every episode stores its call context (the object's kind and extents, the template).
+Every episode stores its call context (the object's kind and extents, the template; for
+place also the spot, the release and carrying heights and the opening that lets go).
 
 Episodes run on every core (or a Ray cluster: `skills.parallel`), which return arrays; the
 parent writes each episode to the file in seed order as soon as it and those before it are
@@ -31,7 +32,7 @@ from skillstack.skills.training.dataset import (
     actions_from_path,
     write_dataset,
 )
-from skillstack.skills.training.features import context_from_object
+from skillstack.skills.training.features import context_from_object, place_context
 from skillstack.skills.training.images import (
     CameraImages,
     cameras_env_args,
@@ -143,6 +144,21 @@ class _Recorder:
         )
 
 
+def _call_context(skill: str, scene, robot, params: dict, target: str) -> dict:
+    """The call context a demonstration stores (`skills.training.features`), taken just
+    before the skill runs, as the learned skill takes it at run time."""
+    if skill == "place":
+        from skillstack.skills.world import observe
+
+        gripper = robot.capabilities.gripper
+        assert gripper is not None, "the simulated arms have grippers"
+        return place_context(observe(robot), params, gripper.max_width).to_dict()
+    approach = params.get("approach", "top")
+    template = "top" if approach == "auto" else approach
+    ctx = context_from_object(scene.object(target), template)
+    return {"kind": ctx.kind, "extents": list(ctx.extents), "template": ctx.template}
+
+
 def record_episode(
     skill: str,
     seed: int,
@@ -165,10 +181,7 @@ def record_episode(
             for name, p in setup:
                 if not execute(get_skill(name), p, robot).success:
                     return None
-            approach = params.get("approach", "top")
-            template = "top" if approach == "auto" else approach
-            ctx = context_from_object(scene.object(target), template)
-            context = {"kind": ctx.kind, "extents": list(ctx.extents), "template": ctx.template}
+            context = _call_context(skill, scene, robot, params, target)
             result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
             return recorder.episode(result.success, seed, params, context)
         finally:

@@ -38,6 +38,7 @@ make the corrective augmentation of `skills.training.train` inconsistent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -48,6 +49,7 @@ from skillstack.skills.training.dataset import DatasetError, Episode
 KINDS = ("box", "cylinder", "cup", "other")
 TEMPLATES = ("top", "side")
 OPEN_FRACTION = 0.5  # a gripper command wider than this fraction of the travel means "open"
+NEAR_M = 0.03  # m, the range of the place features that resolve the last centimetres
 CONTEXT_MATCH_M = 0.002  # a rebuilt scene must put the object within this of the recording
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -70,6 +72,31 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 FEATURE_DIM = len(FEATURE_NAMES)
 
+PLACE_TEMPLATES = ("on", "in", "table")
+PLACE_FEATURE_NAMES: tuple[str, ...] = (
+    *FEATURE_NAMES[:11],  # the hand, its fingers and the gripper command, as for grasp
+    "obj_rel_x",  # the held object relative to the hand (how it sits in the fingers)
+    "obj_rel_y",
+    "obj_rel_z",
+    "goal_rel_x",  # the spot relative to the object's centre ...
+    "goal_rel_y",
+    "goal_rel_z",  # ... and the release height relative to the object's bottom
+    "goal_near_x",  # goal_rel_x/y clipped to ±NEAR_M: after normalisation these resolve
+    "goal_near_y",  # the last centimetres, where a table placement is judged to 2 cm
+    "carry_rel_z",  # the carrying height (clear of every object) relative to its bottom
+    "obj_extent_narrow",
+    "obj_extent_wide",
+    "obj_height",
+    *(f"kind_{k}" for k in KINDS),
+    *(f"template_{t}" for t in PLACE_TEMPLATES),
+)
+SKILL_FEATURE_NAMES = {"grasp": FEATURE_NAMES, "place": PLACE_FEATURE_NAMES}
+
+
+def feature_names(skill: str) -> tuple[str, ...]:
+    """The policy inputs of ``skill`` (`KeyError` for a skill without learned features)."""
+    return SKILL_FEATURE_NAMES[skill]
+
 
 @dataclass(frozen=True)
 class CallContext:
@@ -78,15 +105,75 @@ class CallContext:
     kind: str
     extents: tuple[float, float, float]  # m: x, y, height
     template: str
+    templates: ClassVar[tuple[str, ...]] = TEMPLATES
 
     def vector(self) -> np.ndarray:
-        """One-hot kind, extents (narrow, wide, height), one-hot template (the last
+        """Extents (narrow, wide, height), one-hot kind, one-hot template (the last
         features of `FEATURE_NAMES`)."""
         kind = np.array([self.kind == k for k in KINDS[:-1]] + [self.kind not in KINDS[:-1]])
-        template = np.array([self.template == t for t in TEMPLATES])
+        template = np.array([self.template == t for t in self.templates])
         x, y, h = self.extents
         sizes = np.array([min(x, y), max(x, y), h])
         return np.concatenate([sizes, kind, template]).astype(float)
+
+
+@dataclass(frozen=True)
+class PlaceContext(CallContext):
+    """A place call's context: the held object's, the template (on, in, table) and where it
+    goes (`skills.library.place.place_spot`), and the finger opening that lets go of it."""
+
+    spot: tuple[float, float] = (0.0, 0.0)  # m: where the object's centre goes
+    release_bottom: float = 0.0  # m: world z of its bottom when let go
+    carry_bottom: float = 0.0  # m: world z of its bottom while carried
+    release_width: float = 0.08  # m: the opening command that lets go
+    templates: ClassVar[tuple[str, ...]] = PLACE_TEMPLATES
+
+    def to_dict(self) -> dict:
+        """As a demonstration stores it (``context`` of the demo)."""
+        return {
+            "kind": self.kind,
+            "extents": list(self.extents),
+            "template": self.template,
+            "spot": list(self.spot),
+            "release_bottom": self.release_bottom,
+            "carry_bottom": self.carry_bottom,
+            "release_width": self.release_width,
+        }
+
+    @staticmethod
+    def from_dict(c: dict) -> PlaceContext:
+        """The inverse of `to_dict`."""
+        x, y, h = (float(v) for v in c["extents"])
+        sx, sy = (float(v) for v in c["spot"])
+        return PlaceContext(
+            str(c["kind"]),
+            (x, y, h),
+            str(c["template"]),
+            (sx, sy),
+            float(c["release_bottom"]),
+            float(c["carry_bottom"]),
+            float(c["release_width"]),
+        )
+
+
+def place_context(world, params: dict, max_width: float) -> PlaceContext:
+    """The context of a place call with ``params`` in ``world`` (a `skills.world.WorldState`
+    in which the object is held and the call passed its checks)."""
+    from skillstack.skills.library.place import Place, PlaceParams, place_spot, release_width
+    from skillstack.skills.params import parse
+
+    p = parse(PlaceParams, params, "place") if isinstance(params, dict) else params
+    obj = world.object(p.object)
+    spot = place_spot(world, p, Place().template_for(world, p))
+    return PlaceContext(
+        obj.kind,
+        extents(obj.kind, obj.size),
+        spot.template,
+        (spot.x, spot.y),
+        spot.bottom,
+        spot.carry,
+        release_width(world, max_width),
+    )
 
 
 def extents(kind: str, size) -> tuple[float, float, float]:
@@ -112,6 +199,13 @@ def context_from_episode(skill: str, episode: Episode) -> CallContext:
     """
     from skillstack.skills.episodes import episode_setup
 
+    if skill == "place":
+        if "spot" not in episode.context:
+            raise DatasetError(
+                f"demo seed {episode.seed}: recorded without the place spot; collect it again "
+                "with this version"
+            )
+        return PlaceContext.from_dict(episode.context)
     if episode.context:
         c = episode.context
         x, y, h = (float(v) for v in c["extents"])
@@ -183,8 +277,49 @@ def features(
     return out
 
 
+def place_features(
+    obs: dict[str, np.ndarray], gripper_command: np.ndarray, context: PlaceContext
+) -> np.ndarray:
+    """Feature rows (T, len(`PLACE_FEATURE_NAMES`)) of a place call (see `features`)."""
+    eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
+    n = len(eef)
+    hand = to_scipy(np.atleast_2d(obs["robot0_eef_quat"]).astype(float)).as_matrix()
+    rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
+    width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
+    command = np.asarray(gripper_command, dtype=float).reshape(n, 1)
+    opened = command > OPEN_FRACTION * context.release_width
+    obj = np.atleast_2d(obs["object"]).astype(float)[:, :3]
+    bottom = obj[:, 2:3] - context.extents[2] / 2
+    goal = np.concatenate(
+        [np.asarray(context.spot)[None, :] - obj[:, :2], context.release_bottom - bottom], axis=1
+    )
+    ctx = np.broadcast_to(context.vector(), (n, len(context.vector())))
+    near = np.clip(goal[:, :2], -NEAR_M, NEAR_M)
+    carry = context.carry_bottom - bottom
+    out = np.concatenate([eef, rot6d, width, opened, obj - eef, goal, near, carry, ctx], axis=1)
+    assert out.shape[1] == len(PLACE_FEATURE_NAMES), out.shape
+    return out
+
+
+def skill_features(
+    skill: str,
+    obs: dict[str, np.ndarray],
+    gripper_command: np.ndarray,
+    context: CallContext,
+    max_width: float,
+) -> np.ndarray:
+    """The feature rows of ``skill`` (`features` for grasp, `place_features` for place)."""
+    if skill == "place":
+        assert isinstance(context, PlaceContext), "a place call has a PlaceContext"
+        return place_features(obs, gripper_command, context)
+    return features(obs, gripper_command, context, max_width)
+
+
 def episode_features(skill: str, episode: Episode, max_width: float) -> np.ndarray:
-    """Feature rows of a recorded episode (the gripper command in force is the previous
-    sample's commanded width; the first sample's is the open gripper of the reset)."""
-    commands = np.concatenate([[max_width], episode.actions[:-1, 6]])
-    return features(episode.obs, commands, context_from_episode(skill, episode), max_width)
+    """Feature rows of a recorded episode. The gripper command in force is the previous
+    sample's commanded width; the first sample's is the open gripper of the reset (grasp) or
+    the closed grip on the held object (place)."""
+    first = 0.0 if skill == "place" else max_width
+    commands = np.concatenate([[first], episode.actions[:-1, 6]])
+    context = context_from_episode(skill, episode)
+    return skill_features(skill, episode.obs, commands, context, max_width)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from skillstack.skills.training.dataset import ACTION_DIM, ACTION_LAYOUT, OBS_KEYS, STD_FLOOR
-from skillstack.skills.training.features import FEATURE_NAMES
+from skillstack.skills.training.features import FEATURE_NAMES, SKILL_FEATURE_NAMES
 
 FORMAT = "skillstack-policy"
 FORMAT_VERSION = 1
@@ -213,8 +213,9 @@ def load_policy(
     """Load and validate a checkpoint; the model is in eval mode on the CPU.
 
     ``skill``: the skill it must be a policy of. ``feature_names``: the inputs the caller
-    will provide (default: this version's `FEATURE_NAMES`); a checkpoint expecting other
-    inputs, or another observation size, is refused.
+    will provide (default: this version's features of the checkpoint's skill,
+    `skills.training.features.SKILL_FEATURE_NAMES`); a checkpoint expecting other inputs,
+    or another observation size, is refused.
 
     Raises:
         PolicyError: missing or corrupt file, not a skillstack policy, another skill, or
@@ -237,7 +238,13 @@ def load_policy(
     config = _config(path, blob.get("config"))
     if skill is not None and config.skill != skill:
         raise PolicyError(f"{path}: a policy for skill {config.skill!r}, not {skill!r}")
-    expected = list(FEATURE_NAMES) if feature_names is None else list(feature_names)
+    if config.skill not in SKILL_FEATURE_NAMES:
+        raise PolicyError(
+            f"{path}: a policy for {config.skill!r}; learned implementations exist for "
+            f"{', '.join(SKILL_FEATURE_NAMES)}"
+        )
+    default = SKILL_FEATURE_NAMES[config.skill]
+    expected = list(default) if feature_names is None else list(feature_names)
     if config.obs_keys != dict(OBS_KEYS):
         raise PolicyError(
             f"{path}: trained on observations {config.obs_keys}, this environment gives "

@@ -26,6 +26,7 @@ import torch
 from skillstack.skills.training.augment import Corrective
 from skillstack.skills.training.dataset import DatasetError
 from skillstack.skills.training.dataset_reader import open_dataset
+from skillstack.skills.training.features import feature_names
 from skillstack.skills.training.policy import (
     ChunkMLP,
     PolicyConfig,
@@ -128,6 +129,7 @@ def train(
         torch.manual_seed(seed)
         config = PolicyConfig(
             skill=skill,
+            feature_names=list(feature_names(skill)),
             arm=str(
                 reader.env_args.get("arm") or reader.env_args["env_kwargs"].get("arm", "panda")
             ),
