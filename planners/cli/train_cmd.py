@@ -27,6 +27,15 @@ def collect(
         float,
         typer.Option(min=0.0, max=1.0, help="Fraction of episodes from a random hand pose."),
     ] = 0.0,
+    after_place: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Grasp: fraction of episodes that start where a place of another block "
+            "left the hand.",
+        ),
+    ] = 0.0,
     images: Annotated[
         bool,
         typer.Option("--images", help="Also record scene and wrist camera RGB images."),
@@ -38,7 +47,8 @@ def collect(
         str,
         typer.Option(
             help="Scene set: bench (the benchmark's scenes) or mixed (grasp: also blocks on "
-            "plates, in bowls, on blocks, square blocks at yaw ~0)."
+            "plates, in bowls, on blocks, square blocks at yaw ~0; place: also blocks onto "
+            "blocks, cups onto plates and the table)."
         ),
     ] = "bench",
 ) -> None:
@@ -56,12 +66,14 @@ def collect(
             f"{', '.join(collecting.COLLECTABLE_SKILLS)}",
             code=2,
         )
-    from skillstack.skills.training.scenes import SCENE_SETS
+    from skillstack.skills.training.scenes import MIXED_SKILLS, SCENE_SETS
 
     if scenes not in SCENE_SETS:
         fail(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}", code=2)
-    if scenes == "mixed" and skill != "grasp":
-        fail(f"the mixed scene set is for grasp only, not {skill!r}", code=2)
+    if scenes == "mixed" and skill not in MIXED_SKILLS:
+        fail(f"the mixed scene set is for {' and '.join(MIXED_SKILLS)} only, not {skill!r}", code=2)
+    if after_place and skill != "grasp":
+        fail(f"--after-place is for grasp only, not {skill!r}", code=2)
     if images:
         try:
             imaging.check_image_size(image_size)
@@ -81,6 +93,7 @@ def collect(
                 jobs=jobs,
                 progress=progress,
                 random_starts=random_starts,
+                after_place=after_place,
                 image_size=image_size if images else None,
                 scenes=scenes,
                 executor=config.executor,

@@ -7,8 +7,11 @@ the executor's ``on_tick`` hook. Skills that need something in hand (place) are 
 unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
 Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
 With ``image_size`` every sample also holds the camera images of `skills.training.images`.
-``scenes="mixed"`` draws part of the grasp episodes from task-like scenes (a block on a
-plate, in a bowl, on another block, square blocks at yaw near 0: `skills.training.scenes`).
+``scenes="mixed"`` draws part of the episodes from task-like scenes
+(`skills.training.scenes`: for grasp a block on a plate, in a bowl, on another block,
+square blocks at yaw near 0; for place a block onto another block, a cup onto a plate or
+the table). ``after_place`` starts part of the grasps where a place of another block left
+the hand.
 Every episode stores its call context (the object's kind and extents, the template; for
 place also the spot, the release and carrying heights and the opening that lets go).
 
@@ -19,6 +22,7 @@ done, so a long collection with images never holds them all in memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,24 +57,44 @@ TIME_EPS_S = 1e-9
 START_BOX = ((0.30, 0.62), (-0.35, 0.35), (0.12, 0.45))
 START_CLEARANCE = 0.06  # m
 START_YAW_DEG = 90.0
+# Grasps that start where a place left the hand (``after_place``): another block is first
+# grasped and put on the table at a random spot (polar, m and rad about the robot base) ...
+AFTER_PLACE_RADIUS = (0.35, 0.62)
+AFTER_PLACE_ANGLE = 1.2
+AFTER_PLACE_GAP = 0.04  # m, ... this far from every other object's footprint
+AFTER_PLACE_TRIES = 30
+MOVABLE_KINDS = ("box", "cylinder")
 
 
 def demonstration_setup(
-    skill: str, seed: int, random_starts: float = 0.0, scenes: str = "bench"
+    skill: str,
+    seed: int,
+    random_starts: float = 0.0,
+    scenes: str = "bench",
+    after_place: float = 0.0,
 ) -> tuple:
     """The random scene, unrecorded set-up calls, skill parameters and target object name
     (with ``scenes="bench"`` the same episodes as `skillstack bench skills`; see
     `skills.training.scenes`).
 
-    With probability ``random_starts`` (drawn from ``seed``) the set-up ends with an
-    unrecorded `move_to` to a random hand pose (`START_BOX`), so the demonstration starts
-    from there instead of the home pose.
+    With probability ``after_place`` (grasp only, drawn from ``seed``) the set-up first
+    grasps another block and places it on the table (`after_place_setup`), so the
+    demonstration starts where a place leaves the hand, as in a task that clears a plate.
+    Otherwise, with probability ``random_starts``, the set-up ends with an unrecorded
+    `move_to` to a random hand pose (`START_BOX`), so the demonstration starts from there
+    instead of the home pose.
     """
     if skill not in COLLECTABLE_SKILLS:
         raise ValueError(
             f"cannot collect {skill!r}; collectable skills: {', '.join(COLLECTABLE_SKILLS)}"
         )
     scene, setup, params = scene_set_episode(skill, seed, scenes)
+    if skill == "grasp" and after_place > 0.0:
+        first = np.random.default_rng([seed, 13])
+        if first.random() < after_place:
+            moves = after_place_setup(scene, params["object"], first)
+            if moves:
+                return scene, [*setup, *moves], params, params["object"]
     rng = np.random.default_rng([seed, 11])
     if rng.random() < random_starts:
         position = [round(float(rng.uniform(lo, hi)), 3) for lo, hi in START_BOX]
@@ -79,6 +103,39 @@ def demonstration_setup(
         yaw = round(float(rng.uniform(-START_YAW_DEG, START_YAW_DEG)), 1)
         setup = [*setup, ("move_to", {"position": position, "yaw": yaw})]
     return scene, setup, params, params["object"]
+
+
+def after_place_setup(scene, target: str, rng: np.random.Generator) -> list[tuple[str, dict]]:
+    """A grasp of a block other than ``target`` with nothing on it, and a place of it on the
+    table at a free random spot; [] when the scene has no such block or spot."""
+
+    def free(obj) -> bool:
+        r = obj.footprint_radius()
+        return not any(
+            o is not obj
+            and o.position[2] >= obj.top() - 0.01
+            and math.dist(o.position[:2], obj.position[:2]) < r
+            for o in scene.objects
+        )
+
+    movers = [o for o in scene.objects if o.name != target and o.kind in MOVABLE_KINDS and free(o)]
+    if not movers:
+        return []
+    mover = movers[int(rng.integers(len(movers)))]
+    for _ in range(AFTER_PLACE_TRIES):
+        r, a = rng.uniform(*AFTER_PLACE_RADIUS), rng.uniform(-AFTER_PLACE_ANGLE, AFTER_PLACE_ANGLE)
+        spot = (round(float(r * math.cos(a)), 3), round(float(r * math.sin(a)), 3))
+        if all(
+            math.dist(spot, o.position[:2])
+            >= o.footprint_radius() + mover.footprint_radius() + AFTER_PLACE_GAP
+            for o in scene.objects
+            if o is not mover
+        ):
+            return [
+                ("grasp", {"object": mover.name}),
+                ("place", {"object": mover.name, "target": "table", "position": list(spot)}),
+            ]
+    return []
 
 
 class _Recorder:
@@ -166,6 +223,7 @@ def record_episode(
     random_starts: float = 0.0,
     image_size: int | None = None,
     scenes: str = "bench",
+    after_place: float = 0.0,
 ) -> Episode | None:
     """One expert episode on the scene of ``seed``; None if its set-up failed.
     ``image_size``: also record ``image_size``² camera images at every sample."""
@@ -173,7 +231,9 @@ def record_episode(
     from skillstack.skills.executor import execute
     from skillstack.skills.registry import get_skill
 
-    scene, setup, params, target = demonstration_setup(skill, seed, random_starts, scenes)
+    scene, setup, params, target = demonstration_setup(
+        skill, seed, random_starts, scenes, after_place
+    )
     with MujocoRobot(scene) as robot:
         cameras = CameraImages(robot, image_size) if image_size else None
         try:
@@ -196,10 +256,11 @@ def _episode(
     random_starts: float,
     image_size: int | None,
     scenes: str = "bench",
+    after_place: float = 0.0,
 ) -> Episode:
     for attempt in range(SETUP_TRIES):
         episode = record_episode(
-            skill, base_seed + attempt, rate_hz, random_starts, image_size, scenes
+            skill, base_seed + attempt, rate_hz, random_starts, image_size, scenes, after_place
         )
         if episode is not None:
             return episode
@@ -222,6 +283,7 @@ def collect(
     scenes: str = "bench",
     executor: str = "local",
     ray_address: str | None = None,
+    after_place: float = 0.0,
 ) -> Path:
     """Collect ``episodes`` expert demonstrations of ``skill`` into ``<out_dir>/<skill>.hdf5``.
 
@@ -230,8 +292,9 @@ def collect(
     tasks on ``ray_address`` (None: a local Ray instance; `skills.parallel`).
     ``progress(done, total)`` is called as they finish.
     ``random_starts``: the fraction of episodes that start from a random hand pose.
+    ``after_place``: the fraction of grasp episodes that start after a place of another block.
     ``image_size``: also record square camera images of this size (`skills.training.images`).
-    ``scenes``: the scene set (`skills.training.scenes.SCENE_SETS`; "mixed" for grasp only).
+    ``scenes``: the scene set (`skills.training.scenes.SCENE_SETS`; "mixed" for grasp and place).
 
     Raises:
         ValueError: an unknown skill, no episodes, a rate the control loop cannot sample, or
@@ -251,18 +314,19 @@ def collect(
         raise ValueError(f"at most {SEED_STRIDE // SETUP_TRIES - 1} episodes per collection")
     if not 0 < rate_hz <= DEFAULT_CONTROL_RATE_HZ:
         raise ValueError(f"rate_hz must be in (0, {DEFAULT_CONTROL_RATE_HZ:g}] Hz, not {rate_hz}")
-    if not 0.0 <= random_starts <= 1.0:
-        raise ValueError(f"random_starts is a fraction in [0, 1], not {random_starts}")
+    for name, fraction in (("random_starts", random_starts), ("after_place", after_place)):
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"{name} is a fraction in [0, 1], not {fraction}")
+    if after_place and skill != "grasp":
+        raise ValueError(f"after_place starts are for grasp only, not {skill!r}")
     if scenes not in SCENE_SETS:
         raise ValueError(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}")
-    if scenes == "mixed" and skill != "grasp":
-        raise ValueError(f"the mixed scene set is for grasp only, not {skill!r}")
     if image_size is not None:
         check_image_size(image_size)
         check_rendering()
     config = ExecutorConfig(executor, jobs, ray_address)
     seeds = [seed * SEED_STRIDE + i * SETUP_TRIES for i in range(episodes)]
-    items = [(skill, s, rate_hz, random_starts, image_size, scenes) for s in seeds]
+    items = [(skill, s, rate_hz, random_starts, image_size, scenes, after_place) for s in seeds]
     # Rendering workers are spawned: a forked child inherits this process's OpenGL state
     # (the rendering check made a context) and can hang.
     setup = WorkerSetup(spawn=image_size is not None)

@@ -7,6 +7,9 @@ policy cloned from it alone fails there (73 % of the suite): a block on another 
 at yaw near 0 (most tasks). ``mixed`` replaces part of the benchmark episodes of ``grasp``
 by such scenes, built from the same object makers and validated like every scene; the
 scripted grasp stays the expert, always with the top approach (what the planners ask for).
+For ``place`` the mixed set adds what the benchmark's places (a block or can onto a plate,
+into a bowl, onto the table) never show and the task suite asks for: a block put on
+another block (``stack``), and a cup put on a plate or the table (``cup``).
 
 The variant of an episode is drawn from its seed, so a seed always gives the same scene.
 """
@@ -22,6 +25,7 @@ from skillstack.robot.scene import Scene, SceneObject, validate_scene
 from skillstack.robot.scene.model import CONTAINER_FLOOR
 from skillstack.skills.episodes import (
     container_maker,
+    cup_maker,
     episode_setup,
     graspable_maker,
     place_objects,
@@ -32,15 +36,18 @@ from skillstack.skills.world import vec3
 SCENE_SETS = ("bench", "mixed")
 # Share of each variant in the "mixed" set (the rest of the episodes are "bench").
 MIXED_VARIANTS = {"bench": 0.4, "square": 0.2, "plate": 0.15, "bowl": 0.1, "stacked": 0.15}
+PLACE_VARIANTS = {"bench": 0.5, "stack": 0.3, "cup": 0.2}
+MIXED_SKILLS = ("grasp", "place")
 SQUARE_YAW = 0.35  # rad: square blocks are turned at most this much (tasks: ±0.3 rad)
 TRIES = 50
 
 
-def variant(seed: int) -> str:
-    """The kind of scene of ``seed`` in the "mixed" set."""
+def variant(seed: int, skill: str = "grasp") -> str:
+    """The kind of scene of ``seed`` in the "mixed" set of ``skill``."""
     rng = np.random.default_rng([seed, 23])
-    names = list(MIXED_VARIANTS)
-    return names[int(rng.choice(len(names), p=list(MIXED_VARIANTS.values())))]
+    shares = PLACE_VARIANTS if skill == "place" else MIXED_VARIANTS
+    names = list(shares)
+    return names[int(rng.choice(len(names), p=list(shares.values())))]
 
 
 def scene_set_episode(skill: str, seed: int, scenes: str = "bench") -> tuple:
@@ -51,9 +58,11 @@ def scene_set_episode(skill: str, seed: int, scenes: str = "bench") -> tuple:
     """
     if scenes not in SCENE_SETS:
         raise ValueError(f"unknown scene set {scenes!r}; sets: {', '.join(SCENE_SETS)}")
-    if scenes == "mixed" and skill != "grasp":
-        raise ValueError(f"the mixed scene set is for grasp only, not {skill!r}")
-    kind = variant(seed) if scenes == "mixed" else "bench"
+    if scenes == "mixed" and skill not in MIXED_SKILLS:
+        raise ValueError(
+            f"the mixed scene set is for {' and '.join(MIXED_SKILLS)} only, not {skill!r}"
+        )
+    kind = variant(seed, skill) if scenes == "mixed" else "bench"
     if kind == "bench":
         return episode_setup(skill, seed)
     rng = np.random.default_rng([seed, 29])
@@ -63,8 +72,23 @@ def scene_set_episode(skill: str, seed: int, scenes: str = "bench") -> tuple:
             validate_scene(scene)
         except ValueError:
             continue
+        if skill == "place":
+            return scene, [("grasp", {"object": "item"})], _place_params(kind, scene, rng)
         return scene, [], {"object": "target", "approach": "top"}
     raise RuntimeError(f"could not build a valid {kind!r} scene for seed {seed}")
+
+
+def _place_params(kind: str, scene: Scene, rng) -> dict:
+    """Put the item on the goal block (stack), or the cup on the plate or the table (cup)."""
+    if any(o.name == "goal" for o in scene.objects):
+        return {"object": "item", "target": "goal"}
+    item = scene.object("item").position
+    for _ in range(TRIES):
+        a = float(rng.uniform(-1.0, 1.0))
+        spot = (0.45 * math.cos(a), 0.45 * math.sin(a))
+        if math.dist(spot, item[:2]) >= 0.15:
+            break
+    return {"object": "item", "target": "table", "position": [round(v, 3) for v in spot]}
 
 
 def _box(rng, name: str, pos, side=(0.035, 0.06), square: bool = True, yaw=None) -> SceneObject:
@@ -142,4 +166,25 @@ def _stacked(rng) -> Scene:
     return scene.with_object(_on(under, item, under.top(), rng, 0.008))
 
 
-_BUILDERS = {"square": _square, "plate": _plate, "bowl": _bowl, "stacked": _stacked}
+def _stack(rng) -> Scene:
+    """A block to put on another, wider block."""
+    item = lambda r, p: _box(r, "item", p, side=(0.035, 0.05), square=r.random() < 0.6)  # noqa: E731
+    goal = lambda r, p: _box(r, "goal", p, side=(0.05, 0.065), square=r.random() < 0.6)  # noqa: E731
+    return place_objects(rng, [item, goal])
+
+
+def _cup(rng) -> Scene:
+    """A cup to put on a plate (or, without one, on the table)."""
+    if rng.random() < 0.6:
+        return place_objects(rng, [cup_maker("item", 0), container_maker("goal", "plate")])
+    return place_objects(rng, [cup_maker("item", 0)])
+
+
+_BUILDERS = {
+    "square": _square,
+    "plate": _plate,
+    "bowl": _bowl,
+    "stacked": _stacked,
+    "stack": _stack,
+    "cup": _cup,
+}
