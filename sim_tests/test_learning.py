@@ -223,8 +223,8 @@ def test_train_cli_refuses_cuda_without_it_and_other_skills(demos, tmp_path):
     if not torch.cuda.is_available():
         result = runner.invoke(app, [*args, "--device", "cuda"])
         assert result.exit_code == 2 and "no CUDA device" in result.output
-    result = runner.invoke(app, ["train", "pour", "--data", str(demos), "--out", "x.pt"])
-    assert result.exit_code == 2 and "learnable skills: grasp" in result.output
+    result = runner.invoke(app, ["train", "push", "--data", str(demos), "--out", "x.pt"])
+    assert result.exit_code == 2 and "learnable skills: grasp, place, pour" in result.output
     assert not (tmp_path / "g.pt").exists()
 
 
@@ -397,7 +397,7 @@ def test_mixed_scenes_put_the_grasped_block_on_plates_in_bowls_and_on_blocks(tmp
     with pytest.raises(ValueError, match="unknown scene set"):
         collect("grasp", 1, 0, tmp_path, scenes="tasks")
     result = CliRunner().invoke(app, ["collect", "pour", "--scenes", "mixed", "--out", "x"])
-    assert result.exit_code == 2 and "collectable skills" in result.output
+    assert result.exit_code == 2 and "grasp and place only" in result.output
 
     # A real demonstration of the scripted expert lifting a block off another block
     # (collection seed 5 * 10^6 is a "stacked" scene), with its call context stored.

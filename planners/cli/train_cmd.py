@@ -16,7 +16,7 @@ from skillstack.planners.cli.output import print_json
 
 @app.command()
 def collect(
-    skill: Annotated[str, typer.Argument(help="Skill to demonstrate (grasp, place).")],
+    skill: Annotated[str, typer.Argument(help="Skill to demonstrate (grasp, place, pour).")],
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to record.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the random scenes.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder for <skill>.hdf5.")] = Path("data"),
@@ -117,7 +117,7 @@ def collect(
 
 @app.command()
 def train(
-    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp, place).")],
+    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp, place, pour).")],
     data: Annotated[Path, typer.Option(help="Dataset file, or a folder with <skill>.hdf5.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write (a .png loss curve beside).")],
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
@@ -184,7 +184,7 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp, place).")],
+    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp, place, pour).")],
     policy: Annotated[Path, typer.Option(help="Checkpoint written by skillstack train.")],
     episodes: Annotated[int, typer.Option(min=1, help="Held-out scenes.")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the held-out scenes.")] = 0,

@@ -32,6 +32,7 @@ from skillstack.skills.parallel import ExecutorConfig, WorkerSetup, ordered_map
 from skillstack.skills.training.dataset import (
     DEFAULT_CONTROL_RATE_HZ,
     OBS_KEYS,
+    OPTIONAL_OBS_KEYS,
     Episode,
     actions_from_path,
     write_dataset,
@@ -43,10 +44,11 @@ from skillstack.skills.training.images import (
     check_image_size,
     check_rendering,
 )
-from skillstack.skills.training.observation import observe_robot
+from skillstack.skills.training.observation import cup_fill, observe_robot, particles_in
+from skillstack.skills.training.pour_features import pour_context
 from skillstack.skills.training.scenes import SCENE_SETS, scene_set_episode
 
-COLLECTABLE_SKILLS = ("grasp", "place")
+COLLECTABLE_SKILLS = ("grasp", "place", "pour")
 DEFAULT_RATE_HZ = 20.0  # samples per second of simulated time
 SETUP_TRIES = 10  # seeds tried per episode until a set-up (the grasp before a place) succeeds
 SEED_STRIDE = 1_000_000  # episode seeds: seed * SEED_STRIDE + index * SETUP_TRIES + try
@@ -102,7 +104,7 @@ def demonstration_setup(
         position[2] = round(max(position[2], clear), 3)
         yaw = round(float(rng.uniform(-START_YAW_DEG, START_YAW_DEG)), 1)
         setup = [*setup, ("move_to", {"position": position, "yaw": yaw})]
-    return scene, setup, params, params["object"]
+    return scene, setup, params, params.get("object") or params["source"]
 
 
 def after_place_setup(scene, target: str, rng: np.random.Generator) -> list[tuple[str, dict]]:
@@ -148,6 +150,7 @@ class _Recorder:
         self.cameras = cameras
         self.images: dict[str, list[np.ndarray]] = {}  # camera key -> one image per sample
         self.t0: float | None = None
+        self.fill_of: int | None = None  # pour: the particles in the cup when it started
         self.gripper_command = 2 * robot.arm.finger_travel  # reset() opens the gripper
         send = robot.gripper
 
@@ -170,6 +173,8 @@ class _Recorder:
         state = robot.read()
         for key, value in observe_robot(robot, self.target).items():
             rows[key].append(value)
+        if self.fill_of is not None:
+            rows.setdefault("object_fill", []).append(cup_fill(robot, self.target, self.fill_of))
         q_desired = state.q_desired if state.q_desired is not None else state.q
         rows["joint_targets"].append(q_desired)
         rows["gripper"].append(self.gripper_command)
@@ -180,7 +185,8 @@ class _Recorder:
     def episode(self, success: bool, seed: int, params: dict, context: dict) -> Episode:
         if not self.rows["joint_targets"]:  # refused before any motion: one sample
             self.sample()
-        obs = {k: np.asarray(self.rows[k], dtype=float) for k in OBS_KEYS}
+        keys = [*OBS_KEYS, *(k for k in OPTIONAL_OBS_KEYS if k in self.rows)]
+        obs = {k: np.asarray(self.rows[k], dtype=float) for k in keys}
         n = len(self.rows["joint_targets"])
         rewards, dones = np.zeros(n), np.zeros(n, dtype=np.uint8)
         rewards[-1], dones[-1] = float(success), 1
@@ -204,9 +210,11 @@ class _Recorder:
 def _call_context(skill: str, scene, robot, params: dict, target: str) -> dict:
     """The call context a demonstration stores (`skills.training.features`), taken just
     before the skill runs, as the learned skill takes it at run time."""
-    if skill == "place":
-        from skillstack.skills.world import observe
+    from skillstack.skills.world import observe
 
+    if skill == "pour":
+        return pour_context(observe(robot), params["source"], params["target"]).to_dict()
+    if skill == "place":
         gripper = robot.capabilities.gripper
         assert gripper is not None, "the simulated arms have grippers"
         return place_context(observe(robot), params, gripper.max_width).to_dict()
@@ -242,6 +250,8 @@ def record_episode(
                 if not execute(get_skill(name), p, robot).success:
                     return None
             context = _call_context(skill, scene, robot, params, target)
+            if skill == "pour":
+                recorder.fill_of = particles_in(robot, target)
             result = execute(get_skill(skill), params, robot, on_tick=recorder.on_tick)
             return recorder.episode(result.success, seed, params, context)
         finally:

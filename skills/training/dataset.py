@@ -8,7 +8,8 @@ Layout of one file::
     data/demo_<i>/obs/<key>     float32 (T, dim), one per key of `OBS_KEYS`; in the file
                                 ``robot0_eef_quat`` is x y z w (robomimic's order; read back
                                 as w x y z), and ``robot0_gripper_qpos`` (T, 2) = the two
-                                finger positions is added for robomimic's default keys
+                                finger positions is added for robomimic's default keys;
+                                pour demos also hold ``object_fill`` (`OPTIONAL_OBS_KEYS`)
     data/demo_<i>/next_obs/<key>  the low-dimensional obs of the next sample (the last repeated)
     data/demo_<i>/obs/<image>   optional: uint8 (T, H, W, 3), gzip chunks of one frame, one per
                                 key of `skills.training.images.IMAGE_KEYS` (all or none, in
@@ -59,6 +60,10 @@ OBS_KEYS: dict[str, int] = {
     "robot0_eef_quat": 4,  # unit quaternion w x y z
     "robot0_gripper_width": 1,  # m
     "object": 7,  # target object position (m) + quaternion w x y z
+}
+# Observations only some skills record (absent from the others' files): name -> size.
+OPTIONAL_OBS_KEYS: dict[str, int] = {
+    "object_fill": 1,  # pour: fraction of the held cup's particles still in it
 }
 ACTION_LAYOUT = (
     "eef_dpos_x",
@@ -114,7 +119,9 @@ class Episode:
         out = [f"obs/{k} is missing" for k in OBS_KEYS if k not in self.obs]
         n = self.num_samples
         shapes: dict[str, tuple[Any, tuple[int, ...]]] = {
-            f"obs/{k}": (self.obs[k], (n, d)) for k, d in OBS_KEYS.items() if k in self.obs
+            f"obs/{k}": (self.obs[k], (n, d))
+            for k, d in (OBS_KEYS | OPTIONAL_OBS_KEYS).items()
+            if k in self.obs
         }
         shapes |= {
             "actions": (self.actions, (n, ACTION_DIM)),
@@ -345,7 +352,8 @@ def _get(episode: Episode, key: str) -> np.ndarray:
 
 def _stored_obs(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The low-dimensional obs as the file holds them (robomimic's conventions)."""
-    out = {key: np.asarray(obs[key], dtype=np.float32) for key in OBS_KEYS}
+    keys = [*OBS_KEYS, *(k for k in OPTIONAL_OBS_KEYS if k in obs)]
+    out = {key: np.asarray(obs[key], dtype=np.float32) for key in keys}
     out["robot0_eef_quat"] = out["robot0_eef_quat"][:, [1, 2, 3, 0]]  # w x y z -> x y z w
     width = out["robot0_gripper_width"].reshape(-1, 1)
     out["robot0_gripper_qpos"] = np.hstack([width / 2, -width / 2])  # robosuite's finger qpos
@@ -374,7 +382,8 @@ def demo_names(data) -> list[str]:
 
 def read_episode(group) -> Episode:
     """The demo stored in the HDF5 group ``group`` (its images left in the file)."""
-    obs = {k: group[f"obs/{k}"][()] for k in OBS_KEYS if f"obs/{k}" in group}
+    keys = (*OBS_KEYS, *OPTIONAL_OBS_KEYS)
+    obs = {k: group[f"obs/{k}"][()] for k in keys if f"obs/{k}" in group}
     env = json.loads(group.file["data"].attrs.get("env_args", "{}"))
     if env.get("quat_order") == STORED_QUAT_ORDER and "robot0_eef_quat" in obs:
         obs["robot0_eef_quat"] = obs["robot0_eef_quat"][:, [3, 0, 1, 2]]  # back to w x y z

@@ -45,6 +45,11 @@ import numpy as np
 from skillstack.robot.rotations import to_scipy
 from skillstack.skills.library.geometry import top_grasp_yaw
 from skillstack.skills.training.dataset import DatasetError, Episode
+from skillstack.skills.training.pour_features import (
+    POUR_FEATURE_NAMES,
+    PourContext,
+    pour_features,
+)
 
 KINDS = ("box", "cylinder", "cup", "other")
 TEMPLATES = ("top", "side")
@@ -90,7 +95,11 @@ PLACE_FEATURE_NAMES: tuple[str, ...] = (
     *(f"kind_{k}" for k in KINDS),
     *(f"template_{t}" for t in PLACE_TEMPLATES),
 )
-SKILL_FEATURE_NAMES = {"grasp": FEATURE_NAMES, "place": PLACE_FEATURE_NAMES}
+SKILL_FEATURE_NAMES = {
+    "grasp": FEATURE_NAMES,
+    "place": PLACE_FEATURE_NAMES,
+    "pour": POUR_FEATURE_NAMES,  # `skills.training.pour_features`
+}
 
 
 def feature_names(skill: str) -> tuple[str, ...]:
@@ -189,7 +198,7 @@ def context_from_object(obj, template: str) -> CallContext:
     return CallContext(obj.kind, extents(obj.kind, obj.size), template)
 
 
-def context_from_episode(skill: str, episode: Episode) -> CallContext:
+def context_from_episode(skill: str, episode: Episode) -> CallContext | PourContext:
     """The call context of a recorded episode: the one it stores, or else (recordings made
     before contexts were stored) rebuilt from its seed and parameters.
 
@@ -199,6 +208,13 @@ def context_from_episode(skill: str, episode: Episode) -> CallContext:
     """
     from skillstack.skills.episodes import episode_setup
 
+    if skill == "pour":
+        if "target" not in episode.context or "object_fill" not in episode.obs:
+            raise DatasetError(
+                f"demo seed {episode.seed}: recorded without the pour context or the cup's "
+                "fill; collect it again with this version"
+            )
+        return PourContext.from_dict(episode.context)
     if skill == "place":
         if "spot" not in episode.context:
             raise DatasetError(
@@ -305,21 +321,26 @@ def skill_features(
     skill: str,
     obs: dict[str, np.ndarray],
     gripper_command: np.ndarray,
-    context: CallContext,
+    context: CallContext | PourContext,
     max_width: float,
 ) -> np.ndarray:
-    """The feature rows of ``skill`` (`features` for grasp, `place_features` for place)."""
+    """The feature rows of ``skill`` (`features` for grasp, `place_features` for place,
+    `skills.training.pour_features.pour_features` for pour)."""
+    if skill == "pour":
+        assert isinstance(context, PourContext), "a pour call has a PourContext"
+        return pour_features(obs, context)
     if skill == "place":
         assert isinstance(context, PlaceContext), "a place call has a PlaceContext"
         return place_features(obs, gripper_command, context)
+    assert isinstance(context, CallContext), "a grasp call has a CallContext"
     return features(obs, gripper_command, context, max_width)
 
 
 def episode_features(skill: str, episode: Episode, max_width: float) -> np.ndarray:
     """Feature rows of a recorded episode. The gripper command in force is the previous
     sample's commanded width; the first sample's is the open gripper of the reset (grasp) or
-    the closed grip on the held object (place)."""
-    first = 0.0 if skill == "place" else max_width
+    the closed grip on the held object (place, pour)."""
+    first = 0.0 if skill in ("place", "pour") else max_width
     commands = np.concatenate([[first], episode.actions[:-1, 6]])
     context = context_from_episode(skill, episode)
     return skill_features(skill, episode.obs, commands, context, max_width)

@@ -10,7 +10,8 @@ queries the policy at the policy's own rate (20 Hz for the demonstrations record
 executes the action chunks (receding horizon by default, `ChunkExecutor`), and lets
 `PolicyActuator` interpolate each action to joint targets at the control rate
 (`skills.training.policy_primitives`: `GraspPolicy` ends when the object has been lifted,
-`PlacePolicy` when the hand rose clear of the object it let go). The executor's collision
+`PlacePolicy` when the hand rose clear of the object it let go, `PourPolicy` when the
+cup is upright again after pouring). The executor's collision
 guard watches it like any program; it fails with a typed `Failure` when the fingers close
 on nothing, the held object slips, or the horizon runs out.
 
@@ -33,15 +34,18 @@ from skillstack.skills.training.policy_primitives import (
     HORIZON_FACTOR,
     GraspPolicy,
     PlacePolicy,
+    PourPolicy,
 )
+from skillstack.skills.training.pour_features import pour_context
 from skillstack.skills.world import WorldState
 
-LEARNABLE_SKILLS = ("grasp", "place")  # skills with features and a policy primitive
+LEARNABLE_SKILLS = ("grasp", "place", "pour")  # skills with features and a policy primitive
 # What a call may vary from the demonstrations (the policy is conditioned on it); any other
 # parameter must keep its default.
 VARIED_PARAMS = {
     "grasp": ("object", "approach", "force"),
     "place": ("object", "target", "position", "offset"),
+    "pour": ("source", "target"),
 }
 
 
@@ -74,6 +78,8 @@ class _LearnedPlan(Skill):
             )
         if self.name == "place":
             return self._place(world, p, ctx)
+        if self.name == "pour":
+            return self._pour(world, p, ctx)
         obj = world.object(p.object)
         template = self.template_for(world, p) if hasattr(self, "template_for") else "top"
         context = context_from_object(obj, template)
@@ -86,6 +92,17 @@ class _LearnedPlan(Skill):
         step = PlacePolicy(self.policy, world.object(p.object), world.ee_position, context)
         program = Program([step], ctx, context.template)
         program.allowed_contacts = {p.object}  # the held object touches what it is put on
+        return program
+
+    def _pour(self, world: WorldState, p, ctx: Context) -> Program:
+        from skillstack.skills.library.pour import PourProgram
+
+        initial = world.contents.get(p.source, 0)
+        context = pour_context(world, p.source, p.target)
+        step = PourPolicy(self.policy, world.object(p.source), p.target, context, initial)
+        program = PourProgram([step], ctx, context.template)
+        program.allowed_contacts = {p.source}
+        program.initial_contents = initial
         return program
 
 

@@ -38,6 +38,18 @@ def observe_robot(robot, target: str) -> dict[str, np.ndarray]:
     }
 
 
+def particles_in(robot, container: str) -> int:
+    """How many particles are inside ``container`` now (the simulator's count)."""
+    from skillstack.skills.world import observe
+
+    return int(observe(robot).contents.get(container, 0))
+
+
+def cup_fill(robot, cup: str, initial: int) -> np.ndarray:
+    """``object_fill``: the fraction of the ``initial`` particles still in ``cup``."""
+    return np.array([particles_in(robot, cup) / initial if initial else 0.0])
+
+
 def flatten_observation(obs: Mapping[str, np.ndarray]) -> np.ndarray:
     """Concatenate the keys of `OBS_KEYS`, in that order, into one vector of `OBS_DIM`."""
     missing = [k for k in OBS_KEYS if k not in obs]

@@ -19,7 +19,12 @@ is over:
   once (before the slip guard would call it a slip). It needs the object's pose in the hand
   (simulation, or a tracked object); on a declared world only the policy lets go.
 
-Both fail with ``timeout`` past `HORIZON_FACTOR` × the longest demonstration and are watched
+* `PourPolicy` squeezes the cup as the scripted pour does and never changes the grip; it
+  is told how full the cup still is (``object_fill``, counted from the world model) and is
+  done once the cup, tilted past level, is back upright and the hand has come to rest;
+  ``object_slipped`` when the cup leaves the fingers (the scripted pour's guard).
+
+All fail with ``timeout`` past `HORIZON_FACTOR` × the longest demonstration and are watched
 by a collision guard, like any program.
 """
 
@@ -43,12 +48,15 @@ from skillstack.skills.training.features import (
 )
 from skillstack.skills.training.observation import observe_robot
 from skillstack.skills.training.policy import ChunkExecutor, ChunkMLP
+from skillstack.skills.training.pour_features import PourContext, pour_features
 
 HORIZON_FACTOR = 1.5  # the policy may take this many times the longest demonstration
 LIFT_FRACTION = 0.9  # grasp: done once the object rose this fraction of the requested lift …
 SETTLED_SPEED = 0.02  # … and the hand moves slower than this (m/s), or rose the full lift
 MISSED_WIDTH = 0.002  # m: closed fingers narrower than this hold nothing …
 MISSED_AFTER_S = 0.5  # … for this long: the grasp missed
+UPRIGHT_COS = 0.966  # pour: the cup's axis within 15° of vertical counts as upright again
+POURED_COS = 0.0  # pour: ... after it tilted past level (its axis below horizontal)
 RETREAT_FRACTION = 0.6  # place: done once the hand rose this fraction of `RETREAT` after letting go
 HOLD_SLACK = 0.03  # m, how far beyond its seat the held object may be before it counts as lost
 TOUCHDOWN_M = 0.002  # m the held object rose in the hand: it stands on something, let go
@@ -257,3 +265,47 @@ class PlacePolicy(PolicyPrimitive):
             self._done = True
         else:
             self.timed_out(state.time - self.t0, f"put {self.object} down and rise clear")
+
+
+class PourPolicy(PolicyPrimitive):
+    """A learned pour: carries the held cup over the target, tilts it, brings it back."""
+
+    context: PourContext  # type: ignore[assignment]  # a pour's own context
+
+    def __init__(self, model: ChunkMLP, cup, target: str, context: PourContext, initial: int):
+        from skillstack.skills.library.pour import POUR_GRIP_FORCE
+
+        super().__init__(model, cup.name, context, force=POUR_GRIP_FORCE)  # type: ignore[arg-type]
+        self.target, self.initial = target, initial
+        holding = Holding(cup.name, min_width=cup.size[0] - 0.015, max_distance=cup.height)
+        self.guards = (NoCollision({cup.name}), holding)
+        self.poured = False
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        """As `PolicyPrimitive.start`; the cup has not been tilted yet."""
+        super().start(ctx, state)
+        self.poured = False
+
+    def initial_command(self, state: RobotState) -> float:
+        """The cup is gripped (and squeezed harder by the first action)."""
+        return 0.0
+
+    def features_now(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The pour features, with how full the cup is now."""
+        inside = self.ctx.world.observe().contents.get(self.object, 0)
+        obs["object_fill"] = np.array([[inside / self.initial if self.initial else 0.0]])
+        return pour_features(obs, self.context)[0]
+
+    def gripper_command(self, predicted: float) -> float:
+        """Always the closed, squeezing grip."""
+        return 0.0
+
+    def check_end(self, state: RobotState, obs: dict[str, np.ndarray], hand_speed: float) -> None:
+        """Done once the cup, tilted past level, is upright again and the hand at rest."""
+        _, x, y, _ = (float(v) for v in obs["object"][0, 3:7])
+        axis_z = 1.0 - 2.0 * (x * x + y * y)  # the cup axis's vertical component
+        self.poured = self.poured or axis_z < POURED_COS
+        if self.poured and axis_z > UPRIGHT_COS and hand_speed < SETTLED_SPEED:
+            self._done = True
+        else:
+            self.timed_out(state.time - self.t0, f"pour {self.object} into {self.target}")
