@@ -9,7 +9,8 @@ by such scenes, built from the same object makers and validated like every scene
 scripted grasp stays the expert, always with the top approach (what the planners ask for).
 For ``place`` the mixed set adds what the benchmark's places (a block or can onto a plate,
 into a bowl, onto the table) never show and the task suite asks for: a block put on
-another block (``stack``), and a cup put on a plate or the table (``cup``).
+another block, sometimes on top of a two-block tower (``stack``), and a cup put on a
+plate or the table (``cup``).
 
 The variant of an episode is drawn from its seed, so a seed always gives the same scene.
 """
@@ -167,10 +168,17 @@ def _stacked(rng) -> Scene:
 
 
 def _stack(rng) -> Scene:
-    """A block to put on another, wider block."""
+    """A block to put on another, wider block; half the time that one stands on a third
+    (a tower, as the task suite builds them)."""
     item = lambda r, p: _box(r, "item", p, side=(0.035, 0.05), square=r.random() < 0.6)  # noqa: E731
     goal = lambda r, p: _box(r, "goal", p, side=(0.05, 0.065), square=r.random() < 0.6)  # noqa: E731
-    return place_objects(rng, [item, goal])
+    if rng.random() < 0.5:
+        return place_objects(rng, [item, goal])
+    base = lambda r, p: _box(r, "base", p, side=(0.055, 0.07), square=r.random() < 0.6)  # noqa: E731
+    scene = place_objects(rng, [item, base])
+    under = scene.object("base")
+    top = _box(rng, "goal", (0, 0, 0), side=(0.05, 0.06), square=rng.random() < 0.6)
+    return scene.with_object(_on(under, top, under.top(), rng, 0.005))
 
 
 def _cup(rng) -> Scene:
