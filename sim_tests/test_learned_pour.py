@@ -67,3 +67,34 @@ def test_a_learned_pour_runs_through_the_executor(demos, tmp_path):
         assert result.moved and result.template == "tilt_sideways"
         assert result.success or result.failure is not None
         assert result.duration_s < 5.0 and np.linalg.norm(robot.read().q - q0) > 1e-3
+
+
+def test_pour_augmentation_moves_and_turns_the_cup_with_the_hand(demos):
+    from scipy.spatial.transform import Rotation
+
+    from skillstack.skills.training.augment import Corrective
+    from skillstack.skills.training.features import context_from_episode
+    from skillstack.skills.training.pour_features import POUR_FEATURE_NAMES, pour_features
+
+    episode = open_dataset(demos, "pour").episodes()[0]
+    context = context_from_episode("pour", episode)
+    base = pour_features(episode.obs, context)
+    delta, eps = np.array([0.01, -0.02, 0.005]), 0.2
+    turn = Rotation.from_rotvec([0, 0, eps])
+    moved = {k: v.astype(float).copy() for k, v in episode.obs.items()}
+    eef = moved["robot0_eef_pos"].copy()
+    moved["robot0_eef_pos"] = eef + delta
+    moved["object"][:, :3] = eef + delta + turn.apply(moved["object"][:, :3] - eef)
+    for key, cols in (("robot0_eef_quat", slice(None)), ("object", slice(3, 7))):
+        wxyz = moved[key][:, cols]
+        turned = turn * Rotation.from_quat(wxyz[:, [1, 2, 3, 0]])
+        moved[key][:, cols] = turned.as_quat()[:, [3, 0, 1, 2]]
+    want = pour_features(moved, context)
+    n = len(base)
+    got, _ = Corrective(list(POUR_FEATURE_NAMES)).shift(
+        torch.as_tensor(base, dtype=torch.float32),
+        torch.zeros(n, 4, 7),
+        torch.as_tensor(delta, dtype=torch.float32).expand(n, 3),
+        torch.full((n,), eps),
+    )
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)

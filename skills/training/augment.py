@@ -11,7 +11,9 @@ expert a centimetre off would still close there.
 
 What moves with the hand depends on the skill: for grasp the object stays put (its offset
 from the hand, ``obj_rel_*``, changes); for place the object moves with the hand and the
-spot stays put (``goal_rel_*`` and ``carry_rel_z`` change, ``obj_rel_*`` does not).
+spot stays put (``goal_rel_*`` and ``carry_rel_z`` change, ``obj_rel_*`` does not); for
+pour the cup moves and turns with the hand (its offset and axis turn with the yaw) and the
+target stays put (``target_rel_*`` change).
 """
 
 from __future__ import annotations
@@ -34,11 +36,20 @@ class Corrective:
         self.eef = [idx[f"eef_{a}"] for a in "xyz"]
         # Features that measure something fixed in the world from the hand (or from the
         # object it holds): (feature column, axis of the hand's offset).
-        fixed = (
-            [(f"goal_rel_{a}", i) for i, a in enumerate("xyz")] + [("carry_rel_z", 2)]
-            if "goal_rel_x" in idx
-            else [(f"obj_rel_{a}", i) for i, a in enumerate("xyz")]
-        )
+        self.pour = "target_rel_x" in idx  # the held cup moves and turns with the hand
+        if self.pour:
+            fixed = [(f"target_rel_{a}", i) for i, a in enumerate("xyz")]
+            self.held = (
+                idx["obj_rel_x"],
+                idx["obj_rel_y"],
+                idx["target_rel_x"],
+                idx["target_rel_y"],
+            )
+            self.cup_axis = (idx["cup_axis_x"], idx["cup_axis_y"])
+        elif "goal_rel_x" in idx:
+            fixed = [(f"goal_rel_{a}", i) for i, a in enumerate("xyz")] + [("carry_rel_z", 2)]
+        else:
+            fixed = [(f"obj_rel_{a}", i) for i, a in enumerate("xyz")]
         self.rel = [idx[name] for name, _ in fixed]
         self.rel_axes = [axis for _, axis in fixed]
         # Place: the goal offsets clipped to ±NEAR_M, recomputed from the shifted ones.
@@ -78,6 +89,15 @@ class Corrective:
         for ix, iy in self.columns:  # the hand's frame turned about the vertical by eps
             x, y = feats[:, ix], feats[:, iy]
             f[:, ix], f[:, iy] = c * x - s * y, s * x + c * y
+        if self.pour:  # the cup turns about the hand: its offset and axis turn, the target's too
+            ix, iy, tx, ty = self.held
+            x, y = feats[:, ix], feats[:, iy]
+            f[:, ix], f[:, iy] = c * x - s * y, s * x + c * y
+            f[:, tx] -= f[:, ix] - x
+            f[:, ty] -= f[:, iy] - y
+            ax, ay = self.cup_axis
+            x, y = feats[:, ax], feats[:, ay]
+            f[:, ax], f[:, ay] = c * x - s * y, s * x + c * y
         if self.yaw is not None:  # the grasp yaw relative to the hand decreases by eps
             i_sin, i_cos = self.yaw
             c2, s2 = torch.cos(2 * eps), torch.sin(2 * eps)

@@ -61,7 +61,13 @@ def _run(skill_impl, name: str, seed: int) -> dict:
         for step, p in setup:
             if not execute(get_skill(step), p, robot).success:
                 return {"seed": seed, "setup_failed": True}
+        poured = _particles(robot, params) if name == "pour" else None
         result = execute(skill_impl, params, robot)
+        extra = {}
+        if poured is not None:  # counted here from the simulator, not by the skill
+            in_cup, in_target = poured
+            landed = _particles(robot, params)[1] - in_target
+            extra["particles_in_target"] = round(landed / in_cup, 4) if in_cup else 0.0
     return {
         "seed": seed,
         "setup_failed": False,
@@ -70,7 +76,16 @@ def _run(skill_impl, name: str, seed: int) -> dict:
         "message": result.message,
         "duration_s": result.duration_s,
         "template": result.template,
+        **extra,
     }
+
+
+def _particles(robot, params: dict) -> tuple[int, int]:
+    """(particles in the pour's source, in its target) now."""
+    from skillstack.skills.world import observe
+
+    contents = observe(robot).contents
+    return contents.get(params["source"], 0), contents.get(params["target"], 0)
 
 
 def _pair(name: str, seed: int) -> tuple[dict, dict]:
@@ -84,7 +99,7 @@ def _summary(runs: list[dict]) -> dict:
     valid = [r for r in runs if not r["setup_failed"]]
     wins = sum(r["success"] for r in valid)
     lo, hi = wilson_interval(wins, len(valid))
-    return {
+    out = {
         "success_rate": round(wins / len(valid), 4) if valid else 0.0,
         "episodes": len(valid),
         "ci95": [round(lo, 4), round(hi, 4)],
@@ -93,6 +108,11 @@ def _summary(runs: list[dict]) -> dict:
         if valid
         else 0.0,
     }
+    landed = [r["particles_in_target"] for r in valid if "particles_in_target" in r]
+    if landed:  # pour: what reached the target, every episode counted (failures too)
+        out["mean_particles_in_target"] = round(float(np.mean(landed)), 4)
+        out["share_with_80pct_in_target"] = round(float(np.mean(np.array(landed) >= 0.8)), 4)
+    return out
 
 
 def evaluate(
@@ -154,6 +174,7 @@ def evaluate(
         "scripted_ci95": scripted["ci95"],
         "scripted_failures": scripted["failures"],
         "scripted_mean_duration_s": scripted["mean_duration_s"],
+        **{f"scripted_{k}": v for k, v in scripted.items() if "particles" in k or "80pct" in k},
         "setup_failures": sum(p[0]["setup_failed"] for p in pairs),
         "templates": templates,
         "seeds": {

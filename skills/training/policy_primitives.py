@@ -48,7 +48,7 @@ from skillstack.skills.training.features import (
 )
 from skillstack.skills.training.observation import observe_robot
 from skillstack.skills.training.policy import ChunkExecutor, ChunkMLP
-from skillstack.skills.training.pour_features import PourContext, pour_features
+from skillstack.skills.training.pour_features import TILTED_CAP_S, PourContext, pour_features
 
 HORIZON_FACTOR = 1.5  # the policy may take this many times the longest demonstration
 LIFT_FRACTION = 0.9  # grasp: done once the object rose this fraction of the requested lift …
@@ -280,11 +280,13 @@ class PourPolicy(PolicyPrimitive):
         holding = Holding(cup.name, min_width=cup.size[0] - 0.015, max_distance=cup.height)
         self.guards = (NoCollision({cup.name}), holding)
         self.poured = False
+        self.tipped_at: float | None = None  # s, sim time the cup first tipped past level
 
     def start(self, ctx: Context, state: RobotState) -> None:
         """As `PolicyPrimitive.start`; the cup has not been tilted yet."""
         super().start(ctx, state)
-        self.poured = False
+        self.poured, self.tipped_at = False, None
+        self.now = state.time
 
     def initial_command(self, state: RobotState) -> float:
         """The cup is gripped (and squeezed harder by the first action)."""
@@ -294,7 +296,17 @@ class PourPolicy(PolicyPrimitive):
         """The pour features, with how full the cup is now."""
         inside = self.ctx.world.observe().contents.get(self.object, 0)
         obs["object_fill"] = np.array([[inside / self.initial if self.initial else 0.0]])
+        _, x, y, _ = (float(v) for v in obs["object"][0, 3:7])
+        if self.tipped_at is None and 1.0 - 2.0 * (x * x + y * y) < 0.0:
+            self.tipped_at = self.now
+        since = 0.0 if self.tipped_at is None else self.now - self.tipped_at
+        obs["tilted_for"] = np.array([[min(since, TILTED_CAP_S)]])
         return pour_features(obs, self.context)[0]
+
+    def step(self, state: RobotState) -> JointCommand:
+        """As `PolicyPrimitive.step`, keeping the clock of ``tilted_for``."""
+        self.now = state.time
+        return super().step(state)
 
     def gripper_command(self, predicted: float) -> float:
         """Always the closed, squeezing grip."""

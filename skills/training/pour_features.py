@@ -12,6 +12,8 @@ The rest, per sample:
 
 * the hand: position, orientation (6-D), finger width;
 * the cup relative to the hand, and its axis (bottom to top; world frame): the tilt;
+* how long ago the cup first tipped past level (``tilted_for``): the expert holds it
+  tilted for a fixed time, then brings it back; the policy keeps this clock itself;
 * the target relative to the cup: its centre (x, y) and its rim height relative to the
   cup's centre;
 * the call context, fixed for the call: the cup's diameter and height, the target's
@@ -26,6 +28,9 @@ import numpy as np
 
 from skillstack.robot.rotations import to_scipy
 
+TILTED_CAP_S = 6.0  # s, "tilted_for" stops counting here (the expert is upright by then)
+DEFAULT_RATE_HZ = 20.0  # samples per second of recorded pours
+
 POUR_FEATURE_NAMES: tuple[str, ...] = (
     "eef_x",
     "eef_y",
@@ -39,6 +44,7 @@ POUR_FEATURE_NAMES: tuple[str, ...] = (
     "cup_axis_y",
     "cup_axis_z",
     "fill",  # fraction of the cup's particles still in it
+    "tilted_for",  # s since the cup first tipped past level (0 before; capped)
     "target_rel_x",  # the target's centre relative to the cup's
     "target_rel_y",
     "target_rel_z",  # the target's rim relative to the cup's centre
@@ -91,8 +97,20 @@ def pour_context(world, source: str, target: str) -> PourContext:
     )
 
 
+def tilted_for(axis_z: np.ndarray, rate_hz: float = DEFAULT_RATE_HZ) -> np.ndarray:
+    """For each sample of a pour (the cup axis's vertical component, one per sample at
+    ``rate_hz``), the seconds since the cup first tipped past level (0 before), capped."""
+    tipped = np.flatnonzero(np.asarray(axis_z) < 0.0)
+    t = np.zeros(len(axis_z))
+    if len(tipped):
+        t[tipped[0] :] = np.arange(len(axis_z) - tipped[0]) / rate_hz
+    return np.minimum(t, TILTED_CAP_S)
+
+
 def pour_features(obs: dict[str, np.ndarray], context: PourContext) -> np.ndarray:
-    """Feature rows (T, len(`POUR_FEATURE_NAMES`)); ``obs`` must hold ``object_fill``."""
+    """Feature rows (T, len(`POUR_FEATURE_NAMES`)); ``obs`` must hold ``object_fill``, and
+    may hold ``tilted_for`` (T, 1) (else it is computed from the rows, a whole pour at
+    `DEFAULT_RATE_HZ`)."""
     eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
     n = len(eef)
     hand = to_scipy(np.atleast_2d(obs["robot0_eef_quat"]).astype(float)).as_matrix()
@@ -101,9 +119,15 @@ def pour_features(obs: dict[str, np.ndarray], context: PourContext) -> np.ndarra
     obj = np.atleast_2d(obs["object"]).astype(float)
     axis = to_scipy(obj[:, 3:7]).as_matrix()[:, :, 2]
     fill = np.asarray(obs["object_fill"], dtype=float).reshape(n, 1)
+    if "tilted_for" in obs:
+        tilted = np.asarray(obs["tilted_for"], dtype=float).reshape(n, 1)
+    else:
+        tilted = tilted_for(axis[:, 2])[:, None]
     tx, ty, tz = context.target
     target = np.stack([tx - obj[:, 0], ty - obj[:, 1], tz - obj[:, 2]], axis=1)
     fixed = np.broadcast_to(context.vector(), (n, 4))
-    out = np.concatenate([eef, rot6d, width, obj[:, :3] - eef, axis, fill, target, fixed], axis=1)
+    out = np.concatenate(
+        [eef, rot6d, width, obj[:, :3] - eef, axis, fill, tilted, target, fixed], axis=1
+    )
     assert out.shape[1] == len(POUR_FEATURE_NAMES), out.shape
     return out
