@@ -198,9 +198,9 @@ def test_cli_collect_summary_and_unknown_skill(tmp_path):
     from skillstack.planners.cli.common import app
 
     runner = CliRunner()
-    bad = runner.invoke(app, ["collect", "pour", "--out", str(tmp_path)])
+    bad = runner.invoke(app, ["collect", "push", "--out", str(tmp_path)])
     assert bad.exit_code == 2
-    assert "grasp, place" in bad.output
+    assert "grasp, place, pour" in bad.output
     ok = runner.invoke(
         app, ["collect", "grasp", "--episodes", "1", "--jobs", "1", "--out", str(tmp_path)]
     )
