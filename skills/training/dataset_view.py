@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from skillstack.skills.training.dataset import JOINT_DIM, OBS_KEYS, DatasetError
+from skillstack.skills.training.dataset import (
+    JOINT_DIM,
+    OBS_KEYS,
+    OPTIONAL_OBS_KEYS,
+    DatasetError,
+)
 from skillstack.skills.training.dataset_reader import DatasetReader
 from skillstack.skills.training.images import IMAGE_KEYS
 
@@ -38,6 +43,8 @@ def summarize(reader: DatasetReader) -> dict[str, Any]:
     steps = [e.num_samples for e in episodes]
     env = reader.env_args
     keys: dict[str, list[int]] = {f"obs/{k}": [d] for k, d in OBS_KEYS.items()}
+    if episodes:  # skill-specific observations (a pour's object_fill)
+        keys |= {f"obs/{k}": [d] for k, d in OPTIONAL_OBS_KEYS.items() if k in episodes[0].obs}
     keys |= {"actions": [len(env.get("action_layout", [])) or 7], "joint_targets": [JOINT_DIM]}
     keys |= {"rewards": [], "dones": []}
     cams = env.get("cameras") or {}
@@ -172,7 +179,14 @@ def _replay_sim(reader: DatasetReader, episode, out: Path, camera: str | None) -
         scene, _, params = scene_set_episode(reader.skill, episode.seed, scenes)
     except (ValueError, RuntimeError) as exc:
         raise DatasetError(f"cannot rebuild the scene of seed {episode.seed}: {exc}") from exc
-    target = str(episode.params.get("object") or params.get("object") or "")
+    # the object the demo observes: a grasp's or place's object, a pour's cup
+    target = str(
+        episode.params.get("object")
+        or episode.params.get("source")
+        or params.get("object")
+        or params.get("source")
+        or ""
+    )
     with MujocoRobot(scene) as robot:
         m, d, arm = robot.model, robot.data, robot.arm
         assert m is not None and d is not None  # connected by the with block

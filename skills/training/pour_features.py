@@ -71,6 +71,7 @@ class PourContext:
     def to_dict(self) -> dict:
         """As a demonstration stores it (``context`` of the demo)."""
         return {
+            "kind": "cup",  # the object handled, as grasp and place contexts say
             "cup": list(self.cup),
             "target": list(self.target),
             "target_size": list(self.target_size),
