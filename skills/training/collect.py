@@ -3,7 +3,7 @@
 Each episode builds a random scene from its own seed (`skills.episodes`: the scenes of
 `skillstack bench skills`), runs the skill through the executor exactly as a planner would,
 and samples observations and commands every ``1 / rate_hz`` seconds of simulated time from
-the executor's ``on_tick`` hook. Skills that need something in hand (place) are set up with an
+the executor's ``on_tick`` hook. Skills that need something in hand (place, pour) are set up with an
 unrecorded grasp first; a set-up that fails is retried on the next seed of that episode.
 Failed expert episodes are kept, marked ``success=False`` and listed in ``mask/failed``.
 With ``image_size`` every sample also holds the camera images of `skills.training.images`.
@@ -13,7 +13,9 @@ square blocks at yaw near 0; for place a block onto another block, a cup onto a 
 the table). ``after_place`` starts part of the grasps where a place of another block left
 the hand.
 Every episode stores its call context (the object's kind and extents, the template; for
-place also the spot, the release and carrying heights and the opening that lets go).
+place also the spot, the release and carrying heights and the opening that lets go; for
+pour the cup's and the target's sizes and where the target is). Pour samples also record
+``object_fill``, the fraction of the cup's particles still in it.
 
 Episodes run on every core (or a Ray cluster: `skills.parallel`), which return arrays; the
 parent writes each episode to the file in seed order as soon as it and those before it are

@@ -18,7 +18,6 @@ is over:
   the hand; `TOUCHDOWN_M` of that means it stands on something, and the fingers open at
   once (before the slip guard would call it a slip). It needs the object's pose in the hand
   (simulation, or a tracked object); on a declared world only the policy lets go.
-
 * `PourPolicy` squeezes the cup as the scripted pour does and never changes the grip; it
   is told how full the cup still is (``object_fill``, counted from the world model) and is
   done once the cup, tilted past level, is back upright and the hand has come to rest;
