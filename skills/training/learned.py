@@ -76,34 +76,39 @@ class _LearnedPlan(Skill):
                 f"the learned {self.name} was trained on the {self.policy.config.arm} arm, "
                 f"not {arm}; use the scripted {self.name}",
             )
-        if self.name == "place":
-            return self._place(world, p, ctx)
-        if self.name == "pour":
-            return self._pour(world, p, ctx)
-        obj = world.object(p.object)
-        template = self.template_for(world, p) if hasattr(self, "template_for") else "top"
-        context = context_from_object(obj, template)
-        step = GraspPolicy(self.policy, obj, context, p.lift, p.force)
-        return Program([step], ctx, template)
+        return _PROGRAMS[self.name](self, world, p, ctx)
 
-    def _place(self, world: WorldState, p, ctx: Context) -> Program:
-        gripper = ctx.gripper_spec
-        context = place_context(world, p, gripper.max_width)
-        step = PlacePolicy(self.policy, world.object(p.object), world.ee_position, context)
-        program = Program([step], ctx, context.template)
-        program.allowed_contacts = {p.object}  # the held object touches what it is put on
-        return program
 
-    def _pour(self, world: WorldState, p, ctx: Context) -> Program:
-        from skillstack.skills.library.pour import PourProgram
+def _grasp_program(skill: _LearnedPlan, world: WorldState, p, ctx: Context) -> Program:
+    obj = world.object(p.object)
+    template = skill.template_for(world, p)  # type: ignore[attr-defined]  # the scripted grasp's
+    step = GraspPolicy(skill.policy, obj, context_from_object(obj, template), p.lift, p.force)
+    return Program([step], ctx, template)
 
-        initial = world.contents.get(p.source, 0)
-        context = pour_context(world, p.source, p.target)
-        step = PourPolicy(self.policy, world.object(p.source), p.target, context, initial)
-        program = PourProgram([step], ctx, context.template)
-        program.allowed_contacts = {p.source}
-        program.initial_contents = initial
-        return program
+
+def _place_program(skill: _LearnedPlan, world: WorldState, p, ctx: Context) -> Program:
+    context = place_context(world, p, ctx.gripper_spec.max_width)
+    step = PlacePolicy(skill.policy, world.object(p.object), world.ee_position, context)
+    program = Program([step], ctx, context.template)
+    program.allowed_contacts = {p.object}  # the held object touches what it is put on
+    return program
+
+
+def _pour_program(skill: _LearnedPlan, world: WorldState, p, ctx: Context) -> Program:
+    from skillstack.skills.library.pour import PourProgram
+
+    initial = world.contents.get(p.source, 0)
+    context = pour_context(world, p.source, p.target)
+    step = PourPolicy(skill.policy, world.object(p.source), p.target, context, initial)
+    program = PourProgram([step], ctx, context.template)
+    program.allowed_contacts = {p.source}
+    program.initial_contents = initial  # what the scripted pour's verify measures against
+    return program
+
+
+# The program of each learnable skill: one policy primitive, set up as the scripted skill's.
+_PROGRAMS = {"grasp": _grasp_program, "place": _place_program, "pour": _pour_program}
+assert set(_PROGRAMS) == set(LEARNABLE_SKILLS) == set(VARIED_PARAMS)
 
 
 def learned_skill(path: str | Path, skill: str | None = None) -> _LearnedPlan:
