@@ -120,21 +120,49 @@ def train(
     skill: Annotated[str, typer.Argument(help="Skill to learn (grasp, place, pour).")],
     data: Annotated[Path, typer.Option(help="Dataset file, or a folder with <skill>.hdf5.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write (a .png loss curve beside).")],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
+    head: Annotated[
+        str, typer.Option(help="Network: mlp, transformer (ACT-style) or diffusion.")
+    ] = "mlp",
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Passes over the data [default: the head's].")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per gradient step.")] = 256,
     chunk: Annotated[int, typer.Option(min=1, help="Future actions predicted per step.")] = 20,
-    hidden: Annotated[int, typer.Option(min=8, help="Width of the MLP's hidden layers.")] = 256,
+    hidden: Annotated[
+        int | None,
+        typer.Option(min=8, help="Hidden width (transformer: model width) [default: the head's]."),
+    ] = None,
+    layers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Hidden layers (transformer: encoder and decoder layers each) "
+            "[default: the head's].",
+        ),
+    ] = None,
+    images: Annotated[
+        bool,
+        typer.Option(
+            "--images",
+            help="Image policy: sees the cameras instead of the object's pose (grasp; data "
+            "collected with --images).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the split, weights and batches.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Behaviour cloning: fit an action-chunking MLP to demonstrations, save a checkpoint."""
+    """Behaviour cloning: fit an action-chunking policy (MLP, ACT-style transformer or
+    diffusion head) to demonstrations, save a checkpoint."""
     from skillstack.skills.training import train as training
     from skillstack.skills.training.dataset import DatasetError
+    from skillstack.skills.training.heads import HEADS
     from skillstack.skills.training.learned import LEARNABLE_SKILLS
 
     if skill not in LEARNABLE_SKILLS:
         fail(f"cannot train {skill!r}; learnable skills: {', '.join(LEARNABLE_SKILLS)}", code=2)
+    if head not in HEADS:
+        fail(f"unknown head {head[:40]!r}; choose one of {', '.join(HEADS)}", code=2)
     try:
         training.check_device(device)
     except ValueError as exc:
@@ -150,7 +178,10 @@ def train(
                 epochs=epochs,
                 batch_size=batch_size,
                 chunk=chunk,
+                head=head,
                 hidden=hidden,
+                layers=layers,
+                images=images,
                 seed=seed,
                 device=device,
                 progress=lambda e, n, *_: progress(e, n),
@@ -170,14 +201,16 @@ def train(
         "samples": report.samples,
         "seconds": round(report.seconds, 1),
         "device": device,
+        "head": head,
+        "images": images,
     }
     if as_json:
         print_json(result)
         return
     print(
-        f"trained {skill} on {report.train_episodes} demos ({report.samples} samples, "
-        f"{report.val_episodes} held out) in {report.seconds:.0f} s: validation loss "
-        f"{result['val_loss']:.4f} at epoch {report.best_epoch}/{report.epochs} "
+        f"trained {skill} ({head} head) on {report.train_episodes} demos "
+        f"({report.samples} samples, {report.val_episodes} held out) in {report.seconds:.0f} s: "
+        f"validation loss {result['val_loss']:.4f} at epoch {report.best_epoch}/{report.epochs} "
         f"→ {report.checkpoint} (curve {report.curve})"
     )
 

@@ -222,8 +222,16 @@ def _call_context(skill: str, scene, robot, params: dict, target: str) -> dict:
         return place_context(observe(robot), params, gripper.max_width).to_dict()
     approach = params.get("approach", "top")
     template = "top" if approach == "auto" else approach
-    ctx = context_from_object(scene.object(target), template)
-    return {"kind": ctx.kind, "extents": list(ctx.extents), "template": ctx.template}
+    obj = scene.object(target)
+    ctx = context_from_object(obj, template)
+    # the object's colour names it in images (`skills.training.vision`)
+    color = [float(c) for c in obj.color[:3]]
+    return {
+        "kind": ctx.kind,
+        "extents": list(ctx.extents),
+        "template": ctx.template,
+        "color": color,
+    }
 
 
 def record_episode(

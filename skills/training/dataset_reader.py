@@ -70,6 +70,10 @@ class DatasetReader:
         """The demonstrations in index order (by default only the successful ones)."""
         return [e for e in self._episodes.values() if e.success or not successful_only]
 
+    def named_episodes(self, successful_only: bool = True) -> list[tuple[str, Episode]]:
+        """(demo name, demonstration) pairs in index order (the name reads its images)."""
+        return [(n, e) for n, e in self._episodes.items() if e.success or not successful_only]
+
     def images(self, name: str, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Demo ``name``'s images (default: every key of `image_keys`), read from the file
         now (they are not held in memory): uint8 ``(T, H, W, 3)`` per key."""

@@ -29,7 +29,8 @@ from skillstack.skills.base import Failure, Skill, SkillFailure
 from skillstack.skills.context import Context
 from skillstack.skills.program import Program
 from skillstack.skills.training.features import context_from_object, place_context
-from skillstack.skills.training.policy import ChunkMLP, PolicyError, load_policy
+from skillstack.skills.training.heads import ChunkPolicy
+from skillstack.skills.training.policy import PolicyError, load_policy
 from skillstack.skills.training.policy_primitives import (
     HORIZON_FACTOR,
     GraspPolicy,
@@ -56,7 +57,7 @@ class SkillImplError(ValueError):
 class _LearnedPlan(Skill):
     """Mixin placed before the scripted class: only `plan` (and the description) change."""
 
-    policy: ChunkMLP
+    policy: ChunkPolicy
     checkpoint: Path
 
     def plan(self, world: WorldState, p, ctx: Context) -> Program:
@@ -82,7 +83,19 @@ class _LearnedPlan(Skill):
 def _grasp_program(skill: _LearnedPlan, world: WorldState, p, ctx: Context) -> Program:
     obj = world.object(p.object)
     template = skill.template_for(world, p)  # type: ignore[attr-defined]  # the scripted grasp's
-    step = GraspPolicy(skill.policy, obj, context_from_object(obj, template), p.lift, p.force)
+    context = context_from_object(obj, template)
+    if skill.policy.config.images:
+        from skillstack.skills.training.vision import VisionGraspPolicy
+
+        if not hasattr(ctx.robot, "model") or not hasattr(ctx.robot, "data"):
+            raise SkillFailure(
+                Failure.PRECONDITION_FAILED,
+                f"the learned {skill.name} sees through the simulated MuJoCo cameras, which "
+                f"this robot ({type(ctx.robot).__name__}) lacks; use the scripted {skill.name}",
+            )
+        step: GraspPolicy = VisionGraspPolicy(skill.policy, obj, context, p.lift, p.force)
+    else:
+        step = GraspPolicy(skill.policy, obj, context, p.lift, p.force)
     return Program([step], ctx, template)
 
 

@@ -1,7 +1,8 @@
-"""Behaviour-cloning policies: an MLP that predicts a chunk of future actions, and its checkpoint.
+"""Behaviour-cloning policies: their config, the execution of action chunks, checkpoints.
 
-The policy maps one feature vector (`skills.training.features`) to the next ``chunk``
-actions in the dataset's layout (`skills.training.dataset.ACTION_LAYOUT`). Inputs and
+A policy maps one feature vector (`skills.training.features`) to the next ``chunk``
+actions in the dataset's layout (`skills.training.dataset.ACTION_LAYOUT`), through one of
+the heads of `skills.training.heads` (MLP, ACT-style transformer, diffusion). Inputs and
 outputs are normalised inside the module with statistics of the training data, so the
 module takes raw features and returns raw actions.
 
@@ -11,7 +12,7 @@ it loads with ``weights_only=True``, no pickled code)::
     format            "skillstack-policy", format_version
     config            PolicyConfig as a dict: skill, arm, observation keys and sizes, feature
                       names, chunk length, policy rate, execution, action layout,
-                      architecture, gripper width, training data path and episode seeds,
+                      head and its sizes, gripper width, training data path and episode seeds,
                       seed, epochs, skillstack version
     state_dict        the weights, and the normalisation statistics as buffers
                       (feature_mean/std, action_mean/std)
@@ -22,17 +23,16 @@ it loads with ``weights_only=True``, no pickled code)::
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from skillstack.skills.training.dataset import ACTION_DIM, ACTION_LAYOUT, OBS_KEYS, STD_FLOOR
+from skillstack.skills.training.dataset import ACTION_LAYOUT, OBS_KEYS
 from skillstack.skills.training.features import FEATURE_NAMES, SKILL_FEATURE_NAMES
+from skillstack.skills.training.heads import HEADS, ChunkPolicy, build_policy
 
 FORMAT = "skillstack-policy"
 FORMAT_VERSION = 1
@@ -50,8 +50,13 @@ class PolicyConfig:
     arm: str = "panda"  # the arm of the demonstrations (joint features are that arm's)
     chunk: int = 20
     rate_hz: float = 20.0
-    hidden: int = 256
-    layers: int = 3
+    head: str = "mlp"  # network (`skills.training.heads.HEADS`)
+    hidden: int = 256  # hidden width (the transformer: its model width)
+    layers: int = 3  # hidden layers (the transformer: encoder and decoder layers each)
+    diffusion_steps: int = 100  # diffusion head: noise levels in training
+    denoise_steps: int = 10  # diffusion head: DDIM steps per prediction
+    images: list[str] = field(default_factory=list)  # camera inputs (`skills.training.vision`)
+    image_size: int = 0  # px: the cameras' square images as recorded and rendered
     obs_keys: dict[str, int] = field(default_factory=lambda: dict(OBS_KEYS))
     feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
     action_layout: list[str] = field(default_factory=lambda: list(ACTION_LAYOUT))
@@ -70,58 +75,6 @@ class PolicyConfig:
     def feature_dim(self) -> int:
         """Length of the input vector."""
         return len(self.feature_names)
-
-
-class ChunkMLP(nn.Module):
-    """MLP: normalised features → ``chunk`` normalised actions; normalisation inside."""
-
-    # The normalisation statistics, registered as buffers (saved with the weights).
-    feature_mean: torch.Tensor
-    feature_std: torch.Tensor
-    action_mean: torch.Tensor
-    action_std: torch.Tensor
-
-    def __init__(self, config: PolicyConfig):
-        super().__init__()
-        self.config = config
-        dims = [config.feature_dim] + [config.hidden] * config.layers
-        blocks: list[nn.Module] = []
-        for a, b in itertools.pairwise(dims):
-            blocks += [nn.Linear(a, b), nn.LayerNorm(b), nn.GELU()]
-        blocks.append(nn.Linear(dims[-1], config.chunk * ACTION_DIM))
-        self.net = nn.Sequential(*blocks)
-        for name, size in (("feature", config.feature_dim), ("action", ACTION_DIM)):
-            self.register_buffer(f"{name}_mean", torch.zeros(size))
-            self.register_buffer(f"{name}_std", torch.ones(size))
-
-    def set_normalisation(self, feature_mean, feature_std, action_mean, action_std) -> None:
-        """Store statistics (dimensions with std below `STD_FLOOR` are divided by 1)."""
-        for name, value in (
-            ("feature_mean", feature_mean),
-            ("feature_std", np.where(np.asarray(feature_std) < STD_FLOOR, 1.0, feature_std)),
-            ("action_mean", action_mean),
-            ("action_std", np.where(np.asarray(action_std) < STD_FLOOR, 1.0, action_std)),
-        ):
-            getattr(self, name).copy_(torch.as_tensor(np.asarray(value), dtype=torch.float32))
-
-    def normalise_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw features → network input."""
-        return (x - self.feature_mean) / self.feature_std
-
-    def normalise_actions(self, a: torch.Tensor) -> torch.Tensor:
-        """Raw actions (..., 7) → network targets."""
-        return (a - self.action_mean) / self.action_std
-
-    def forward(self, normalised: torch.Tensor) -> torch.Tensor:
-        """Normalised features (B, F) → normalised action chunks (B, chunk, 7)."""
-        return self.net(normalised).view(-1, self.config.chunk, ACTION_DIM)
-
-    @torch.no_grad()
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Raw features (F,) → raw actions (chunk, 7)."""
-        x = torch.as_tensor(np.asarray(features, dtype=np.float32)).view(1, -1)
-        out = self(self.normalise_features(x))[0] * self.action_std + self.action_mean
-        return out.numpy().astype(float)
 
 
 EXECUTIONS = ("receding", "ensemble")
@@ -190,7 +143,7 @@ def skillstack_version() -> str:
         return "unknown"
 
 
-def save_checkpoint(path: str | Path, model: ChunkMLP, history: dict | None = None) -> Path:
+def save_checkpoint(path: str | Path, model: ChunkPolicy, history: dict | None = None) -> Path:
     """Write ``model`` with its config and normalisation to ``path`` (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +162,7 @@ def save_checkpoint(path: str | Path, model: ChunkMLP, history: dict | None = No
 
 def load_policy(
     path: str | Path, skill: str | None = None, feature_names: list[str] | None = None
-) -> ChunkMLP:
+) -> ChunkPolicy:
     """Load and validate a checkpoint; the model is in eval mode on the CPU.
 
     ``skill``: the skill it must be a policy of. ``feature_names``: the inputs the caller
@@ -244,6 +197,19 @@ def load_policy(
             f"{', '.join(SKILL_FEATURE_NAMES)}"
         )
     default = SKILL_FEATURE_NAMES[config.skill]
+    if config.images:
+        from skillstack.skills.training.images import IMAGE_KEYS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+        from skillstack.skills.training.vision import VISION_FEATURE_NAMES, VISION_SKILLS
+
+        if config.skill not in VISION_SKILLS or not set(config.images) <= set(IMAGE_KEYS):
+            raise PolicyError(
+                f"{path}: an image policy for {config.skill!r} on cameras "
+                f"{config.images[:4]}; this version has image policies for "
+                f"{', '.join(VISION_SKILLS)} on {', '.join(IMAGE_KEYS)}"
+            )
+        if not MIN_IMAGE_SIZE <= int(config.image_size) <= MAX_IMAGE_SIZE:
+            raise PolicyError(f"{path}: image size {config.image_size} cannot be rendered")
+        default = VISION_FEATURE_NAMES
     expected = list(default) if feature_names is None else list(feature_names)
     if config.obs_keys != dict(OBS_KEYS):
         raise PolicyError(
@@ -257,10 +223,10 @@ def load_policy(
         )
     if config.action_layout != list(ACTION_LAYOUT):
         raise PolicyError(f"{path}: action layout {config.action_layout}, expected {ACTION_LAYOUT}")
-    model = ChunkMLP(config)
     try:
+        model = build_policy(config)
         model.load_state_dict(blob["state_dict"])
-    except (KeyError, RuntimeError, TypeError) as exc:
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise PolicyError(f"{path}: weights do not fit the recorded architecture ({exc})") from exc
     if not all(torch.isfinite(v).all() for v in model.state_dict().values()):
         raise PolicyError(f"{path}: weights contain NaN or inf")
@@ -281,6 +247,9 @@ def _config(path: Path, raw: Any) -> PolicyConfig:
         raise PolicyError(f"{path}: config is not valid ({exc})") from exc
     if not (1 <= int(config.chunk) <= 1000 and config.rate_hz > 0 and config.hidden > 0):
         raise PolicyError(f"{path}: config has an invalid chunk, rate or size")
+    if config.head not in HEADS:
+        head = str(config.head)[:40]
+        raise PolicyError(f"{path}: unknown head {head!r}; this version has {', '.join(HEADS)}")
     return config
 
 

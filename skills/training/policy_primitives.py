@@ -45,8 +45,9 @@ from skillstack.skills.training.features import (
     features,
     place_features,
 )
+from skillstack.skills.training.heads import ChunkPolicy
 from skillstack.skills.training.observation import observe_robot
-from skillstack.skills.training.policy import ChunkExecutor, ChunkMLP
+from skillstack.skills.training.policy import ChunkExecutor
 from skillstack.skills.training.pour_features import TILTED_CAP_S, PourContext, pour_features
 
 HORIZON_FACTOR = 1.5  # the policy may take this many times the longest demonstration
@@ -69,7 +70,7 @@ class PolicyPrimitive(Primitive):
 
     label = "policy"
 
-    def __init__(self, model: ChunkMLP, obj_name: str, context: CallContext, force: float):
+    def __init__(self, model: ChunkPolicy, obj_name: str, context: CallContext, force: float):
         self.model, self.config = model, model.config
         self.object, self.context, self.force = obj_name, context, force
         self.horizon_s = HORIZON_FACTOR * self.config.max_duration_s
@@ -110,7 +111,7 @@ class PolicyPrimitive(Primitive):
         """One policy step: observe, predict a chunk when one is needed, act."""
         obs = {k: v[None] for k, v in observe_robot(self.robot, self.object).items()}
         x = self.features_now(obs)
-        action = self.executor.action(lambda: self.model.predict(x))
+        action = self.executor.action(lambda: self.predict(x))
         action[6] = self.gripper_command(float(action[6]))
         actuator.apply(action, state)
         self.command = float(action[6])
@@ -122,6 +123,10 @@ class PolicyPrimitive(Primitive):
     def features_now(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The policy input for observation ``obs`` (each key (1, dim))."""
         return features(obs, np.array([self.command]), self.context, self.open_width)[0]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The policy's chunk (chunk, 7) for features ``x``."""
+        return self.model.predict(x)
 
     def gripper_command(self, predicted: float) -> float:
         """The demonstrations only open fully or close: snap to the nearer of the two."""
@@ -155,7 +160,7 @@ class PolicyPrimitive(Primitive):
 class GraspPolicy(PolicyPrimitive):
     """A learned grasp: done once the object is lifted, with the fingers on it."""
 
-    def __init__(self, model: ChunkMLP, obj, context: CallContext, lift: float, force: float):
+    def __init__(self, model: ChunkPolicy, obj, context: CallContext, lift: float, force: float):
         super().__init__(model, obj.name, context, force)
         self.lift, self.start_z = lift, float(obj.position[2])
         self.missed_since: float | None = None  # s into the policy when the grip came up empty
@@ -206,7 +211,7 @@ class PlacePolicy(PolicyPrimitive):
 
     context: PlaceContext
 
-    def __init__(self, model: ChunkMLP, obj, ee_position, context: PlaceContext):
+    def __init__(self, model: ChunkPolicy, obj, ee_position, context: PlaceContext):
         super().__init__(model, obj.name, context, force=20.0)
         seat = float(np.linalg.norm(np.asarray(obj.position) - np.asarray(ee_position)))
         holding = Holding(obj.name, min_width=0.005, max_distance=seat + HOLD_SLACK)
@@ -271,7 +276,7 @@ class PourPolicy(PolicyPrimitive):
 
     context: PourContext  # type: ignore[assignment]  # a pour's own context
 
-    def __init__(self, model: ChunkMLP, cup, target: str, context: PourContext, initial: int):
+    def __init__(self, model: ChunkPolicy, cup, target: str, context: PourContext, initial: int):
         from skillstack.skills.library.pour import POUR_GRIP_FORCE
 
         super().__init__(model, cup.name, context, force=POUR_GRIP_FORCE)  # type: ignore[arg-type]

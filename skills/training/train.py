@@ -1,11 +1,13 @@
-"""Behaviour cloning: fit a `ChunkMLP` to demonstrations, save a checkpoint and a loss curve.
+"""Behaviour cloning: fit a policy head to demonstrations, save a checkpoint and a loss curve.
 
-    report = train("data/grasp.hdf5", "out/grasp.pt", skill="grasp", epochs=30, seed=0)
+    report = train("data/grasp.hdf5", "out/grasp.pt", skill="grasp", head="mlp", seed=0)
 
 Seeded end to end (the validation split, weight initialisation, batch order and input
 noise all derive from ``seed``; on the CPU the same seed gives the same weights). The
-successful demonstrations are split *by episode* into training and validation sets; the
-loss is the L1 distance between predicted and demonstrated action chunks in normalised
+successful demonstrations are split *by episode* into training and validation sets. Each
+head minimises its own loss (`skills.training.heads`: L1 for the MLP and the transformer,
+the denoised chunk's MSE for diffusion); the validation loss is the same for all, the L1 distance
+between predicted (for diffusion: sampled) and demonstrated action chunks in normalised
 units, steps past an episode's end masked out; half the training samples get a corrective
 augmentation (`skills.training.augment`). The checkpoint keeps the weights with the
 lowest validation loss; ``<checkpoint>.png`` next to it shows both loss curves.
@@ -27,12 +29,14 @@ from skillstack.skills.training.augment import Corrective
 from skillstack.skills.training.dataset import DatasetError
 from skillstack.skills.training.dataset_reader import open_dataset
 from skillstack.skills.training.features import feature_names
-from skillstack.skills.training.policy import (
-    ChunkMLP,
-    PolicyConfig,
-    save_checkpoint,
-    skillstack_version,
+from skillstack.skills.training.heads import (
+    HEAD_DEFAULTS,
+    HEADS,
+    ChunkPolicy,
+    build_policy,
+    masked_l1,
 )
+from skillstack.skills.training.policy import PolicyConfig, save_checkpoint, skillstack_version
 from skillstack.skills.training.torch_data import ChunkDataset, loader, open_width
 
 DEVICES = ("cpu", "cuda")
@@ -82,13 +86,15 @@ def train(
     data: str | Path,
     out: str | Path,
     skill: str,
-    epochs: int = 30,
+    epochs: int | None = None,
     batch_size: int = 256,
     chunk: int = 20,
     seed: int = 0,
     device: str = "cpu",
-    hidden: int = 256,
-    layers: int = 3,
+    head: str = "mlp",
+    hidden: int | None = None,
+    layers: int | None = None,
+    images: bool = False,
     lr: float = 1e-3,
     val_fraction: float = 0.1,
     curve: bool = True,
@@ -96,6 +102,9 @@ def train(
 ) -> TrainReport:
     """Train a policy for ``skill`` on ``data`` and save it to ``out``.
 
+    ``head`` is one of `skills.training.heads.HEADS`; ``epochs``, ``hidden`` and ``layers``
+    default to that head's `HEAD_DEFAULTS`. ``images``: train the image policy of
+    `skills.training.vision` (mlp head, a dataset collected with ``--images``).
     ``progress(epoch, epochs, train_loss, val_loss)`` is called after every epoch.
 
     Raises:
@@ -103,6 +112,11 @@ def train(
             too few successful episodes to split.
         ValueError: bad hyper-parameters or an unavailable device.
     """
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    epochs = HEAD_DEFAULTS[head]["epochs"] if epochs is None else epochs
+    hidden = HEAD_DEFAULTS[head]["hidden"] if hidden is None else hidden
+    layers = HEAD_DEFAULTS[head]["layers"] if layers is None else layers
     if epochs < 1 or batch_size < 1 or chunk < 1 or not 0.0 <= val_fraction < 1.0:
         raise ValueError("epochs, batch size and chunk must be ≥ 1; val_fraction in [0, 1)")
     dev = check_device(device)
@@ -110,7 +124,10 @@ def train(
         start = time.perf_counter()
         path = resolve_data(data, skill)
         reader = open_dataset(path, skill)
-        episodes = reader.episodes()
+        if images:
+            _check_images(path, reader, skill, head)
+        named = reader.named_episodes()
+        episodes = [e for _, e in named]
         if len(episodes) < 2:
             raise DatasetError(
                 f"{path}: {len(episodes)} successful demonstrations; need at least 2"
@@ -120,21 +137,33 @@ def train(
         n_val = (
             min(len(episodes) - 1, math.ceil(val_fraction * len(episodes))) if val_fraction else 0
         )
-        val_eps = [episodes[i] for i in sorted(order[:n_val])]
-        train_eps = [episodes[i] for i in sorted(order[n_val:])]
+        val_named = [named[i] for i in sorted(order[:n_val])]
+        train_named = [named[i] for i in sorted(order[n_val:])]
+        train_eps, val_eps = [e for _, e in train_named], [e for _, e in val_named]
         width = open_width(episodes)
-        train_set = ChunkDataset.from_episodes(skill, train_eps, chunk, width)
-        val_set = ChunkDataset.from_episodes(skill, val_eps, chunk, width) if val_eps else None
+        if images:
+            from skillstack.skills.training.vision import VisionChunkDataset
+
+            train_set: ChunkDataset = VisionChunkDataset.from_named(
+                reader, train_named, chunk, width
+            )
+            val_set: ChunkDataset | None = (
+                VisionChunkDataset.from_named(reader, val_named, chunk, width) if val_eps else None
+            )
+        else:
+            train_set = ChunkDataset.from_episodes(skill, train_eps, chunk, width)
+            val_set = ChunkDataset.from_episodes(skill, val_eps, chunk, width) if val_eps else None
 
         torch.manual_seed(seed)
         config = PolicyConfig(
             skill=skill,
-            feature_names=list(feature_names(skill)),
+            feature_names=list(_input_names(skill, images)),
             arm=str(
                 reader.env_args.get("arm") or reader.env_args["env_kwargs"].get("arm", "panda")
             ),
             chunk=chunk,
             rate_hz=reader.rate_hz,
+            head=head,
             hidden=hidden,
             layers=layers,
             gripper_open_width=width,
@@ -144,8 +173,10 @@ def train(
             seed=seed,
             epochs=epochs,
             skillstack_version=skillstack_version(),
+            images=list(reader.image_keys) if images else [],
+            image_size=_recorded_size(reader) if images else 0,
         )
-        model = ChunkMLP(config)
+        model = build_policy(config)
         model.set_normalisation(
             train_set.features.mean(0).numpy(),
             train_set.features.std(0).numpy(),
@@ -157,18 +188,25 @@ def train(
         steps = epochs * math.ceil(len(train_set) / batch_size)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
         noise = torch.Generator(device=dev).manual_seed(seed)
-        augment, aug_gen = Corrective(config.feature_names), torch.Generator().manual_seed(seed + 1)
+        # the corrective augmentation moves the hand in the features; images would contradict it
+        augment = None if images else Corrective(config.feature_names)
+        aug_gen = torch.Generator().manual_seed(seed + 1)
         history: dict[str, list[float]] = {"train": [], "val": []}
         best, best_epoch, best_state = math.inf, 0, None
         for epoch in range(1, epochs + 1):
             model.train()
             total, count = 0.0, 0
-            for feats, actions, pad in loader(train_set, batch_size, seed * 100_003 + epoch):
-                feats, actions = augment(feats, actions, aug_gen)
+            for feats, actions, pad, *inputs in loader(
+                train_set, batch_size, seed * 100_003 + epoch
+            ):
+                if augment is not None:
+                    feats, actions = augment(feats, actions, aug_gen)
                 feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
                 x = model.normalise_features(feats)
                 x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
-                loss = _loss(model, x, actions, pad)
+                target = model.normalise_actions(actions)
+                inputs = [i.to(dev) for i in inputs]
+                loss = model.training_loss(x, target, pad, noise, *inputs)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -189,7 +227,7 @@ def train(
         model.cpu().load_state_dict(best_state)
         history["best_epoch"] = [best_epoch]
         checkpoint = save_checkpoint(out, model, history)
-        png = save_curve(history, checkpoint.with_suffix(".png"), skill) if curve else None
+        png = save_curve(history, checkpoint.with_suffix(".png"), skill, head) if curve else None
         return TrainReport(
             checkpoint,
             png,
@@ -204,6 +242,42 @@ def train(
         )
 
 
+def _input_names(skill: str, images: bool) -> tuple[str, ...]:
+    if images:
+        from skillstack.skills.training.vision import VISION_FEATURE_NAMES
+
+        return VISION_FEATURE_NAMES
+    return feature_names(skill)
+
+
+def _check_images(path: Path, reader, skill: str, head: str) -> None:
+    """`DatasetError`/`ValueError` unless an image policy can be trained on ``reader``."""
+    from skillstack.skills.training.images import IMAGE_KEYS
+    from skillstack.skills.training.vision import VISION_SKILLS
+
+    if skill not in VISION_SKILLS:
+        raise ValueError(
+            f"image policies exist for {', '.join(VISION_SKILLS)}; train {skill} without --images"
+        )
+    if head != "mlp":
+        raise ValueError(f"image policies have the mlp head; drop --head {head}")
+    if set(reader.image_keys) != set(IMAGE_KEYS):
+        raise DatasetError(
+            f"{path}: no camera images (collect it with --images to train on images)"
+        )
+
+
+def _recorded_size(reader) -> int:
+    """The square size of the dataset's images (checked equal for every camera)."""
+    name = reader.names[0]
+    sizes = {v.shape[1] for v in reader.images(name).values()} | {
+        v.shape[2] for v in reader.images(name).values()
+    }
+    if len(sizes) != 1:
+        raise DatasetError(f"{reader.path}: images are not all square and of one size: {sizes}")
+    return int(sizes.pop())
+
+
 @contextmanager
 def _cpu_threads(n: int | None):
     """Run with ``n`` torch CPU threads (unchanged if None), restoring the count after."""
@@ -216,26 +290,20 @@ def _cpu_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def _loss(model: ChunkMLP, x: torch.Tensor, actions: torch.Tensor, pad: torch.Tensor):
-    """Masked L1 between predicted and demonstrated normalised chunks."""
-    error = (model(x) - model.normalise_actions(actions)).abs().mean(-1)
-    keep = (~pad).float()
-    return (error * keep).sum() / keep.sum().clamp(min=1.0)
-
-
 @torch.no_grad()
-def evaluate_loss(model: ChunkMLP, data: ChunkDataset, batch_size: int, device) -> float:
-    """Mean masked L1 loss of ``model`` on ``data`` (no noise, no gradient)."""
+def evaluate_loss(model: ChunkPolicy, data: ChunkDataset, batch_size: int, device) -> float:
+    """Mean masked L1 of ``model``'s chunks on ``data`` (no noise, no gradient)."""
     model.eval()
     total, count = 0.0, 0
-    for feats, actions, pad in loader(data, batch_size, 0, shuffle=False):
+    for feats, actions, pad, *inputs in loader(data, batch_size, 0, shuffle=False):
         x = model.normalise_features(feats.to(device))
-        loss = _loss(model, x, actions.to(device), pad.to(device))
+        pred = model(x, *(i.to(device) for i in inputs))
+        loss = masked_l1(pred, model.normalise_actions(actions.to(device)), pad.to(device))
         total, count = total + loss.item() * len(feats), count + len(feats)
     return total / count
 
 
-def save_curve(history: dict, path: Path, skill: str) -> Path:
+def save_curve(history: dict, path: Path, skill: str, head: str = "mlp") -> Path:
     """Training and validation loss per epoch as a PNG (matplotlib, no display needed)."""
     import matplotlib
 
@@ -244,12 +312,13 @@ def save_curve(history: dict, path: Path, skill: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = range(1, len(history["train"]) + 1)
-    ax.plot(epochs, history["train"], label="training (noise and corrective augmentation)")
-    ax.plot(epochs, history["val"], label="validation")
+    own = "denoising MSE" if head == "diffusion" else "L1"
+    ax.plot(epochs, history["train"], label=f"training ({own}; input noise, augmentation)")
+    ax.plot(epochs, history["val"], label="validation (L1 of the predicted chunks)")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("L1 loss (normalised actions)")
-    ax.set_title(f"behaviour cloning: {skill}")
+    ax.set_ylabel("loss (normalised actions)")
+    ax.set_title(f"behaviour cloning: {skill}, {head} head")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
