@@ -187,6 +187,8 @@ def evaluate(
             "data": model.config.data_path,
             "episodes": len(model.config.train_seeds),
             "epochs": model.config.epochs,
+            "head": model.config.head,
+            "images": bool(model.config.images),
         },
         "failure_examples": examples[:3],
         "seconds": round(time.perf_counter() - start, 1),

@@ -36,6 +36,7 @@ from skillstack.skills.training.heads import (
     build_policy,
     masked_l1,
 )
+from skillstack.skills.training.images import IMAGE_KEYS
 from skillstack.skills.training.policy import PolicyConfig, save_checkpoint, skillstack_version
 from skillstack.skills.training.torch_data import ChunkDataset, loader, open_width
 
@@ -119,13 +120,17 @@ def train(
     layers = HEAD_DEFAULTS[head]["layers"] if layers is None else layers
     if epochs < 1 or batch_size < 1 or chunk < 1 or not 0.0 <= val_fraction < 1.0:
         raise ValueError("epochs, batch size and chunk must be ≥ 1; val_fraction in [0, 1)")
+    if images:
+        _check_image_policy(skill, head)
     dev = check_device(device)
     with _cpu_threads(CPU_THREADS if dev.type == "cpu" else None):
         start = time.perf_counter()
         path = resolve_data(data, skill)
         reader = open_dataset(path, skill)
-        if images:
-            _check_images(path, reader, skill, head)
+        if images and set(reader.image_keys) != set(IMAGE_KEYS):
+            raise DatasetError(
+                f"{path}: no camera images (collect it with --images to train on images)"
+            )
         named = reader.named_episodes()
         episodes = [e for _, e in named]
         if len(episodes) < 2:
@@ -250,9 +255,8 @@ def _input_names(skill: str, images: bool) -> tuple[str, ...]:
     return feature_names(skill)
 
 
-def _check_images(path: Path, reader, skill: str, head: str) -> None:
-    """`DatasetError`/`ValueError` unless an image policy can be trained on ``reader``."""
-    from skillstack.skills.training.images import IMAGE_KEYS
+def _check_image_policy(skill: str, head: str) -> None:
+    """`ValueError` unless ``skill`` has an image policy with ``head``."""
     from skillstack.skills.training.vision import VISION_SKILLS
 
     if skill not in VISION_SKILLS:
@@ -261,10 +265,6 @@ def _check_images(path: Path, reader, skill: str, head: str) -> None:
         )
     if head != "mlp":
         raise ValueError(f"image policies have the mlp head; drop --head {head}")
-    if set(reader.image_keys) != set(IMAGE_KEYS):
-        raise DatasetError(
-            f"{path}: no camera images (collect it with --images to train on images)"
-        )
 
 
 def _recorded_size(reader) -> int:
