@@ -520,7 +520,8 @@ def bench_faults(
 
 
 def _with_progress(description: str, work):
-    """Run ``work(progress)`` under a progress bar on stderr; progress(done, total)."""
+    """Run ``work(progress)`` under a progress bar on stderr; ``progress(done, total)``, or
+    ``progress(done, total, stage)`` to rename the bar for a new stage of the work."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -539,7 +540,11 @@ def _with_progress(description: str, work):
     )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(description, total=None)
-        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+        def update(done: int, total: int, stage: str | None = None) -> None:
+            bar.update(task, completed=done, total=total, description=stage or description)
+
+        return work(update)
 
 
 def _bench_hil(seeds: int, tasks: str | None, host: str) -> dict:

@@ -1,4 +1,5 @@
-"""`skillstack collect`, `train` and `eval`: demonstrations → a policy → its measured success."""
+"""`skillstack collect`, `train`, `eval` and `dagger`: demonstrations → a policy → its measured
+success → the expert's labels on the states the policy reaches."""
 
 from __future__ import annotations
 
@@ -261,3 +262,96 @@ def evaluate(
         f"{result['scripted_success_rate']:.0%} ({slo:.0%}–{shi:.0%}); "
         f"learned failures {result['failures'] or 'none'}"
     )
+
+
+@app.command()
+def dagger(
+    skill: Annotated[str, typer.Argument(help="Skill the policy implements (grasp, place, pour).")],
+    policy: Annotated[Path, typer.Option(help="Checkpoint to roll out (skillstack train).")],
+    data: Annotated[Path, typer.Option(help="Its demonstrations (a file or a folder).")],
+    out: Annotated[Path, typer.Option(help="Folder for the aggregated dataset and policy.")],
+    rollouts: Annotated[int, typer.Option(min=1, help="Rollout scenes per round.")] = 100,
+    rounds: Annotated[int, typer.Option(min=1, max=10, help="DAgger rounds.")] = 1,
+    every: Annotated[
+        float, typer.Option(min=0.05, max=60.0, help="Seconds between labelled states.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the rollout scenes.")] = 0,
+    random_starts: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="As for collect: random hand starts.")
+    ] = 0.0,
+    after_place: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="As for collect: starts after a place.")
+    ] = 0.0,
+    jobs: Jobs = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """DAgger: roll the policy out, let the scripted expert label the states it reached,
+    retrain on demonstrations and labels together (measure it with skillstack eval)."""
+    from skillstack.skills.parallel import ExecutorUnavailable
+    from skillstack.skills.training import dagger as dagging
+    from skillstack.skills.training.dataset import DatasetError
+    from skillstack.skills.training.policy import PolicyError
+
+    config = executor_config(executor, jobs, ray_address)
+    try:
+        model_skill = _policy_skill(policy)
+        if model_skill != skill:
+            raise PolicyError(f"{policy}: a policy for skill {model_skill!r}, not {skill!r}")
+        report = _with_progress(
+            f"{skill} rollouts",
+            lambda progress: dagging.dagger(
+                policy,
+                data,
+                out,
+                rollouts=rollouts,
+                rounds=rounds,
+                every_s=every,
+                seed=seed,
+                random_starts=random_starts,
+                after_place=after_place,
+                jobs=jobs,
+                executor=config.executor,
+                ray_address=config.ray_address,
+                progress=lambda stage, done, total: progress(done, total, stage),
+            ),
+        )
+    except (PolicyError, DatasetError, ValueError, OSError) as exc:
+        fail(str(exc), code=2)
+    except ExecutorUnavailable as exc:
+        fail(str(exc))
+    result = {
+        "skill": skill,
+        "rounds": [
+            {
+                "policy": r.policy,
+                "rollouts": r.rollouts,
+                "rollout_success_rate": r.rollout_success_rate,
+                "labelled_states": r.labelled_states,
+                "added_demos": r.added,
+                "dataset": str(r.dataset),
+                "checkpoint": str(r.checkpoint),
+                "train_seconds": r.train_seconds,
+            }
+            for r in report.rounds
+        ],
+        "checkpoint": str(report.rounds[-1].checkpoint),
+        "seconds": report.seconds,
+    }
+    if as_json:
+        print_json(result)
+        return
+    for i, r in enumerate(report.rounds, 1):
+        print(
+            f"round {i}: {r.policy} succeeded on {r.rollout_success_rate:.0%} of {r.rollouts} "
+            f"rollouts; the expert labelled {r.labelled_states} states ({r.added} successful "
+            f"continuations added) → {r.dataset}, retrained → {r.checkpoint}"
+        )
+    print(f"measure it: skillstack eval {skill} --policy {result['checkpoint']} --json")
+
+
+def _policy_skill(policy: Path) -> str:
+    from skillstack.skills.training.policy import load_policy
+
+    return load_policy(policy).config.skill
