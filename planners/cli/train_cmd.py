@@ -118,9 +118,17 @@ def collect(
 
 @app.command()
 def train(
-    skill: Annotated[str, typer.Argument(help="Skill to learn (grasp, place, pour).")],
+    skill: Annotated[
+        str,
+        typer.Argument(
+            help="Skill to learn (grasp, place, pour), or multi: one policy for --skills."
+        ),
+    ],
     data: Annotated[Path, typer.Option(help="Dataset file, or a folder with <skill>.hdf5.")],
     out: Annotated[Path, typer.Option(help="Checkpoint to write (a .png loss curve beside).")],
+    skills: Annotated[
+        str, typer.Option(help="multi: the skills, comma-separated (each <skill>.hdf5 in --data).")
+    ] = "grasp,place,pour",
     head: Annotated[
         str, typer.Option(help="Network: mlp, transformer (ACT-style) or diffusion.")
     ] = "mlp",
@@ -159,35 +167,60 @@ def train(
     from skillstack.skills.training.dataset import DatasetError
     from skillstack.skills.training.heads import HEADS
     from skillstack.skills.training.learned import LEARNABLE_SKILLS
+    from skillstack.skills.training.multitask import MULTI_TASK, train_multi
 
-    if skill not in LEARNABLE_SKILLS:
-        fail(f"cannot train {skill!r}; learnable skills: {', '.join(LEARNABLE_SKILLS)}", code=2)
+    if skill not in (*LEARNABLE_SKILLS, MULTI_TASK):
+        fail(
+            f"cannot train {skill[:40]!r}; learnable skills: {', '.join(LEARNABLE_SKILLS)}, "
+            f"or {MULTI_TASK} for several",
+            code=2,
+        )
+    if skill == MULTI_TASK and (head != "mlp" or images):
+        fail("a multi-task policy has the mlp head and no images", code=2)
     if head not in HEADS:
         fail(f"unknown head {head[:40]!r}; choose one of {', '.join(HEADS)}", code=2)
     try:
         training.check_device(device)
     except ValueError as exc:
         fail(str(exc), code=2)
-    path = training.resolve_data(data, skill)
+    path = training.resolve_data(data, skill) if skill != MULTI_TASK else data
     try:
-        report = _with_progress(
-            f"training {skill}",
-            lambda progress: training.train(
-                path,
-                out,
-                skill,
-                epochs=epochs,
-                batch_size=batch_size,
-                chunk=chunk,
-                head=head,
-                hidden=hidden,
-                layers=layers,
-                images=images,
-                seed=seed,
-                device=device,
-                progress=lambda e, n, *_: progress(e, n),
-            ),
-        )
+        if skill == MULTI_TASK:
+            report = _with_progress(
+                f"training {skills}",
+                lambda progress: train_multi(
+                    data,
+                    out,
+                    skills.split(","),
+                    epochs=epochs or 30,
+                    batch_size=batch_size,
+                    chunk=chunk,
+                    hidden=hidden or 256,
+                    layers=layers or 3,
+                    seed=seed,
+                    device=device,
+                    progress=lambda e, n, *_: progress(e, n),
+                ),
+            )
+        else:
+            report = _with_progress(
+                f"training {skill}",
+                lambda progress: training.train(
+                    path,
+                    out,
+                    skill,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    chunk=chunk,
+                    head=head,
+                    hidden=hidden,
+                    layers=layers,
+                    images=images,
+                    seed=seed,
+                    device=device,
+                    progress=lambda e, n, *_: progress(e, n),
+                ),
+            )
     except (DatasetError, ValueError, OSError) as exc:
         fail(str(exc), code=2)
     result = {
@@ -205,6 +238,8 @@ def train(
         "head": head,
         "images": images,
     }
+    if skill == MULTI_TASK:
+        result["skills"] = skills.split(",")
     if as_json:
         print_json(result)
         return

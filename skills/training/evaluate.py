@@ -189,6 +189,7 @@ def evaluate(
             "epochs": model.config.epochs,
             "head": model.config.head,
             "images": bool(model.config.images),
+            "skills": list(model.config.skills) or [skill],
         },
         "failure_examples": examples[:3],
         "seconds": round(time.perf_counter() - start, 1),

@@ -291,6 +291,12 @@ _CLASSES: dict[str, type[ChunkPolicy]] = {
 def build_policy(config: PolicyConfig) -> ChunkPolicy:
     """The untrained network of ``config.head`` (with ``config.images``: the image policy of
     `skills.training.vision`); `ValueError` for an unknown head."""
+    if config.skills:
+        from skillstack.skills.training.multitask import MultiTaskMLP
+
+        if config.head != "mlp":
+            raise ValueError(f"multi-task policies have the mlp head, not {config.head!r}")
+        return MultiTaskMLP(config)
     if config.images:
         from skillstack.skills.training.vision import VisionChunkMLP
 

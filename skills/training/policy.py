@@ -57,6 +57,9 @@ class PolicyConfig:
     denoise_steps: int = 10  # diffusion head: DDIM steps per prediction
     images: list[str] = field(default_factory=list)  # camera inputs (`skills.training.vision`)
     image_size: int = 0  # px: the cameras' square images as recorded and rendered
+    skills: list[str] = field(default_factory=list)  # a multi-task policy's skills
+    skill_open_width: dict[str, float] = field(default_factory=dict)  # multi-task: per skill
+    skill_max_duration_s: dict[str, float] = field(default_factory=dict)  # multi-task
     obs_keys: dict[str, int] = field(default_factory=lambda: dict(OBS_KEYS))
     feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
     action_layout: list[str] = field(default_factory=lambda: list(ACTION_LAYOUT))
@@ -189,6 +192,8 @@ def load_policy(
             f"{FORMAT_VERSION}"
         )
     config = _config(path, blob.get("config"))
+    if config.skills:
+        return _skill_view(path, blob, config, skill)
     if skill is not None and config.skill != skill:
         raise PolicyError(f"{path}: a policy for skill {config.skill!r}, not {skill!r}")
     if config.skill not in SKILL_FEATURE_NAMES:
@@ -223,6 +228,11 @@ def load_policy(
         )
     if config.action_layout != list(ACTION_LAYOUT):
         raise PolicyError(f"{path}: action layout {config.action_layout}, expected {ACTION_LAYOUT}")
+    return _weights(path, blob, config)
+
+
+def _weights(path: Path, blob: dict, config: PolicyConfig) -> ChunkPolicy:
+    """The network of ``config`` with the checkpoint's weights, in eval mode."""
     try:
         model = build_policy(config)
         model.load_state_dict(blob["state_dict"])
@@ -232,6 +242,28 @@ def load_policy(
         raise PolicyError(f"{path}: weights contain NaN or inf")
     model.history = blob.get("history", {})
     return model.eval()
+
+
+def _skill_view(path: Path, blob: dict, config: PolicyConfig, skill: str | None) -> ChunkPolicy:
+    """Skill ``skill`` of a multi-task checkpoint (`skills.training.multitask`)."""
+    from skillstack.skills.training.multitask import MultiTaskMLP, SkillView, multi_feature_names
+
+    skills = [str(s)[:20] for s in config.skills[:8]]
+    unknown = [s for s in skills if s not in SKILL_FEATURE_NAMES]
+    if unknown or len(skills) != len(config.skills):
+        raise PolicyError(f"{path}: a multi-task policy of unknown skills {unknown}")
+    if skill is None or skill not in skills:
+        asked = "no skill was named" if skill is None else f"not {skill!r}"
+        raise PolicyError(f"{path}: a multi-task policy of {', '.join(skills)}; {asked}")
+    if config.feature_names != multi_feature_names(skills):
+        raise PolicyError(f"{path}: its inputs differ from what this version computes")
+    missing = [s for s in skills if s not in config.skill_open_width]
+    missing += [s for s in skills if s not in config.skill_max_duration_s]
+    if missing or config.obs_keys != dict(OBS_KEYS) or config.action_layout != list(ACTION_LAYOUT):
+        raise PolicyError(f"{path}: multi-task config is incomplete or for other observations")
+    model = _weights(path, blob, config)
+    assert isinstance(model, MultiTaskMLP), "build_policy makes the multi-task MLP"
+    return SkillView(model, skill).eval()
 
 
 def _config(path: Path, raw: Any) -> PolicyConfig:

@@ -188,48 +188,11 @@ def train(
             train_set.actions.mean(0).numpy(),
             train_set.actions.std(0).numpy(),
         )
-        model.to(dev)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
-        steps = epochs * math.ceil(len(train_set) / batch_size)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
-        noise = torch.Generator(device=dev).manual_seed(seed)
         # the corrective augmentation moves the hand in the features; images would contradict it
         augment = None if images else Corrective(config.feature_names)
-        aug_gen = torch.Generator().manual_seed(seed + 1)
-        history: dict[str, list[float]] = {"train": [], "val": []}
-        best, best_epoch, best_state = math.inf, 0, None
-        for epoch in range(1, epochs + 1):
-            model.train()
-            total, count = 0.0, 0
-            for feats, actions, pad, *inputs in loader(
-                train_set, batch_size, seed * 100_003 + epoch
-            ):
-                if augment is not None:
-                    feats, actions = augment(feats, actions, aug_gen)
-                feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
-                x = model.normalise_features(feats)
-                x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
-                target = model.normalise_actions(actions)
-                inputs = [i.to(dev) for i in inputs]
-                loss = model.training_loss(x, target, pad, noise, *inputs)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                total, count = total + loss.item() * len(feats), count + len(feats)
-            history["train"].append(total / count)
-            val = (
-                evaluate_loss(model, val_set, batch_size, dev) if val_set else history["train"][-1]
-            )
-            history["val"].append(val)
-            if val < best:
-                best, best_epoch = val, epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            if progress:
-                progress(epoch, epochs, history["train"][-1], val)
-        if best_state is None:  # no epoch had a finite loss: no weights are worth keeping
-            raise ValueError(f"training diverged: no epoch had a finite loss ({val}); lower lr")
-        model.cpu().load_state_dict(best_state)
+        history, best_epoch = fit(
+            model, train_set, val_set, augment, epochs, batch_size, lr, seed, dev, progress
+        )
         history["best_epoch"] = [best_epoch]
         checkpoint = save_checkpoint(out, model, history)
         png = save_curve(history, checkpoint.with_suffix(".png"), skill, head) if curve else None
@@ -245,6 +208,62 @@ def train(
             len(val_eps),
             len(train_set),
         )
+
+
+def fit(
+    model: ChunkPolicy,
+    train_set: ChunkDataset,
+    val_set: ChunkDataset | None,
+    augment: Callable | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    dev: torch.device,
+    progress: Callable[[int, int, float, float], None] | None = None,
+) -> tuple[dict[str, list[float]], int]:
+    """Fit ``model`` (its normalisation already set) and leave it, on the CPU, with the
+    weights of the epoch with the lowest validation loss: (loss history, that epoch).
+
+    ``augment(features, actions, generator)`` (optional) perturbs each raw training batch.
+    """
+    model.to(dev)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    steps = epochs * math.ceil(len(train_set) / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
+    noise = torch.Generator(device=dev).manual_seed(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    history: dict[str, list[float]] = {"train": [], "val": []}
+    best, best_epoch, best_state = math.inf, 0, None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, count = 0.0, 0
+        for feats, actions, pad, *inputs in loader(train_set, batch_size, seed * 100_003 + epoch):
+            if augment is not None:
+                feats, actions = augment(feats, actions, aug_gen)
+            feats, actions, pad = feats.to(dev), actions.to(dev), pad.to(dev)
+            x = model.normalise_features(feats)
+            x = x + INPUT_NOISE * torch.randn(x.shape, generator=noise, device=dev)
+            target = model.normalise_actions(actions)
+            inputs = [i.to(dev) for i in inputs]
+            loss = model.training_loss(x, target, pad, noise, *inputs)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total, count = total + loss.item() * len(feats), count + len(feats)
+        history["train"].append(total / count)
+        val = evaluate_loss(model, val_set, batch_size, dev) if val_set else history["train"][-1]
+        history["val"].append(val)
+        if val < best:
+            best, best_epoch = val, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if progress:
+            progress(epoch, epochs, history["train"][-1], val)
+    if best_state is None:  # no epoch had a finite loss: no weights are worth keeping
+        raise ValueError(f"training diverged: no epoch had a finite loss ({val}); lower lr")
+    model.cpu().load_state_dict(best_state)
+    return history, best_epoch
 
 
 def _input_names(skill: str, images: bool) -> tuple[str, ...]:
