@@ -247,7 +247,7 @@ def train_multi(
         )
         history["best_epoch"] = [best_epoch]
         checkpoint = save_checkpoint(out, model, history)
-        png = save_curve(history, checkpoint.with_suffix(".png"), "+".join(skills))
+        png = save_curve(history, checkpoint.with_suffix(".png"), "+".join(skills), "multi-task")
         return TrainReport(
             checkpoint,
             png,

@@ -195,7 +195,8 @@ def train(
         )
         history["best_epoch"] = [best_epoch]
         checkpoint = save_checkpoint(out, model, history)
-        png = save_curve(history, checkpoint.with_suffix(".png"), skill, head) if curve else None
+        label = f"{head} head on images" if images else f"{head} head"
+        png = save_curve(history, checkpoint.with_suffix(".png"), skill, label) if curve else None
         return TrainReport(
             checkpoint,
             png,
@@ -322,7 +323,7 @@ def evaluate_loss(model: ChunkPolicy, data: ChunkDataset, batch_size: int, devic
     return total / count
 
 
-def save_curve(history: dict, path: Path, skill: str, head: str = "mlp") -> Path:
+def save_curve(history: dict, path: Path, skill: str, network: str = "mlp head") -> Path:
     """Training and validation loss per epoch as a PNG (matplotlib, no display needed)."""
     import matplotlib
 
@@ -331,13 +332,13 @@ def save_curve(history: dict, path: Path, skill: str, head: str = "mlp") -> Path
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = range(1, len(history["train"]) + 1)
-    own = "denoising MSE" if head == "diffusion" else "L1"
+    own = "denoising MSE" if network.startswith("diffusion") else "L1"
     ax.plot(epochs, history["train"], label=f"training ({own}; input noise, augmentation)")
     ax.plot(epochs, history["val"], label="validation (L1 of the predicted chunks)")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalised actions)")
-    ax.set_title(f"behaviour cloning: {skill}, {head} head")
+    ax.set_title(f"behaviour cloning: {skill}, {network}")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
