@@ -23,11 +23,15 @@ expert there. One round:
    that one out.
 
 Measure the result against plain BC with ``skillstack eval`` on the same held-out seeds.
-Image policies are not supported (the labels would need rendered images of every state).
+For an image policy (`skills.training.vision`) the labels are recorded with the cameras'
+images, the aggregated dataset keeps the demonstrations' images, and the retrained policy
+is an image policy again. DAgger matters most there: the corrective augmentation of the
+state policies cannot be used on images.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +101,7 @@ def _rollout(
     scenes: str,
     after_place: float,
     every_s: float,
+    image_size: int = 0,
 ) -> tuple[bool | None, list[Episode]]:
     """Roll the worker's policy out on the scene of ``seed`` and label the marked states:
     (its success, None if the set-up failed; the expert's recorded continuations)."""
@@ -126,26 +131,33 @@ def _rollout(
         assert _LEARNED is not None, "the worker set-up loads the policy"
         result = execute(_LEARNED, params, robot, on_tick=mark)
     labelled = [
-        _label(skill, snap, command, seed, params, target, context, fill_of, rate_hz)
+        _label(skill, snap, command, seed, params, target, context, fill_of, rate_hz, image_size)
         for snap, command in marks
     ]
     return result.success, labelled
 
 
-def _label(skill, snap, command, seed, params, target, context, fill_of, rate_hz) -> Episode:
-    """The scripted skill from a saved state, recorded as a demonstration."""
+def _label(
+    skill, snap, command, seed, params, target, context, fill_of, rate_hz, image_size
+) -> Episode:
+    """The scripted skill from a saved state, recorded as a demonstration (with the
+    cameras' images when ``image_size``)."""
     from skillstack.skills.executor import execute
+    from skillstack.skills.training.images import CameraImages
     from skillstack.skills.training.learned import scripted_skill
     from skillstack.skills.training.snapshot import restore
 
     robot = restore(snap)
+    cameras = CameraImages(robot, image_size) if image_size else None
     try:
-        recorder = _Recorder(robot, target, rate_hz)
+        recorder = _Recorder(robot, target, rate_hz, cameras)
         recorder.gripper_command = command
         recorder.fill_of = fill_of
         result = execute(scripted_skill(skill), params, robot, on_tick=recorder.on_tick)
         return recorder.episode(result.success, seed, params, context)
     finally:
+        if cameras is not None:
+            cameras.close()
         robot.disconnect()
 
 
@@ -170,7 +182,7 @@ def dagger(
     Raises:
         PolicyError: the checkpoint cannot be loaded.
         DatasetError: the dataset cannot be read or is of another skill.
-        ValueError: bad counts, an image policy, or a skill that cannot be collected.
+        ValueError: bad counts, or a skill that cannot be collected.
         skills.parallel.ExecutorUnavailable: Ray asked for and not reachable.
     """
     from skillstack.skills.parallel import ExecutorConfig, WorkerSetup, ordered_map
@@ -182,8 +194,6 @@ def dagger(
     model = learned_skill(policy).policy
     cfg = model.config
     skill = cfg.skill
-    if cfg.images:
-        raise ValueError("DAgger labels states without images; it cannot retrain an image policy")
     if skill not in COLLECTABLE_SKILLS:
         raise ValueError(f"cannot run the expert of {skill!r}")
     if not 1 <= rollouts * SETUP_TRIES < SEED_STRIDE or not 1 <= rounds <= 10:
@@ -192,27 +202,36 @@ def dagger(
         raise ValueError(f"every_s must be 0.05 to 60 s, not {every_s}")
     path = resolve_data(data, skill)
     reader = open_dataset(path, skill)
-    if reader.image_keys:
-        raise DatasetError(f"{path}: DAgger writes no images; use a dataset without them")
+    size = int(cfg.image_size) if cfg.images else 0
+    if cfg.images and not reader.image_keys:
+        raise DatasetError(f"{path}: an image policy's dataset must hold the images")
     scenes = str(reader.env_args.get("scenes") or "bench")
-    episodes = reader.episodes(successful_only=False)
+    cameras = reader.env_args.get("cameras") if size else None
+    named = reader.named_episodes(successful_only=False)
+    episodes: list = [(reader, name) for name, _ in named] if size else [e for _, e in named]
     config = ExecutorConfig(executor, jobs, ray_address)
     report = DaggerReport()
     current = Path(policy)
     for k in range(rounds):
         seeds = rollout_seeds(rollouts, seed, k)
         items = [
-            (skill, s, reader.rate_hz, random_starts, scenes, after_place, every_s) for s in seeds
+            (skill, s, reader.rate_hz, random_starts, scenes, after_place, every_s, size)
+            for s in seeds
         ]
         setup = WorkerSetup(_init_worker, (str(current), skill), spawn=True)
         tick = _stage(progress, f"round {k + 1} rollouts")
         results = list(ordered_map(_rollout, items, config, setup=setup, progress=tick))
         valid = [ok for ok, _ in results if ok is not None]
         labels = [e for _, labelled in results for e in labelled]
-        episodes = [*episodes, *labels]
+        episodes = [*episodes, *labels]  # (reader, name) pairs stand for demos with images
         folder = Path(out_dir) / (f"round{k + 1}" if rounds > 1 else "")
         dataset = write_dataset(
-            folder / f"{skill}.hdf5", skill, episodes, reader.rate_hz, scenes=scenes
+            folder / f"{skill}.hdf5",
+            skill,
+            (_with_images(e) for e in episodes),
+            reader.rate_hz,
+            cameras=cameras,
+            scenes=scenes,
         )
         trained = train(
             dataset,
@@ -224,6 +243,7 @@ def dagger(
             head=cfg.head,
             hidden=cfg.hidden,
             layers=cfg.layers,
+            images=bool(cfg.images),
             progress=_stage(progress, f"round {k + 1} training"),
         )
         report.rounds.append(
@@ -239,6 +259,9 @@ def dagger(
             )
         )
         current = trained.checkpoint
+        if size:  # the next round reads the images back from this round's file
+            reader = open_dataset(dataset, skill)
+            episodes = [(reader, name) for name in reader.names]
     report.seconds = round(time.perf_counter() - start, 1)
     return report
 
@@ -248,3 +271,12 @@ def _stage(progress, stage: str) -> Callable[..., None] | None:
     if progress is None:
         return None
     return lambda done, total, *_: progress(stage, done, total)
+
+
+def _with_images(item) -> Episode:
+    """An episode; a (reader, demo name) pair is read back with its images."""
+    if isinstance(item, Episode):
+        return item
+    reader, name = item
+    episode = dict(reader.named_episodes(successful_only=False))[name]
+    return dataclasses.replace(episode, images=reader.images(name))
