@@ -124,3 +124,19 @@ def test_the_image_policy_runs_as_the_grasp_skill(image_policy):
         "collision",
         "safety_stop",
     }
+
+
+def test_dagger_labels_an_image_policy_with_images(image_policy, image_demos, tmp_path):
+    from skillstack.skills.training.dagger import dagger
+
+    path, _ = image_policy
+    report = dagger(path, image_demos, tmp_path, rollouts=1, every_s=4.0, jobs=1)
+    (round_,) = report.rounds
+    assert round_.labelled_states >= 1
+    merged = open_dataset(round_.dataset)
+    assert len(merged) == 3 + round_.labelled_states
+    for name in merged.names:  # the demonstrations' images kept, the labels' rendered
+        frames = merged.images(name)
+        assert all(f.shape[1:] == (48, 48, 3) for f in frames.values())
+    retrained = load_policy(round_.checkpoint, "grasp")
+    assert type(retrained).__name__ == "VisionChunkMLP" and retrained.config.image_size == 48
