@@ -17,8 +17,13 @@ pytest.importorskip("h5py")
 from typer.testing import CliRunner  # noqa: E402
 
 from skillstack.planners.cli import app  # noqa: E402
-from skillstack.skills.training.heads import HEADS, build_policy, masked_l1  # noqa: E402
-from skillstack.skills.training.policy import PolicyConfig, PolicyError, load_policy  # noqa: E402
+from skillstack.skills.training.heads import HEADS, masked_l1  # noqa: E402
+from skillstack.skills.training.policy import (  # noqa: E402
+    PolicyConfig,
+    PolicyError,
+    build_policy,
+    load_policy,
+)
 
 FEATURES = 6
 CHUNK = 5

@@ -167,7 +167,8 @@ def train(
     from skillstack.skills.training.dataset import DatasetError
     from skillstack.skills.training.heads import HEADS
     from skillstack.skills.training.learned import LEARNABLE_SKILLS
-    from skillstack.skills.training.multitask import MULTI_TASK, train_multi
+    from skillstack.skills.training.multitask import MULTI_TASK
+    from skillstack.skills.training.train_multi import train_multi
 
     if skill not in (*LEARNABLE_SKILLS, MULTI_TASK):
         fail(

@@ -4,7 +4,8 @@ Every head is a `ChunkPolicy`: it holds the normalisation statistics of its trai
 as buffers, maps normalised features ``(B, F)`` to normalised action chunks
 ``(B, chunk, 7)`` in ``forward``, and defines its own training loss (`training_loss`).
 ``predict`` wraps both ends: raw features in, raw actions out. `skills.training.train`
-fits any head the same way; `build_policy` makes the one a `PolicyConfig` names.
+fits any head the same way; `skills.training.policy.build_policy` makes the one a
+`PolicyConfig` names.
 
 ``mlp``
     An MLP (LayerNorm, GELU) from the features to the whole chunk at once; L1 loss.
@@ -36,16 +37,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from skillstack.skills.training.dataset import ACTION_DIM, STD_FLOOR
-
-if TYPE_CHECKING:
-    from skillstack.skills.training.policy import PolicyConfig
+from skillstack.skills.training.policy_config import PolicyConfig
 
 HEADS = ("mlp", "transformer", "diffusion")
 # Defaults that differ per head: hidden width (model width for the transformer), layers
@@ -281,28 +280,9 @@ def _step_embedding(step: torch.Tensor, width: int) -> torch.Tensor:
     return nn.functional.pad(emb, (0, width - 2 * half))
 
 
-_CLASSES: dict[str, type[ChunkPolicy]] = {
+HEAD_CLASSES: dict[str, type[ChunkPolicy]] = {
     "mlp": ChunkMLP,
     "transformer": ChunkTransformer,
     "diffusion": ChunkDiffusion,
 }
-
-
-def build_policy(config: PolicyConfig) -> ChunkPolicy:
-    """The untrained network of ``config.head`` (with ``config.images``: the image policy of
-    `skills.training.vision`); `ValueError` for an unknown head."""
-    if config.skills:
-        from skillstack.skills.training.multitask import MultiTaskMLP
-
-        if config.head != "mlp":
-            raise ValueError(f"multi-task policies have the mlp head, not {config.head!r}")
-        return MultiTaskMLP(config)
-    if config.images:
-        from skillstack.skills.training.vision import VisionChunkMLP
-
-        if config.head != "mlp":
-            raise ValueError(f"image policies have the mlp head, not {config.head!r}")
-        return VisionChunkMLP(config)
-    if config.head not in _CLASSES:
-        raise ValueError(f"unknown head {config.head!r}; choose one of {', '.join(HEADS)}")
-    return _CLASSES[config.head](config)
+assert tuple(HEAD_CLASSES) == HEADS

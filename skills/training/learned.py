@@ -36,6 +36,7 @@ from skillstack.skills.training.policy_primitives import (
     GraspPolicy,
     PlacePolicy,
     PourPolicy,
+    VisionGraspPolicy,
 )
 from skillstack.skills.training.pour_features import pour_context
 from skillstack.skills.world import WorldState
@@ -85,8 +86,6 @@ def _grasp_program(skill: _LearnedPlan, world: WorldState, p, ctx: Context) -> P
     template = skill.template_for(world, p)  # type: ignore[attr-defined]  # the scripted grasp's
     context = context_from_object(obj, template)
     if skill.policy.config.images:
-        from skillstack.skills.training.vision import VisionGraspPolicy
-
         if not hasattr(ctx.robot, "model") or not hasattr(ctx.robot, "data"):
             raise SkillFailure(
                 Failure.PRECONDITION_FAILED,

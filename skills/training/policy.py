@@ -23,7 +23,7 @@ it loads with ``weights_only=True``, no pickled code)::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,11 @@ import numpy as np
 import torch
 
 from skillstack.skills.training.dataset import ACTION_LAYOUT, OBS_KEYS
-from skillstack.skills.training.features import FEATURE_NAMES, SKILL_FEATURE_NAMES
-from skillstack.skills.training.heads import HEADS, ChunkPolicy, build_policy
+from skillstack.skills.training.features import SKILL_FEATURE_NAMES
+from skillstack.skills.training.heads import HEAD_CLASSES, HEADS, ChunkPolicy
+from skillstack.skills.training.multitask import MultiTaskMLP, SkillView, multi_feature_names
+from skillstack.skills.training.policy_config import PolicyConfig
+from skillstack.skills.training.vision import VISION_FEATURE_NAMES, VISION_SKILLS, VisionChunkMLP
 
 FORMAT = "skillstack-policy"
 FORMAT_VERSION = 1
@@ -40,44 +43,6 @@ FORMAT_VERSION = 1
 
 class PolicyError(Exception):
     """A checkpoint that cannot be used: missing, corrupt, for another skill or mismatched."""
-
-
-@dataclass
-class PolicyConfig:
-    """Everything needed to rebuild and run a policy (stored in its checkpoint)."""
-
-    skill: str
-    arm: str = "panda"  # the arm of the demonstrations (joint features are that arm's)
-    chunk: int = 20
-    rate_hz: float = 20.0
-    head: str = "mlp"  # network (`skills.training.heads.HEADS`)
-    hidden: int = 256  # hidden width (the transformer: its model width)
-    layers: int = 3  # hidden layers (the transformer: encoder and decoder layers each)
-    diffusion_steps: int = 100  # diffusion head: noise levels in training
-    denoise_steps: int = 10  # diffusion head: DDIM steps per prediction
-    images: list[str] = field(default_factory=list)  # camera inputs (`skills.training.vision`)
-    image_size: int = 0  # px: the cameras' square images as recorded and rendered
-    skills: list[str] = field(default_factory=list)  # a multi-task policy's skills
-    skill_open_width: dict[str, float] = field(default_factory=dict)  # multi-task: per skill
-    skill_max_duration_s: dict[str, float] = field(default_factory=dict)  # multi-task
-    obs_keys: dict[str, int] = field(default_factory=lambda: dict(OBS_KEYS))
-    feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
-    action_layout: list[str] = field(default_factory=lambda: list(ACTION_LAYOUT))
-    gripper_open_width: float = 0.08  # m: the open command of the demonstrations
-    max_duration_s: float = 15.0  # longest successful demonstration (s)
-    execution: str = "receding"  # how chunks are executed (`ChunkExecutor`)
-    execute_steps: int = 0  # actions executed per chunk with "receding" (0: the whole chunk)
-    ensemble_decay: float = 0.1  # temporal-ensembling weight exp(-decay * age in steps)
-    data_path: str = ""
-    train_seeds: list[int] = field(default_factory=list)  # episode seeds of the training data
-    seed: int = 0
-    epochs: int = 0
-    skillstack_version: str = "unknown"
-
-    @property
-    def feature_dim(self) -> int:
-        """Length of the input vector."""
-        return len(self.feature_names)
 
 
 EXECUTIONS = ("receding", "ensemble")
@@ -204,7 +169,6 @@ def load_policy(
     default = SKILL_FEATURE_NAMES[config.skill]
     if config.images:
         from skillstack.skills.training.images import IMAGE_KEYS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
-        from skillstack.skills.training.vision import VISION_FEATURE_NAMES, VISION_SKILLS
 
         if config.skill not in VISION_SKILLS or not set(config.images) <= set(IMAGE_KEYS):
             raise PolicyError(
@@ -231,6 +195,22 @@ def load_policy(
     return _weights(path, blob, config)
 
 
+def build_policy(config: PolicyConfig) -> ChunkPolicy:
+    """The untrained network of ``config``: its head (`skills.training.heads`), the image
+    policy (`skills.training.vision`) with ``config.images``, the multi-task policy
+    (`skills.training.multitask`) with ``config.skills``; `ValueError` for an unknown head."""
+    if config.head not in HEAD_CLASSES:
+        raise ValueError(f"unknown head {config.head!r}; choose one of {', '.join(HEADS)}")
+    if (config.skills or config.images) and config.head != "mlp":
+        kind = "multi-task" if config.skills else "image"
+        raise ValueError(f"{kind} policies have the mlp head, not {config.head!r}")
+    if config.skills:
+        return MultiTaskMLP(config)
+    if config.images:
+        return VisionChunkMLP(config)
+    return HEAD_CLASSES[config.head](config)
+
+
 def _weights(path: Path, blob: dict, config: PolicyConfig) -> ChunkPolicy:
     """The network of ``config`` with the checkpoint's weights, in eval mode."""
     try:
@@ -246,8 +226,6 @@ def _weights(path: Path, blob: dict, config: PolicyConfig) -> ChunkPolicy:
 
 def _skill_view(path: Path, blob: dict, config: PolicyConfig, skill: str | None) -> ChunkPolicy:
     """Skill ``skill`` of a multi-task checkpoint (`skills.training.multitask`)."""
-    from skillstack.skills.training.multitask import MultiTaskMLP, SkillView, multi_feature_names
-
     skills = [str(s)[:20] for s in config.skills[:8]]
     unknown = [s for s in skills if s not in SKILL_FEATURE_NAMES]
     if unknown or len(skills) != len(config.skills):

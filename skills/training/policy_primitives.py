@@ -18,6 +18,9 @@ is over:
   the hand; `TOUCHDOWN_M` of that means it stands on something, and the fingers open at
   once (before the slip guard would call it a slip). It needs the object's pose in the hand
   (simulation, or a tracked object); on a declared world only the policy lets go.
+* `VisionGraspPolicy` is `GraspPolicy` for an image policy (`skills.training.vision`): it
+  renders the cameras for each chunk and never reads the object's pose, not even to end the
+  call (done once the closed fingers hold something and the hand rose the lift).
 * `PourPolicy` squeezes the cup as the scripted pour does and never changes the grip; it
   is told how full the cup still is (``object_fill``, counted from the world model) and is
   done once the cup, tilted past level, is back upright and the hand has come to rest;
@@ -46,9 +49,11 @@ from skillstack.skills.training.features import (
     place_features,
 )
 from skillstack.skills.training.heads import ChunkPolicy
+from skillstack.skills.training.images import CameraImages
 from skillstack.skills.training.observation import observe_robot
 from skillstack.skills.training.policy import ChunkExecutor
 from skillstack.skills.training.pour_features import TILTED_CAP_S, PourContext, pour_features
+from skillstack.skills.training.vision import color_rgb, vision_features
 
 HORIZON_FACTOR = 1.5  # the policy may take this many times the longest demonstration
 LIFT_FRACTION = 0.9  # grasp: done once the object rose this fraction of the requested lift …
@@ -325,3 +330,68 @@ class PourPolicy(PolicyPrimitive):
             self._done = True
         else:
             self.timed_out(state.time - self.t0, f"pour {self.object} into {self.target}")
+
+
+class VisionGraspPolicy(GraspPolicy):
+    """A grasp by an image policy: renders the cameras for each chunk; never reads the object.
+
+    Done once the closed fingers hold something and the hand rose the lift from where they
+    closed; ``grasp_missed`` as for `GraspPolicy`."""
+
+    def __init__(self, model: ChunkPolicy, obj, context: CallContext, lift, force):
+        super().__init__(model, obj, context, lift, force)
+        self.color = color_rgb(obj.color)
+        self.close_z: float | None = None
+        self.cameras: CameraImages | None = None
+
+    def start(self, ctx: Context, state: RobotState) -> None:
+        """As `GraspPolicy.start`, and a renderer for the cameras of ``ctx.robot``."""
+        super().start(ctx, state)
+        self.close_z = None
+        self.cameras = CameraImages(ctx.robot, size=self.config.image_size)
+
+    def features_now(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The hand and the call (the object's pose in ``obs`` is not used)."""
+        command = np.array([self.command])
+        return vision_features(obs, command, self.context, self.color, self.open_width)[0]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Render both cameras and run the policy on them and ``x``."""
+        assert self.cameras is not None, "start() creates the renderer"
+        return self.model.predict(x, self.cameras.render())  # type: ignore[call-arg]
+
+    def check_end(self, state: RobotState, obs: dict[str, np.ndarray], hand_speed: float) -> None:
+        """Done once the hand rose the lift with something in the fingers."""
+        elapsed = state.time - self.t0
+        closed = self.command < OPEN_FRACTION * self.open_width
+        empty = closed and state.gripper_width < MISSED_WIDTH
+        z = float(obs["robot0_eef_pos"][0, 2])
+        if not closed:
+            self.close_z = None
+        elif self.close_z is None:
+            self.close_z = z
+        rose = z - self.close_z if self.close_z is not None else 0.0
+        if (
+            closed
+            and not empty
+            and (
+                rose >= self.lift
+                or (rose >= LIFT_FRACTION * self.lift and hand_speed < SETTLED_SPEED)
+            )
+        ):
+            self._done = True
+        elif empty:
+            self.missed_since = self.missed_since if self.missed_since is not None else elapsed
+            if elapsed - self.missed_since >= MISSED_AFTER_S:
+                self.end(Failure.GRASP_MISSED, "the fingers closed on nothing")
+        else:
+            self.timed_out(elapsed, f"lift {self.object} (the hand rose {rose * 1e3:.0f} mm)")
+        if not empty:
+            self.missed_since = None
+
+    def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
+        """Free the renderer; the failure that ended the policy, if any."""
+        if self.cameras is not None:
+            self.cameras.close()
+            self.cameras = None
+        return super().finish(ctx, state)

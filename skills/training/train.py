@@ -33,11 +33,15 @@ from skillstack.skills.training.heads import (
     HEAD_DEFAULTS,
     HEADS,
     ChunkPolicy,
-    build_policy,
     masked_l1,
 )
 from skillstack.skills.training.images import IMAGE_KEYS
-from skillstack.skills.training.policy import PolicyConfig, save_checkpoint, skillstack_version
+from skillstack.skills.training.policy import (
+    PolicyConfig,
+    build_policy,
+    save_checkpoint,
+    skillstack_version,
+)
 from skillstack.skills.training.torch_data import ChunkDataset, loader, open_width
 
 DEVICES = ("cpu", "cuda")

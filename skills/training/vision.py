@@ -22,10 +22,11 @@ and uses every `FRAME_STRIDE`-th sample, since consecutive frames at 20 Hz are n
 alike; the corrective augmentation of the state policies is not used (it moves the hand in
 the features, which the wrist image would contradict).
 
-At run time `VisionGraspPolicy` renders both cameras whenever the policy needs a new chunk
-(`skills.training.images.CameraImages`; simulated MuJoCo arms only) and ends the call
-without the object's pose either: done once the closed fingers hold something and the
-hand rose the lift. The success test is the scripted grasp's, on the simulator's truth.
+At run time `skills.training.policy_primitives.VisionGraspPolicy` renders both cameras
+whenever the policy needs a new chunk (`skills.training.images.CameraImages`; simulated
+MuJoCo arms only) and ends the call without the object's pose either: done once the
+closed fingers hold something and the hand rose the lift. The success test is the
+scripted grasp's, on the simulator's truth.
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ from torch import nn
 
 from skillstack.robot.rotations import to_scipy
 from skillstack.robot.scene.model import COLORS
-from skillstack.robot.types import RobotState
-from skillstack.skills.base import Failure, SkillFailure
-from skillstack.skills.context import Context
 from skillstack.skills.training.dataset import ACTION_DIM, DatasetError, Episode
 from skillstack.skills.training.features import (
     FEATURE_NAMES,
@@ -49,14 +47,7 @@ from skillstack.skills.training.features import (
     context_from_episode,
 )
 from skillstack.skills.training.heads import ChunkPolicy, _mlp
-from skillstack.skills.training.images import IMAGE_KEYS, CameraImages
-from skillstack.skills.training.policy_primitives import (
-    LIFT_FRACTION,
-    MISSED_AFTER_S,
-    MISSED_WIDTH,
-    SETTLED_SPEED,
-    GraspPolicy,
-)
+from skillstack.skills.training.images import IMAGE_KEYS
 from skillstack.skills.training.torch_data import ChunkDataset
 
 VISION_SKILLS = ("grasp",)
@@ -271,68 +262,3 @@ def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
     index = (rows * (s + 2 * pad) + cols).flatten(1)
     flat = padded.flatten(2)
     return flat.gather(2, index[:, None, :].expand(-1, flat.shape[1], -1)).view(images.shape)
-
-
-class VisionGraspPolicy(GraspPolicy):
-    """A grasp by an image policy: renders the cameras for each chunk; never reads the object.
-
-    Done once the closed fingers hold something and the hand rose the lift from where they
-    closed; ``grasp_missed`` as for `GraspPolicy`."""
-
-    def __init__(self, model: ChunkPolicy, obj, context: CallContext, lift, force):
-        super().__init__(model, obj, context, lift, force)
-        self.color = color_rgb(obj.color)
-        self.close_z: float | None = None
-        self.cameras: CameraImages | None = None
-
-    def start(self, ctx: Context, state: RobotState) -> None:
-        """As `GraspPolicy.start`, and a renderer for the cameras of ``ctx.robot``."""
-        super().start(ctx, state)
-        self.close_z = None
-        self.cameras = CameraImages(ctx.robot, size=self.config.image_size)
-
-    def features_now(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """The hand and the call (the object's pose in ``obs`` is not used)."""
-        command = np.array([self.command])
-        return vision_features(obs, command, self.context, self.color, self.open_width)[0]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Render both cameras and run the policy on them and ``x``."""
-        assert self.cameras is not None, "start() creates the renderer"
-        return self.model.predict(x, self.cameras.render())  # type: ignore[call-arg]
-
-    def check_end(self, state: RobotState, obs: dict[str, np.ndarray], hand_speed: float) -> None:
-        """Done once the hand rose the lift with something in the fingers."""
-        elapsed = state.time - self.t0
-        closed = self.command < OPEN_FRACTION * self.open_width
-        empty = closed and state.gripper_width < MISSED_WIDTH
-        z = float(obs["robot0_eef_pos"][0, 2])
-        if not closed:
-            self.close_z = None
-        elif self.close_z is None:
-            self.close_z = z
-        rose = z - self.close_z if self.close_z is not None else 0.0
-        if (
-            closed
-            and not empty
-            and (
-                rose >= self.lift
-                or (rose >= LIFT_FRACTION * self.lift and hand_speed < SETTLED_SPEED)
-            )
-        ):
-            self._done = True
-        elif empty:
-            self.missed_since = self.missed_since if self.missed_since is not None else elapsed
-            if elapsed - self.missed_since >= MISSED_AFTER_S:
-                self.end(Failure.GRASP_MISSED, "the fingers closed on nothing")
-        else:
-            self.timed_out(elapsed, f"lift {self.object} (the hand rose {rose * 1e3:.0f} mm)")
-        if not empty:
-            self.missed_since = None
-
-    def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
-        """Free the renderer; the failure that ended the policy, if any."""
-        if self.cameras is not None:
-            self.cameras.close()
-            self.cameras = None
-        return super().finish(ctx, state)
