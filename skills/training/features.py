@@ -261,27 +261,20 @@ def features(
     ``gripper_command`` (T,) is the finger width commanded when each sample was taken;
     ``max_width`` the gripper's full opening (to tell open from closed commands).
     """
-    eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
-    n = len(eef)
-    quat = np.atleast_2d(obs["robot0_eef_quat"]).astype(float)
-    width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
+    own = hand_features(obs, gripper_command, max_width)
+    eef, n = own[:, :3], len(own)
     obj = np.atleast_2d(obs["object"]).astype(float)
-    hand = to_scipy(quat).as_matrix()
-    rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
+    hand = to_scipy(np.atleast_2d(obs["robot0_eef_quat"]).astype(float)).as_matrix()
     obj_yaw = _yaw_of_x_axis(to_scipy(obj[:, 3:7]).as_matrix())  # object pose: xyz, wxyz
     size = context.extents  # x, y first, as a box's scene size
     grasp_yaw = np.array(
         [top_grasp_yaw(context.kind, size, float(a), p) for a, p in zip(obj_yaw, obj[:, :2])]
     )
     rel_yaw = grasp_yaw - _yaw_of_x_axis(hand)
-    opened = np.asarray(gripper_command, dtype=float).reshape(n, 1) > OPEN_FRACTION * max_width
     ctx = np.broadcast_to(context.vector(), (n, len(context.vector())))
     out = np.concatenate(
         [
-            eef,
-            rot6d,
-            width,
-            opened.astype(float),
+            own,
             obj[:, :3] - eef,
             np.sin(2 * rel_yaw)[:, None],
             np.cos(2 * rel_yaw)[:, None],
@@ -293,17 +286,28 @@ def features(
     return out
 
 
-def place_features(
-    obs: dict[str, np.ndarray], gripper_command: np.ndarray, context: PlaceContext
+def hand_features(
+    obs: dict[str, np.ndarray], gripper_command: np.ndarray, open_width: float
 ) -> np.ndarray:
-    """Feature rows (T, len(`PLACE_FEATURE_NAMES`)) of a place call (see `features`)."""
+    """The first 11 features of every skill (T, 11): the hand's position, its orientation as
+    the first two columns of its rotation matrix, the finger width, and whether the gripper
+    command in force is open (wider than `OPEN_FRACTION` of ``open_width``)."""
     eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
     n = len(eef)
     hand = to_scipy(np.atleast_2d(obs["robot0_eef_quat"]).astype(float)).as_matrix()
     rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
     width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
     command = np.asarray(gripper_command, dtype=float).reshape(n, 1)
-    opened = command > OPEN_FRACTION * context.release_width
+    opened = (command > OPEN_FRACTION * open_width).astype(float)
+    return np.concatenate([eef, rot6d, width, opened], axis=1)
+
+
+def place_features(
+    obs: dict[str, np.ndarray], gripper_command: np.ndarray, context: PlaceContext
+) -> np.ndarray:
+    """Feature rows (T, len(`PLACE_FEATURE_NAMES`)) of a place call (see `features`)."""
+    own = hand_features(obs, gripper_command, context.release_width)
+    eef, n = own[:, :3], len(own)
     obj = np.atleast_2d(obs["object"]).astype(float)[:, :3]
     bottom = obj[:, 2:3] - context.extents[2] / 2
     goal = np.concatenate(
@@ -312,7 +316,7 @@ def place_features(
     ctx = np.broadcast_to(context.vector(), (n, len(context.vector())))
     near = np.clip(goal[:, :2], -NEAR_M, NEAR_M)
     carry = context.carry_bottom - bottom
-    out = np.concatenate([eef, rot6d, width, opened, obj - eef, goal, near, carry, ctx], axis=1)
+    out = np.concatenate([own, obj - eef, goal, near, carry, ctx], axis=1)
     assert out.shape[1] == len(PLACE_FEATURE_NAMES), out.shape
     return out
 

@@ -175,11 +175,17 @@ class GraspPolicy(PolicyPrimitive):
         super().start(ctx, state)
         self.missed_since = None
 
+    rising = "it"  # what `risen` measures, for the timeout message
+
+    def risen(self, obs: dict[str, np.ndarray], closed: bool) -> float:
+        """How far the object rose since the call started (m)."""
+        return float(obs["object"][0, 2]) - self.start_z
+
     def check_end(self, state: RobotState, obs: dict[str, np.ndarray], hand_speed: float) -> None:
         """Done once lifted; fail on closed-on-nothing or past the horizon."""
         elapsed = state.time - self.t0
         closed = self.command < OPEN_FRACTION * self.open_width
-        rose = float(obs["object"][0, 2]) - self.start_z
+        rose = self.risen(obs, closed)
         empty = closed and state.gripper_width < MISSED_WIDTH
         if (
             closed
@@ -195,7 +201,7 @@ class GraspPolicy(PolicyPrimitive):
             if elapsed - self.missed_since >= MISSED_AFTER_S:
                 self.end(Failure.GRASP_MISSED, "the fingers closed on nothing")
         else:
-            self.timed_out(elapsed, f"lift {self.object} (it rose {rose * 1e3:.0f} mm)")
+            self.timed_out(elapsed, f"lift {self.object} ({self.rising} rose {rose * 1e3:.0f} mm)")
         if not empty:
             self.missed_since = None
 
@@ -360,34 +366,16 @@ class VisionGraspPolicy(GraspPolicy):
         assert self.cameras is not None, "start() creates the renderer"
         return self.model.predict(x, self.cameras.render())  # type: ignore[call-arg]
 
-    def check_end(self, state: RobotState, obs: dict[str, np.ndarray], hand_speed: float) -> None:
-        """Done once the hand rose the lift with something in the fingers."""
-        elapsed = state.time - self.t0
-        closed = self.command < OPEN_FRACTION * self.open_width
-        empty = closed and state.gripper_width < MISSED_WIDTH
+    rising = "the hand"
+
+    def risen(self, obs: dict[str, np.ndarray], closed: bool) -> float:
+        """How far the hand rose since the fingers closed (m): the object is not read."""
         z = float(obs["robot0_eef_pos"][0, 2])
         if not closed:
             self.close_z = None
         elif self.close_z is None:
             self.close_z = z
-        rose = z - self.close_z if self.close_z is not None else 0.0
-        if (
-            closed
-            and not empty
-            and (
-                rose >= self.lift
-                or (rose >= LIFT_FRACTION * self.lift and hand_speed < SETTLED_SPEED)
-            )
-        ):
-            self._done = True
-        elif empty:
-            self.missed_since = self.missed_since if self.missed_since is not None else elapsed
-            if elapsed - self.missed_since >= MISSED_AFTER_S:
-                self.end(Failure.GRASP_MISSED, "the fingers closed on nothing")
-        else:
-            self.timed_out(elapsed, f"lift {self.object} (the hand rose {rose * 1e3:.0f} mm)")
-        if not empty:
-            self.missed_since = None
+        return z - self.close_z if self.close_z is not None else 0.0
 
     def finish(self, ctx: Context, state: RobotState) -> SkillFailure | None:
         """Free the renderer; the failure that ended the policy, if any."""

@@ -37,14 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from skillstack.robot.rotations import to_scipy
 from skillstack.robot.scene.model import COLORS
 from skillstack.skills.training.dataset import ACTION_DIM, DatasetError, Episode
 from skillstack.skills.training.features import (
     FEATURE_NAMES,
-    OPEN_FRACTION,
     CallContext,
     context_from_episode,
+    hand_features,
 )
 from skillstack.skills.training.heads import ChunkPolicy, _mlp
 from skillstack.skills.training.images import IMAGE_KEYS
@@ -83,16 +82,9 @@ def vision_features(
     max_width: float,
 ) -> np.ndarray:
     """Feature rows (T, len(`VISION_FEATURE_NAMES`)): the hand and the call, no object pose."""
-    eef = np.atleast_2d(obs["robot0_eef_pos"]).astype(float)
-    n = len(eef)
-    hand = to_scipy(np.atleast_2d(obs["robot0_eef_quat"]).astype(float)).as_matrix()
-    rot6d = hand[:, :, :2].transpose(0, 2, 1).reshape(n, 6)
-    width = np.asarray(obs["robot0_gripper_width"], dtype=float).reshape(n, 1)
-    opened = np.asarray(gripper_command, dtype=float).reshape(n, 1) > OPEN_FRACTION * max_width
+    hand = hand_features(obs, gripper_command, max_width)
     call = np.concatenate([context.vector(), np.asarray(color, dtype=float)])
-    out = np.concatenate(
-        [eef, rot6d, width, opened.astype(float), np.broadcast_to(call, (n, len(call)))], axis=1
-    )
+    out = np.concatenate([hand, np.broadcast_to(call, (len(hand), len(call)))], axis=1)
     assert out.shape[1] == len(VISION_FEATURE_NAMES), out.shape
     return out
 
