@@ -197,20 +197,15 @@ def train(
         history, best_epoch = fit(
             model, train_set, val_set, augment, epochs, batch_size, lr, seed, dev, progress
         )
-        history["best_epoch"] = [best_epoch]
-        checkpoint = save_checkpoint(out, model, history)
         label = f"{head} head on images" if images else f"{head} head"
-        png = save_curve(history, checkpoint.with_suffix(".png"), skill, label) if curve else None
-        return TrainReport(
-            checkpoint,
-            png,
-            epochs,
-            history["train"],
-            history["val"],
+        return save_trained(
+            model,
+            history,
             best_epoch,
-            time.perf_counter() - start,
-            len(train_eps),
-            len(val_eps),
+            out,
+            (skill, label) if curve else None,
+            start,
+            (len(train_eps), len(val_eps)),
             len(train_set),
         )
 
@@ -269,6 +264,36 @@ def fit(
         raise ValueError(f"training diverged: no epoch had a finite loss ({val}); lower lr")
     model.cpu().load_state_dict(best_state)
     return history, best_epoch
+
+
+def save_trained(
+    model: ChunkPolicy,
+    history: dict[str, list[float]],
+    best_epoch: int,
+    out: str | Path,
+    curve: tuple[str, str] | None,
+    started: float,
+    episodes: tuple[int, int],
+    samples: int,
+) -> TrainReport:
+    """Save the fitted ``model`` and, with ``curve`` = (title, network), its loss curve beside
+    it; the `TrainReport` (``episodes``: training and validation episodes; ``started``: the
+    `time.perf_counter` at the start)."""
+    history["best_epoch"] = [best_epoch]
+    checkpoint = save_checkpoint(out, model, history)
+    png = save_curve(history, checkpoint.with_suffix(".png"), *curve) if curve else None
+    return TrainReport(
+        checkpoint,
+        png,
+        len(history["train"]),
+        history["train"],
+        history["val"],
+        best_epoch,
+        time.perf_counter() - started,
+        episodes[0],
+        episodes[1],
+        samples,
+    )
 
 
 def _input_names(skill: str, images: bool) -> tuple[str, ...]:

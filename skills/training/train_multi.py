@@ -27,7 +27,7 @@ from skillstack.skills.training.multitask import (
     multi_feature_names,
     multi_input,
 )
-from skillstack.skills.training.policy import PolicyConfig, save_checkpoint, skillstack_version
+from skillstack.skills.training.policy import PolicyConfig, skillstack_version
 from skillstack.skills.training.torch_data import ChunkDataset, open_width
 from skillstack.skills.training.train import (
     CPU_THREADS,
@@ -36,7 +36,7 @@ from skillstack.skills.training.train import (
     check_device,
     fit,
     resolve_data,
-    save_curve,
+    save_trained,
 )
 
 
@@ -151,18 +151,7 @@ def train_multi(
             dev,
             progress,
         )
-        history["best_epoch"] = [best_epoch]
-        checkpoint = save_checkpoint(out, model, history)
-        png = save_curve(history, checkpoint.with_suffix(".png"), "+".join(skills), "multi-task")
-        return TrainReport(
-            checkpoint,
-            png,
-            epochs,
-            history["train"],
-            history["val"],
-            best_epoch,
-            time.perf_counter() - start,
-            counts[0],
-            counts[1],
-            len(train_set),
+        network = ("+".join(skills), "multi-task")
+        return save_trained(
+            model, history, best_epoch, out, network, start, (counts[0], counts[1]), len(train_set)
         )

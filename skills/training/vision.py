@@ -119,10 +119,10 @@ class VisionChunkDataset(ChunkDataset):
     def __init__(self, features, actions, images: Sequence[np.ndarray], chunk: int):
         super().__init__(features, actions, chunk)
         self.images = torch.as_tensor(np.concatenate(images))
-        keep = torch.cat(
-            [torch.arange(0, len(a), FRAME_STRIDE) + start for a, start in _starts(actions)]
+        starts = np.cumsum([0, *(len(a) for a in actions)])[:-1]
+        self._keep = torch.cat(  # the sample behind each item (and each row of ``images``)
+            [torch.arange(0, len(a), FRAME_STRIDE) + int(s) for a, s in zip(actions, starts)]
         )
-        self._keep = keep  # the sample behind each item (and each row of ``images``)
 
     @classmethod
     def from_named(
@@ -151,13 +151,6 @@ class VisionChunkDataset(ChunkDataset):
         rows = torch.as_tensor(index)
         feats, actions, pad = super().__getitem__(self._keep[rows])
         return feats, actions, pad, self.images[rows]
-
-
-def _starts(actions: Sequence[np.ndarray]):
-    start = 0
-    for a in actions:
-        yield a, start
-        start += len(a)
 
 
 class SpatialSoftmax(nn.Module):
